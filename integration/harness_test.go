@@ -1,0 +1,126 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/gatehouse-auth/gatehouse/module"
+)
+
+// caddyMu serialises tests: one Caddy process-wide config at a time.
+var caddyMu sync.Mutex
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startCaddy adapts the Caddyfile and runs it in this process until the
+// test ends. The global options block gets admin off, no automatic HTTPS
+// and storage in a temporary directory prepended.
+func startCaddy(t testing.TB, caddyfile string) {
+	t.Helper()
+	caddyMu.Lock()
+	dir := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	globals := fmt.Sprintf("admin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system %s\n", filepath.Join(dir, "caddy"))
+	src := strings.TrimSpace(caddyfile)
+	if strings.HasPrefix(src, "{") {
+		src = "{\n\t" + globals + src[1:]
+	} else {
+		src = "{\n\t" + globals + "}\n\n" + src
+	}
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src+"\n"), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		caddyMu.Unlock()
+		t.Fatalf("adapting the Caddyfile: %v\n%s", err, src)
+	}
+	for _, w := range warnings {
+		t.Logf("caddyfile warning: %s", w.String())
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		caddyMu.Unlock()
+		t.Fatalf("loading Caddy: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("stopping Caddy: %v", err)
+		}
+		caddyMu.Unlock()
+	})
+}
+
+// reloadCaddy loads a new Caddyfile into the running Caddy (a config
+// reload) without stopping it first.
+func reloadCaddy(t testing.TB, caddyfile string) {
+	t.Helper()
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting: %v", err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("reloading: %v", err)
+	}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow
+// redirects, so tests see every hop.
+func browser(t testing.TB) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{
+		Jar:     jar,
+		Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// waitHTTP waits until url answers (any status).
+func waitHTTP(t testing.TB, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer", url)
+}
+
+func writeFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

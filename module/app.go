@@ -1,0 +1,374 @@
+package module
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
+	"github.com/gatehouse-auth/gatehouse/policy"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `gatehouse` app: the identity state shared by every Gatehouse
+// handler — domains (issuers) with their users, clients and policies, the
+// store that holds run-time state, and the signing keys.
+//
+// State that must outlive a config reload (the open store, key managers and
+// their rotation goroutines) lives in a process-wide usage pool, so
+// `caddy reload` logs nobody out.
+type App struct {
+	// StoreRaw selects the store backend (module namespace gatehouse.stores).
+	// Default: {"backend": "sqlite"} — a SQLite file in Caddy's data directory.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=gatehouse.stores inline_key=backend"`
+
+	// Domains are the tenants. Each is its own OpenID Connect issuer. A domain
+	// with an empty name is the default domain.
+	Domains []*DomainConfig `json:"domains,omitempty"`
+
+	// CleanupInterval is how often expired codes, tokens and sessions are
+	// deleted from the store. Default: 10m.
+	CleanupInterval caddy.Duration `json:"cleanup_interval,omitempty"`
+
+	ctx      caddy.Context
+	logger   *zap.Logger
+	audit    *zap.Logger
+	store    store.Store
+	storeKey string
+	domains  map[string]*domainState
+	metrics  *issuer.Metrics
+	poolKeys []string // usage-pool keys this config holds
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "gatehouse",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// domainState is a provisioned domain.
+type domainState struct {
+	cfg      *DomainConfig
+	name     string
+	keys     *keys.Manager
+	policies *policy.Set
+	issuer   *issuer.Issuer
+	revoke   *revocationHub
+}
+
+// pool holds what survives reloads: open stores and per-domain runtimes.
+var pool = caddy.NewUsagePool()
+
+type pooledStore struct {
+	st     store.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *pooledStore) Destruct() error {
+	p.cancel()
+	<-p.done
+	return p.st.Close()
+}
+
+type pooledKeys struct {
+	mgr    *keys.Manager
+	cancel context.CancelFunc
+	done   chan struct{}
+	revoke *revocationHub
+}
+
+func (p *pooledKeys) Destruct() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// Provision opens the store and builds every domain.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.logger = ctx.Logger()
+	a.audit = a.logger.Named("audit")
+	if a.CleanupInterval == 0 {
+		a.CleanupInterval = caddy.Duration(10 * time.Minute)
+	}
+
+	// Store.
+	if a.StoreRaw == nil {
+		a.StoreRaw = json.RawMessage(`{"backend":"sqlite"}`)
+	}
+	mod, err := ctx.LoadModule(a, "StoreRaw")
+	if err != nil {
+		return fmt.Errorf("loading the store: %w", err)
+	}
+	opener, ok := mod.(StoreOpener)
+	if !ok {
+		return fmt.Errorf("module %T is not a Gatehouse store", mod)
+	}
+	a.storeKey = opener.StoreKey()
+	val, _, err := pool.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
+		st, err := opener.OpenStore(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		bg, cancel := context.WithCancel(context.Background())
+		p := &pooledStore{st: st, cancel: cancel, done: make(chan struct{})}
+		go sweep(bg, st, time.Duration(a.CleanupInterval), a.logger, p.done)
+		return p, nil
+	})
+	if err != nil {
+		return err
+	}
+	a.poolKeys = append(a.poolKeys, a.storeKey)
+	a.store = val.(*pooledStore).st
+
+	a.metrics, err = issuer.NewMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+
+	// Domains.
+	a.domains = make(map[string]*domainState, len(a.Domains))
+	for i, dc := range a.Domains {
+		if _, dup := a.domains[dc.Name]; dup {
+			return fmt.Errorf("domain %s is defined twice; give each domain a unique name", domainLabel(dc.Name))
+		}
+		ds, err := a.provisionDomain(ctx, dc)
+		if err != nil {
+			return fmt.Errorf("domains[%d] (%s): %w", i, domainLabel(dc.Name), err)
+		}
+		a.domains[dc.Name] = ds
+	}
+	return nil
+}
+
+func domainLabel(name string) string {
+	if name == "" {
+		return "the default domain"
+	}
+	return fmt.Sprintf("domain %q", name)
+}
+
+func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState, error) {
+	dom, err := dc.identity()
+	if err != nil {
+		return nil, err
+	}
+	set, err := dc.policySet()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range dom.Clients {
+		if len(c.Policies) == 0 {
+			continue
+		}
+		if set == nil {
+			return nil, fmt.Errorf("client %q names policies %v but the domain defines none; add them with `policy_file` or a `policy` block", c.ID, c.Policies)
+		}
+		if err := set.Check(c.Policies); err != nil {
+			return nil, fmt.Errorf("client %q: %w", c.ID, err)
+		}
+	}
+	kcfg, err := dc.keysConfig(dom)
+	if err != nil {
+		return nil, err
+	}
+
+	// Key managers (and their rotation goroutines) are shared across
+	// reloads per store, domain and key settings.
+	poolKey := fmt.Sprintf("keys|%s|%s|%s|%s|%s", a.storeKey, dc.Name, kcfg.Algorithm, kcfg.RotateEvery, kcfg.MaxTokenLifetime)
+	logger := a.logger.With(zap.String("domain", dc.Name))
+	val, _, err := pool.LoadOrNew(poolKey, func() (caddy.Destructor, error) {
+		mgr, err := keys.New(a.store, dc.Name, kcfg)
+		if err != nil {
+			return nil, err
+		}
+		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := mgr.Load(lctx); err != nil {
+			return nil, err
+		}
+		bg, stop := context.WithCancel(context.Background())
+		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub()}
+		go func() {
+			defer close(p.done)
+			mgr.Maintain(bg, time.Minute, func(err error) {
+				logger.Error("key maintenance failed", zap.Error(err))
+			})
+		}()
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.poolKeys = append(a.poolKeys, poolKey)
+	pk := val.(*pooledKeys)
+
+	ds := &domainState{cfg: dc, name: dc.Name, keys: pk.mgr, policies: set, revoke: pk.revoke}
+	var checker issuer.PolicyChecker
+	if set != nil {
+		checker = policyChecker{set}
+	}
+	ds.issuer, err = issuer.New(issuer.Config{
+		Domain:            dom,
+		Store:             a.store,
+		Keys:              pk.mgr,
+		Policies:          checker,
+		Audit:             a.audit.With(zap.String("domain", dc.Name)),
+		Logger:            logger,
+		Metrics:           a.metrics,
+		SessionLifetime:   time.Duration(dc.SessionLifetime),
+		AllowInsecureHTTP: true, // http is accepted only for loopback issuers (checked by identity/issuer)
+		OnRevoke:          pk.revoke.publish,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// policyChecker adapts a policy.Set to the issuer's PolicyChecker.
+type policyChecker struct{ set *policy.Set }
+
+func (p policyChecker) Check(claims map[string]any, ids []string) (bool, string) {
+	d := p.set.Evaluate(claims, ids)
+	return d.Allow, d.Explanation()
+}
+
+// Start implements caddy.App.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared store and key managers;
+// they close when the last config that uses them is gone.
+func (a *App) Cleanup() error {
+	var errs []error
+	// Release in reverse order: key managers before the store they use.
+	for i := len(a.poolKeys) - 1; i >= 0; i-- {
+		if _, err := pool.Delete(a.poolKeys[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.poolKeys = nil
+	return errors.Join(errs...)
+}
+
+// domain returns a provisioned domain by name ("" is the default domain).
+func (a *App) domain(name string) (*domainState, error) {
+	ds, ok := a.domains[name]
+	if !ok {
+		if len(a.domains) == 0 {
+			return nil, fmt.Errorf("no gatehouse domain is configured; add a `gatehouse { domain { issuer https://... } }` global option")
+		}
+		return nil, fmt.Errorf("%s is not configured; add it to the gatehouse global option or name one of the configured domains", domainLabel(name))
+	}
+	return ds, nil
+}
+
+// sweep deletes expired records until ctx is done.
+func sweep(ctx context.Context, st store.Store, every time.Duration, logger *zap.Logger, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := st.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				logger.Error("deleting expired records", zap.Error(err))
+			}
+		}
+	}
+}
+
+// revocationHub fans revocation events from the issuer out to the gates of
+// the same domain, and remembers them so a gate refuses a revoked
+// embedded-issuer token even after its signature checks out again. An ID is
+// an access-token jti or a family ID (jti "<familyID>.<random>").
+type revocationHub struct {
+	mu      sync.RWMutex
+	next    int
+	subs    map[int]func(id string)
+	revoked map[string]time.Time // id → when the entry may be forgotten
+}
+
+// revocationMemory is how long a revocation is remembered in memory: longer
+// than any access token lives.
+const revocationMemory = 48 * time.Hour
+
+func newRevocationHub() *revocationHub {
+	return &revocationHub{subs: map[int]func(string){}, revoked: map[string]time.Time{}}
+}
+
+func (h *revocationHub) publish(id string) {
+	now := time.Now()
+	h.mu.Lock()
+	for k, until := range h.revoked {
+		if now.After(until) {
+			delete(h.revoked, k)
+		}
+	}
+	h.revoked[id] = now.Add(revocationMemory)
+	subs := make([]func(string), 0, len(h.subs))
+	for _, f := range h.subs {
+		subs = append(subs, f)
+	}
+	h.mu.Unlock()
+	for _, f := range subs {
+		f(id)
+	}
+}
+
+// isRevoked reports whether the jti, or the family it belongs to, was revoked.
+func (h *revocationHub) isRevoked(jti string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.revoked) == 0 {
+		return false
+	}
+	if _, ok := h.revoked[jti]; ok {
+		return true
+	}
+	if fam, _, ok := strings.Cut(jti, "."); ok {
+		_, ok = h.revoked[fam]
+		return ok
+	}
+	return false
+}
+
+func (h *revocationHub) subscribe(f func(id string)) (cancel func()) {
+	h.mu.Lock()
+	id := h.next
+	h.next++
+	h.subs[id] = f
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		delete(h.subs, id)
+		h.mu.Unlock()
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

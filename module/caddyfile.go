@@ -1,0 +1,543 @@
+package module
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/gatehouse-auth/gatehouse/policy"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("gatehouse", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("gatehouse_issuer", parseIssuerDirective)
+	httpcaddyfile.RegisterDirectiveOrder("gatehouse_issuer", httpcaddyfile.Before, "basic_auth")
+}
+
+// parseGlobalOption parses the `gatehouse` global option:
+//
+//	gatehouse {
+//		store sqlite [<path>] | postgres <dsn>
+//		cleanup_interval <duration>
+//		domain [<name>] {
+//			issuer <url>
+//			signing_algorithm RS256|ES256|EdDSA
+//			key_rotation <duration>
+//			session_lifetime <duration>
+//			policy_file <path>
+//			policy <id> { description <text>; all|any { rule { claim ... } } }
+//			user <username> { ... }
+//			client <client_id> { ... }
+//		}
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		return nil, d.Err("the gatehouse global option is given twice; merge both blocks into one")
+	}
+	d.Next() // "gatehouse"
+	if d.NextArg() {
+		return nil, d.Errf("unexpected %q after gatehouse; the global option takes only a block: `gatehouse { domain { issuer https://... } }`", d.Val())
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "store":
+			if app.StoreRaw != nil {
+				return nil, d.Err("store is given twice; keep one `store sqlite [path]` or `store postgres <dsn>`")
+			}
+			if !d.NextArg() {
+				return nil, d.Err("store needs a backend: `store sqlite [path]` or `store postgres <dsn>`")
+			}
+			switch d.Val() {
+			case "sqlite":
+				s := SQLiteStore{}
+				if d.NextArg() {
+					s.Path = d.Val()
+				}
+				if d.NextArg() {
+					return nil, d.Errf("unexpected %q after the SQLite path; write `store sqlite [path]`", d.Val())
+				}
+				app.StoreRaw = caddyconfig.JSONModuleObject(s, "backend", "sqlite", nil)
+			case "postgres":
+				if !d.NextArg() {
+					return nil, d.Err("store postgres needs a connection string, e.g. `store postgres {env.DATABASE_URL}`")
+				}
+				s := PostgresStore{DSN: d.Val()}
+				if d.NextArg() {
+					return nil, d.Errf("unexpected %q after the PostgreSQL connection string; quote it if it contains spaces", d.Val())
+				}
+				app.StoreRaw = caddyconfig.JSONModuleObject(s, "backend", "postgres", nil)
+			default:
+				return nil, d.Errf("unknown store %q; use `store sqlite [path]` or `store postgres <dsn>`", d.Val())
+			}
+		case "cleanup_interval":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.CleanupInterval = dur
+		case "domain":
+			dc, err := parseDomain(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Domains = append(app.Domains, dc)
+		default:
+			return nil, d.Errf("unknown gatehouse option %q; expected store, cleanup_interval or domain", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "gatehouse", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+func parseDomain(d *caddyfile.Dispenser) (*DomainConfig, error) {
+	dc := new(DomainConfig)
+	if d.NextArg() {
+		dc.Name = d.Val()
+		if d.NextArg() {
+			return nil, d.Errf("unexpected %q after the domain name; write `domain [name] {`", d.Val())
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "issuer":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.Issuer = v
+		case "signing_algorithm":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			switch v {
+			case "RS256", "ES256", "EdDSA":
+			default:
+				return nil, d.Errf("signing_algorithm %q is not supported; use RS256, ES256 or EdDSA", v)
+			}
+			dc.SigningAlgorithm = v
+		case "key_rotation":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.KeyRotation = dur
+		case "session_lifetime":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.SessionLifetime = dur
+		case "policy_file":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.PolicyFiles = append(dc.PolicyFiles, v)
+		case "policy":
+			p, err := parsePolicy(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.Policies = append(dc.Policies, p)
+		case "user":
+			u, err := parseUser(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.Users = append(dc.Users, u)
+		case "client":
+			c, err := parseClient(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.Clients = append(dc.Clients, c)
+		default:
+			return nil, d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, policy_file, policy, user or client", d.Val())
+		}
+	}
+	if dc.Issuer == "" {
+		return nil, d.Errf("%s has no issuer; add `issuer https://auth.example.com` inside the domain block", domainLabel(dc.Name))
+	}
+	return dc, nil
+}
+
+func parseUser(d *caddyfile.Dispenser) (*UserConfig, error) {
+	u := new(UserConfig)
+	if !d.NextArg() {
+		return nil, d.Err("user needs a username: `user alice { ... }`")
+	}
+	u.Username = d.Val()
+	if d.NextArg() {
+		return nil, d.Errf("unexpected %q after the username; put settings inside `user %s { ... }`", d.Val(), u.Username)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		key := d.Val()
+		switch key {
+		case "sub", "name", "given_name", "family_name", "email", "password_hash":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			switch key {
+			case "sub":
+				u.Subject = v
+			case "name":
+				u.Name = v
+			case "given_name":
+				u.GivenName = v
+			case "family_name":
+				u.FamilyName = v
+			case "email":
+				u.Email = v
+			case "password_hash":
+				u.PasswordHash = v
+			}
+		case "email_verified":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, d.Errf("email_verified must be true or false, not %q", v)
+			}
+			u.EmailVerified = &b
+		case "disabled":
+			if d.NextArg() {
+				return nil, d.Errf("disabled takes no value; remove %q", d.Val())
+			}
+			u.Disabled = true
+		case "claims", "access_claims":
+			if d.NextArg() {
+				return nil, d.Errf("%s takes a block: `%s { groups admins dev }`", key, key)
+			}
+			m := map[string]any{}
+			for n := d.Nesting(); d.NextBlock(n); {
+				name := d.Val()
+				vals := d.RemainingArgs()
+				if len(vals) == 0 {
+					return nil, d.Errf("claim %q has no value; write `%s value [value...]`", name, name)
+				}
+				if _, dup := m[name]; dup {
+					return nil, d.Errf("claim %q is given twice; list every value on one line", name)
+				}
+				m[name] = claimValue(vals)
+			}
+			if key == "claims" {
+				u.Claims = m
+			} else {
+				u.AccessClaims = m
+			}
+		default:
+			return nil, d.Errf("unknown user option %q; expected sub, name, given_name, family_name, email, email_verified, password_hash, disabled, claims or access_claims", key)
+		}
+	}
+	return u, nil
+}
+
+// claimValue turns Caddyfile tokens into a claim: one token is a scalar
+// (true/false become booleans, numbers become numbers), several are a list
+// of strings. A single-element list is written with brackets: `[admins]`.
+func claimValue(vals []string) any {
+	if len(vals) == 1 {
+		v := vals[0]
+		if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
+			inner := strings.TrimSpace(v[1 : len(v)-1])
+			if inner == "" {
+				return []any{}
+			}
+			return []any{inner}
+		}
+		if b, err := strconv.ParseBool(v); err == nil && (v == "true" || v == "false") {
+			return b
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil && json.Valid([]byte(v)) {
+			return f
+		}
+		return v
+	}
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		out[i] = v
+	}
+	return out
+}
+
+func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
+	c := new(ClientConfig)
+	if !d.NextArg() {
+		return nil, d.Err("client needs a client id: `client webapp { ... }`")
+	}
+	c.ClientID = d.Val()
+	if d.NextArg() {
+		return nil, d.Errf("unexpected %q after the client id; put settings inside `client %s { ... }`", d.Val(), c.ClientID)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		key := d.Val()
+		switch key {
+		case "secret":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			c.Secret = v
+		case "grant_types", "scopes", "audience", "redirect_uris", "post_logout_redirect_uris", "allowed_origins", "providers", "policies":
+			vals := d.RemainingArgs()
+			if len(vals) == 0 {
+				return nil, d.Errf("%s needs at least one value", key)
+			}
+			switch key {
+			case "grant_types":
+				for _, g := range vals {
+					switch g {
+					case "authorization_code", "refresh_token", "client_credentials":
+					case "implicit", "password":
+						return nil, d.Errf("grant type %q is not offered (it is unsafe); use authorization_code with PKCE", g)
+					default:
+						return nil, d.Errf("unknown grant type %q; use authorization_code, refresh_token or client_credentials", g)
+					}
+				}
+				c.GrantTypes = append(c.GrantTypes, vals...)
+			case "scopes":
+				c.Scopes = append(c.Scopes, vals...)
+			case "audience":
+				c.Audiences = append(c.Audiences, vals...)
+			case "redirect_uris":
+				c.RedirectURIs = append(c.RedirectURIs, vals...)
+			case "post_logout_redirect_uris":
+				c.PostLogoutRedirectURIs = append(c.PostLogoutRedirectURIs, vals...)
+			case "allowed_origins":
+				c.AllowedOrigins = append(c.AllowedOrigins, vals...)
+			case "providers":
+				c.Providers = append(c.Providers, vals...)
+			case "policies":
+				c.Policies = append(c.Policies, vals...)
+			}
+		case "deny_local_login", "allow_plain_pkce", "optional_pkce":
+			if d.NextArg() {
+				return nil, d.Errf("%s takes no value; remove %q", key, d.Val())
+			}
+			switch key {
+			case "deny_local_login":
+				c.DenyLocalLogin = true
+			case "allow_plain_pkce":
+				c.AllowPlainPKCE = true
+			case "optional_pkce":
+				c.OptionalPKCE = true
+			}
+		case "access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			switch key {
+			case "access_token_lifetime":
+				c.AccessTokenLifetime = dur
+			case "id_token_lifetime":
+				c.IDTokenLifetime = dur
+			case "refresh_token_lifetime":
+				c.RefreshTokenLifetime = dur
+			}
+		default:
+			return nil, d.Errf("unknown client option %q; expected secret, grant_types, scopes, audience, redirect_uris, post_logout_redirect_uris, allowed_origins, providers, policies, deny_local_login, allow_plain_pkce, optional_pkce or a *_token_lifetime", key)
+		}
+	}
+	return c, nil
+}
+
+// parsePolicy parses an inline policy; its shape mirrors the YAML language:
+//
+//	policy admins-only {
+//		description "Only admins"
+//		all {                 # or any
+//			rule {
+//				claim groups
+//				in admins ops
+//				not-in banned
+//				minValue 1
+//				maxValue 9
+//				matches ^.+@example\.com$   # extension
+//				exists false                # extension
+//			}
+//			any { rule { ... } }          # nested group (extension)
+//		}
+//	}
+func parsePolicy(d *caddyfile.Dispenser) (policy.Policy, error) {
+	var p policy.Policy
+	if !d.NextArg() {
+		return p, d.Err("policy needs an id: `policy admins-only { ... }`")
+	}
+	p.ID = d.Val()
+	if d.NextArg() {
+		return p, d.Errf("unexpected %q after the policy id; to load policies from YAML use `policy_file <path>`", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "description":
+			v, err := oneArg(d)
+			if err != nil {
+				return p, err
+			}
+			p.Description = v
+		case "all", "any":
+			kind := d.Val()
+			if p.All != nil || p.Any != nil {
+				return p, d.Errf("policy %q has more than one all/any section; a policy has exactly one of them", p.ID)
+			}
+			rules, err := parseRules(d, 1)
+			if err != nil {
+				return p, err
+			}
+			if len(rules) == 0 {
+				return p, d.Errf("the %s section of policy %q has no rules; add at least one `rule { claim ... }`", kind, p.ID)
+			}
+			if kind == "all" {
+				p.All = rules
+			} else {
+				p.Any = rules
+			}
+		default:
+			return p, d.Errf("unknown policy option %q; expected description, all or any", d.Val())
+		}
+	}
+	if p.All == nil && p.Any == nil {
+		return p, d.Errf("policy %q has no rules; add an `all { ... }` or `any { ... }` section", p.ID)
+	}
+	return p, nil
+}
+
+const maxPolicyDepth = 16
+
+func parseRules(d *caddyfile.Dispenser, depth int) ([]policy.Rule, error) {
+	if depth > maxPolicyDepth {
+		return nil, d.Errf("policy groups are nested more than %d deep; flatten them", maxPolicyDepth)
+	}
+	if d.NextArg() {
+		return nil, d.Errf("unexpected %q; %s takes a block of rules", d.Val(), d.Val())
+	}
+	var rules []policy.Rule
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "rule":
+			r, err := parseRule(d)
+			if err != nil {
+				return nil, err
+			}
+			rules = append(rules, r)
+		case "all", "any":
+			kind := d.Val()
+			sub, err := parseRules(d, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			if len(sub) == 0 {
+				return nil, d.Errf("nested %s group has no rules", kind)
+			}
+			if kind == "all" {
+				rules = append(rules, policy.Rule{All: sub})
+			} else {
+				rules = append(rules, policy.Rule{Any: sub})
+			}
+		default:
+			return nil, d.Errf("unknown entry %q in a rule list; expected rule, all or any", d.Val())
+		}
+	}
+	return rules, nil
+}
+
+func parseRule(d *caddyfile.Dispenser) (policy.Rule, error) {
+	var r policy.Rule
+	if d.NextArg() {
+		return r, d.Errf("unexpected %q after rule; write `rule { claim <name> ... }`", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		key := d.Val()
+		switch key {
+		case "claim", "minValue", "maxValue", "matches", "exists":
+			v, err := oneArg(d)
+			if err != nil {
+				return r, err
+			}
+			switch key {
+			case "claim":
+				r.Claim = v
+			case "minValue":
+				r.MinValue = &v
+			case "maxValue":
+				r.MaxValue = &v
+			case "matches":
+				r.Matches = v
+			case "exists":
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return r, d.Errf("exists must be true or false, not %q", v)
+				}
+				r.Exists = &b
+			}
+		case "in", "not-in":
+			vals := d.RemainingArgs()
+			if len(vals) == 0 {
+				return r, d.Errf("%s needs at least one value", key)
+			}
+			if key == "in" {
+				r.In = append(r.In, vals...)
+			} else {
+				r.NotIn = append(r.NotIn, vals...)
+			}
+		default:
+			return r, d.Errf("unknown rule option %q; expected claim, in, not-in, minValue, maxValue, matches or exists", key)
+		}
+	}
+	if r.Claim == "" {
+		return r, d.Err("a rule has no claim; every rule needs `claim <name>`")
+	}
+	return r, nil
+}
+
+// parseIssuerDirective parses `gatehouse_issuer [<domain>]`.
+func parseIssuerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // directive name
+	ih := new(IssuerHandler)
+	if h.NextArg() {
+		ih.Domain = h.Val()
+	}
+	if h.NextArg() {
+		return nil, h.Errf("unexpected %q; write `gatehouse_issuer [domain]`", h.Val())
+	}
+	if h.NextBlock(0) {
+		return nil, h.Err("gatehouse_issuer takes no block; configure the domain in the gatehouse global option")
+	}
+	return ih, nil
+}
+
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	key := d.Val()
+	if !d.NextArg() {
+		return "", d.Errf("%s needs a value", key)
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return "", d.Errf("%s takes one value, but %q follows it; quote the value if it contains spaces", key, d.Val())
+	}
+	return v, nil
+}
+
+func parseDurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	key := d.Val()
+	v, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%s %q is not a positive duration; write e.g. 10m, 12h or 30d", key, v)
+	}
+	return caddy.Duration(dur), nil
+}

@@ -1,0 +1,446 @@
+package module
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/login"
+	"github.com/gatehouse-auth/gatehouse/module/internal/session"
+)
+
+// gateWeb is the browser side of the gate: login round trip, session
+// cookie, refresh and logout.
+type gateWeb struct {
+	g             *Gate
+	cfg           *GateLogin
+	callbackPath  string
+	logoutPath    string
+	lifetime      time.Duration
+	keys          *session.Keys
+	sealers       [2]*session.Sealer // [0] insecure (loopback dev), [1] Secure + __Host-
+	providerMu    sync.Mutex
+	provider      login.Provider // nil until the external provider answered discovery
+	newProvider   func(ctx context.Context) (login.Provider, error)
+	flowMu        sync.Mutex
+	flows         map[string]*login.Flow // by origin
+	refreshBefore time.Duration
+}
+
+// maxOrigins bounds the per-origin login flows a gate keeps (the Host
+// header is client-controlled; an unregistered origin fails at the
+// provider's exact redirect-URI match anyway).
+const maxOrigins = 32
+
+// cookieSecretName is the store entry holding the gate's cookie keys, shared
+// by every instance and every reload.
+const cookieSecretName = "gate/cookie-keys/v1"
+
+func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
+	l := g.Login
+	web := &gateWeb{
+		g:             g,
+		cfg:           l,
+		callbackPath:  l.CallbackPath,
+		logoutPath:    l.LogoutPath,
+		lifetime:      time.Duration(l.SessionLifetime),
+		flows:         map[string]*login.Flow{},
+		refreshBefore: 30 * time.Second,
+	}
+	if web.callbackPath == "" {
+		web.callbackPath = "/.gatehouse/callback"
+	}
+	if web.logoutPath == "" {
+		web.logoutPath = "/.gatehouse/logout"
+	}
+	if web.lifetime == 0 {
+		web.lifetime = 12 * time.Hour
+	}
+
+	secret, err := session.GenerateSecret()
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stored, err := g.app.store.Secret(sctx, cookieSecretName, secret)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cookie keys from the store: %w", err)
+	}
+	if web.keys, err = session.NewKeys([][]byte{stored}); err != nil {
+		return nil, err
+	}
+	for i, secure := range []bool{false, true} {
+		web.sealers[i], err = session.NewSealer(web.keys, session.Config{Secure: secure, MaxAge: web.lifetime})
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if l.Issuer == "" {
+		client := g.ds.issuer.Domain().Client(l.Client)
+		if client == nil {
+			return nil, fmt.Errorf("client %q is not registered in %s; add `client %s { redirect_uris https://<this site>%s }` to it", l.Client, domainLabel(g.Domain), l.Client, web.callbackPath)
+		}
+		scopes := l.Scopes
+		if len(scopes) == 0 {
+			scopes = client.Scopes
+		}
+		p := &embeddedProvider{iss: g.ds.issuer, clientID: client.ID, secret: client.Secret, scopes: scopes}
+		web.provider = p
+	} else {
+		repl := caddy.NewReplacer()
+		oc := login.OIDCConfig{
+			Issuer:       l.Issuer,
+			ClientID:     l.Client,
+			ClientSecret: repl.ReplaceKnown(l.ClientSecret, ""),
+			Scopes:       l.Scopes,
+		}
+		if l.ClientSecret != "" && oc.ClientSecret == "" {
+			return nil, fmt.Errorf("client_secret %q expands to nothing; set the environment variable or file it names", l.ClientSecret)
+		}
+		web.newProvider = func(ctx context.Context) (login.Provider, error) {
+			return login.NewOIDCProvider(ctx, oc)
+		}
+		// Try now so a working provider costs nothing later; a provider
+		// that is down must not stop Caddy from starting.
+		if p, err := web.newProvider(sctx); err == nil {
+			web.provider = p
+		} else {
+			g.logger.Warn("OIDC provider not reachable yet; will retry on the first login", zap.String("issuer", l.Issuer), zap.Error(err))
+		}
+	}
+	return web, nil
+}
+
+func (web *gateWeb) getProvider(ctx context.Context) (login.Provider, error) {
+	web.providerMu.Lock()
+	defer web.providerMu.Unlock()
+	if web.provider != nil {
+		return web.provider, nil
+	}
+	p, err := web.newProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	web.provider = p
+	return p, nil
+}
+
+// origin is the scheme://host the browser used for this site.
+func origin(r *http.Request) (scheme, host string) {
+	scheme = "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme, r.Host
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+func (web *gateWeb) sealer(r *http.Request) *session.Sealer {
+	if r.TLS == nil && !session.SecureFor(hostOnly(r.Host)) {
+		return web.sealers[0]
+	}
+	return web.sealers[1]
+}
+
+func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*login.Flow, error) {
+	scheme, host := origin(r)
+	key := scheme + "://" + host
+	web.flowMu.Lock()
+	defer web.flowMu.Unlock()
+	if f, ok := web.flows[key]; ok {
+		return f, nil
+	}
+	p, err := web.getProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(web.flows) >= maxOrigins {
+		clear(web.flows)
+	}
+	f, err := login.NewFlow(login.FlowConfig{
+		Provider:    p,
+		Keys:        web.keys,
+		RedirectURI: key + web.callbackPath,
+		Secure:      r.TLS != nil || session.SecureFor(hostOnly(host)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	web.flows[key] = f
+	return f, nil
+}
+
+// serveSession authenticates a request by its session cookie; without one,
+// navigations start a login and everything else gets 401.
+func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	g := web.g
+	sl := web.sealer(r)
+	var s session.Session
+	err := sl.Open(r, &s)
+	now := time.Now()
+	if err == nil && s.Ended(now) {
+		err = session.ErrExpired
+	}
+	if err == nil && s.NeedsRefresh(now, web.refreshBefore) {
+		var p login.Provider
+		p, err = web.getProvider(r.Context())
+		if err == nil {
+			var fresh *session.Session
+			fresh, err = login.Refresh(r.Context(), p, &s)
+			if err == nil {
+				s = *fresh
+				err = sl.Seal(w, &s, s.SessionExpiry)
+			}
+		}
+		if err != nil {
+			g.auditEvent("gate.session", "refresh_failed", s.Subject, err.Error())
+			sl.Clear(w, r)
+		}
+	} else if err == nil && !s.Expiry.IsZero() && !now.Before(s.Expiry) {
+		// The access token expired and cannot be refreshed: sign in again.
+		err = session.ErrExpired
+	}
+	if err != nil {
+		if !errors.Is(err, session.ErrNoSession) && err != nil {
+			g.auditEvent("gate.session", "rejected", "", sessionReason(err))
+		}
+		if login.IsNavigation(r) {
+			return web.startLogin(w, r)
+		}
+		return g.challenge(w, nil)
+	}
+	// The session cookie is the gate's, not the upstream's.
+	sl.StripRequestCookies(r)
+	return g.authorize(w, r, next, s.Claims, s.Subject, login.IsNavigation(r), &s)
+}
+
+func sessionReason(err error) string {
+	switch {
+	case errors.Is(err, session.ErrExpired):
+		return "session expired"
+	case errors.Is(err, session.ErrInvalid):
+		return "session cookie invalid or tampered"
+	default:
+		return err.Error()
+	}
+}
+
+func (web *gateWeb) startLogin(w http.ResponseWriter, r *http.Request) error {
+	f, err := web.flow(r.Context(), r)
+	if err != nil {
+		web.g.logger.Error("cannot start login", zap.Error(err))
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("gatehouse: the login provider is unavailable: %w", err))
+	}
+	if err := f.Start(w, r, r.URL.RequestURI()); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	return nil
+}
+
+func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
+	g := web.g
+	f, err := web.flow(r.Context(), r)
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("gatehouse: the login provider is unavailable: %w", err))
+	}
+	tokens, returnTo, err := f.Callback(w, r)
+	if err != nil {
+		var pe *login.ProviderError
+		reason := err.Error()
+		if errors.As(err, &pe) {
+			reason = "provider error " + pe.Code
+		}
+		g.auditEvent("gate.login", "failed", "", reason)
+		w.Header().Set("Cache-Control", "no-store")
+		if errors.As(err, &pe) && pe.AccessDenied() {
+			return g.denied(w, r, true)
+		}
+		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("gatehouse: login callback: %w", err))
+	}
+	s := login.NewSession(tokens, time.Now().Add(web.lifetime))
+	if err := web.sealer(r).Seal(w, s, s.SessionExpiry); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("gatehouse: sealing the session: %w", err))
+	}
+	g.auditEvent("gate.login", "success", s.Subject, "")
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, login.SafeReturnPath(returnTo), http.StatusFound)
+	return nil
+}
+
+// logout clears the session and, when the provider supports it, ends the
+// session at the provider too (RP-initiated logout).
+func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
+	g := web.g
+	sl := web.sealer(r)
+	var s session.Session
+	hadSession := sl.Open(r, &s) == nil
+	sl.Clear(w, r)
+	w.Header().Set("Cache-Control", "no-store")
+	target := web.cfg.PostLogoutRedirect
+	if target == "" {
+		target = "/"
+	}
+	scheme, host := origin(r)
+	absTarget := target
+	if strings.HasPrefix(target, "/") {
+		absTarget = scheme + "://" + host + login.SafeReturnPath(target)
+	}
+	if hadSession {
+		g.auditEvent("gate.logout", "success", s.Subject, "")
+		if p, err := web.getProvider(r.Context()); err == nil {
+			if end := p.EndSessionURL(s.IDToken, absTarget, ""); end != "" {
+				http.Redirect(w, r, end, http.StatusFound)
+				return nil
+			}
+		}
+	}
+	if strings.HasPrefix(target, "/") {
+		http.Redirect(w, r, login.SafeReturnPath(target), http.StatusFound)
+	} else {
+		http.Redirect(w, r, target, http.StatusFound)
+	}
+	return nil
+}
+
+func (g *Gate) auditEvent(event, outcome, sub, reason string) {
+	if ce := g.audit.Check(zap.InfoLevel, event); ce != nil {
+		fields := []zap.Field{zap.String("event", event), zap.String("outcome", outcome)}
+		if sub != "" {
+			fields = append(fields, zap.String("sub", sub))
+		}
+		if reason != "" {
+			fields = append(fields, zap.String("reason", reason))
+		}
+		ce.Write(fields...)
+	}
+}
+
+// embeddedProvider logs in through the domain's embedded issuer: the
+// browser goes to its authorize endpoint, and the code is redeemed
+// in-process through the same code path as the token endpoint.
+type embeddedProvider struct {
+	iss      *issuer.Issuer
+	clientID string
+	secret   string
+	scopes   []string
+}
+
+func (p *embeddedProvider) Issuer() string { return p.iss.Issuer() }
+
+func (p *embeddedProvider) AuthCodeURL(state, nonce, challenge, redirectURI string) string {
+	v := url.Values{
+		"response_type":         {"code"},
+		"client_id":             {p.clientID},
+		"redirect_uri":          {redirectURI},
+		"scope":                 {strings.Join(p.scopes, " ")},
+		"state":                 {state},
+		"nonce":                 {nonce},
+		"code_challenge":        {challenge},
+		"code_challenge_method": {"S256"},
+	}
+	return p.iss.AuthorizationURL() + "?" + v.Encode()
+}
+
+func (p *embeddedProvider) Exchange(ctx context.Context, code, verifier, redirectURI string) (*login.Tokens, error) {
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"code_verifier": {verifier},
+		"redirect_uri":  {redirectURI},
+		"client_id":     {p.clientID},
+	}
+	return p.tokens(ctx, form)
+}
+
+func (p *embeddedProvider) Refresh(ctx context.Context, refreshToken string) (*login.Tokens, error) {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {p.clientID}}
+	return p.tokens(ctx, form)
+}
+
+func (p *embeddedProvider) EndSessionURL(idTokenHint, postLogoutRedirectURI, state string) string {
+	v := url.Values{"client_id": {p.clientID}}
+	if idTokenHint != "" {
+		v.Set("id_token_hint", idTokenHint)
+	}
+	if postLogoutRedirectURI != "" {
+		v.Set("post_logout_redirect_uri", postLogoutRedirectURI)
+	}
+	if state != "" {
+		v.Set("state", state)
+	}
+	return p.iss.EndSessionURL() + "?" + v.Encode()
+}
+
+// registered claims that describe a token rather than the user; they are
+// not merged from the access token into the session's claims.
+var tokenOnlyClaims = map[string]bool{"iss": true, "aud": true, "exp": true, "iat": true, "nbf": true, "jti": true, "azp": true, "at_hash": true, "nonce": true, "auth_time": true, "typ": true}
+
+func (p *embeddedProvider) tokens(ctx context.Context, form url.Values) (*login.Tokens, error) {
+	resp, oerr := p.iss.Exchange(ctx, form, p.clientID, p.secret)
+	if oerr != nil {
+		return nil, oerr
+	}
+	t := &login.Tokens{
+		AccessToken:  resp.AccessToken,
+		RefreshToken: resp.RefreshToken,
+		IDToken:      resp.IDToken,
+		Expiry:       time.Now().Add(time.Duration(resp.ExpiresIn) * time.Second),
+	}
+	// These tokens were minted in this process a moment ago; their payloads
+	// are read, not re-verified.
+	if resp.IDToken != "" {
+		claims, err := jwtPayload(resp.IDToken)
+		if err != nil {
+			return nil, err
+		}
+		t.Claims = claims
+		t.Subject, _ = claims["sub"].(string)
+		t.Issuer, _ = claims["iss"].(string)
+		t.Nonce, _ = claims["nonce"].(string)
+		if at, err := jwtPayload(resp.AccessToken); err == nil {
+			for k, v := range at {
+				if _, dup := claims[k]; !dup && !tokenOnlyClaims[k] {
+					claims[k] = v
+				}
+			}
+		}
+	}
+	return t, nil
+}
+
+func jwtPayload(raw string) (map[string]any, error) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("not a compact JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

@@ -1,0 +1,64 @@
+package issuer
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func benchClientCredentials(b *testing.B, alg string) {
+	f := newFixture(b, withAlg(alg))
+	form := urlValues("grant_type", "client_credentials", "scope", "orders:read").Encode()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("service", serviceSecret)
+		w := httptest.NewRecorder()
+		f.iss.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+func BenchmarkToken_ClientCredentials_RS256(b *testing.B) { benchClientCredentials(b, "RS256") }
+func BenchmarkToken_ClientCredentials_ES256(b *testing.B) { benchClientCredentials(b, "ES256") }
+
+// BenchmarkAuthorizeTokenRoundTrip: a signed-in browser (SSO session)
+// authorizes and the client redeems the code — code store write, code
+// consumption, refresh token write, access + ID token signatures (RS256).
+func BenchmarkAuthorizeTokenRoundTrip(b *testing.B) {
+	f := newFixture(b)
+	c := f.browser()
+	f.code(c, authParams("spa", spaRedirect)) // establishes the session
+	u, _ := url.Parse(f.url)
+	cookies := c.Jar.Cookies(u)
+	authz := "/authorize?" + authParams("spa", spaRedirect).Encode()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodGet, authz, nil)
+		for _, ck := range cookies {
+			r.AddCookie(ck)
+		}
+		w := httptest.NewRecorder()
+		f.iss.ServeHTTP(w, r)
+		loc, err := url.Parse(w.Header().Get("Location"))
+		if err != nil || loc.Query().Get("code") == "" {
+			b.Fatalf("authorize: %d %s", w.Code, w.Header().Get("Location"))
+		}
+		tr := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(codeForm(loc.Query().Get("code"), spaRedirect).Encode()+"&client_id=spa"))
+		tr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w = httptest.NewRecorder()
+		f.iss.ServeHTTP(w, tr)
+		if w.Code != 200 {
+			b.Fatalf("token: %d %s", w.Code, w.Body)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "roundtrips/s")
+}

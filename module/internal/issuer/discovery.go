@@ -1,0 +1,129 @@
+package issuer
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// discoveryDoc is the OpenID Provider / RFC 8414 metadata.
+type discoveryDoc struct {
+	Issuer                                 string   `json:"issuer"`
+	AuthorizationEndpoint                  string   `json:"authorization_endpoint"`
+	TokenEndpoint                          string   `json:"token_endpoint"`
+	UserinfoEndpoint                       string   `json:"userinfo_endpoint"`
+	JWKSURI                                string   `json:"jwks_uri"`
+	RevocationEndpoint                     string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                  string   `json:"introspection_endpoint"`
+	EndSessionEndpoint                     string   `json:"end_session_endpoint"`
+	ResponseTypesSupported                 []string `json:"response_types_supported"`
+	ResponseModesSupported                 []string `json:"response_modes_supported"`
+	SubjectTypesSupported                  []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported       []string `json:"id_token_signing_alg_values_supported"`
+	ScopesSupported                        []string `json:"scopes_supported"`
+	GrantTypesSupported                    []string `json:"grant_types_supported"`
+	CodeChallengeMethodsSupported          []string `json:"code_challenge_methods_supported"`
+	TokenEndpointAuthMethodsSupported      []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethods       []string `json:"introspection_endpoint_auth_methods_supported"`
+	ClaimsSupported                        []string `json:"claims_supported"`
+	PromptValuesSupported                  []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported               bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported              bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported           bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameter      bool     `json:"authorization_response_iss_parameter_supported"`
+	AccessTokenSigningAlgValues            []string `json:"access_token_signing_alg_values_supported,omitempty"`
+}
+
+func (i *Issuer) buildDiscovery() ([]byte, error) {
+	alg := i.keys.Algorithm()
+	d := discoveryDoc{
+		Issuer:                                 i.issuer,
+		AuthorizationEndpoint:                  i.issuer + pathAuthorize,
+		TokenEndpoint:                          i.issuer + pathToken,
+		UserinfoEndpoint:                       i.issuer + pathUserinfo,
+		JWKSURI:                                i.issuer + pathJWKS,
+		RevocationEndpoint:                     i.issuer + pathRevoke,
+		IntrospectionEndpoint:                  i.issuer + pathIntrospect,
+		EndSessionEndpoint:                     i.issuer + pathLogout,
+		ResponseTypesSupported:                 []string{"code"},
+		ResponseModesSupported:                 []string{"query"},
+		SubjectTypesSupported:                  []string{"public"},
+		IDTokenSigningAlgValuesSupported:       []string{alg},
+		AccessTokenSigningAlgValues:            []string{alg},
+		ScopesSupported:                        i.scopesList,
+		GrantTypesSupported:                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		CodeChallengeMethodsSupported:          []string{"S256"},
+		TokenEndpointAuthMethodsSupported:      []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethods:       []string{"client_secret_basic", "client_secret_post"},
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+			"name", "given_name", "family_name", "preferred_username", "email", "email_verified"},
+		PromptValuesSupported:             []string{"none", "login", "consent", "select_account"},
+		AuthorizationResponseIssParameter: true,
+	}
+	if alg != "RS256" {
+		// RS256 must always be listed (OIDC Discovery 3); it is accepted for
+		// verification of keys still published.
+		d.IDTokenSigningAlgValuesSupported = append(d.IDTokenSigningAlgValuesSupported, "RS256")
+	}
+	return json.Marshal(d)
+}
+
+func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(i.discovery)
+}
+
+func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(i.keys.JWKS())
+}
+
+// cors answers CORS for the endpoints browser clients call (token,
+// userinfo, revoke): origins registered by any client are allowed. It
+// returns true when the request was a preflight and has been answered.
+func (i *Issuer) cors(w http.ResponseWriter, r *http.Request, methods string) bool {
+	origin := r.Header.Get("Origin")
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if origin == "" || !i.origins[origin] {
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return true
+		}
+		return false
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", methods)
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	return false
+}

@@ -1,0 +1,12 @@
+// Package issuer is Gatehouse's embedded OpenID Connect / OAuth 2.0 provider
+// for one domain: discovery and JWKS, the authorization endpoint with its
+// login page and SSO session, the token endpoint (authorization_code with
+// PKCE, refresh_token with rotation and reuse detection, client_credentials),
+// userinfo, revocation (RFC 7009), introspection (RFC 7662) and RP-initiated
+// logout. It owns the OAuth error writer, the token claims, the audit entries
+// and the metrics of those endpoints. It imports nothing of Caddy: the
+// Caddy handler builds a Config and calls ServeHTTP.
+//
+// One file per endpoint; grants live in grant_*.go behind the token
+// endpoint, which authenticates the client once.
+package issuer

@@ -1,0 +1,147 @@
+package issuer
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
+)
+
+// grantAuthorizationCode redeems a code (RFC 6749 4.1.3, RFC 7636 4.6).
+func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Client, form url.Values) (*TokenResponse, *OAuthError) {
+	code := form.Get("code")
+	if code == "" || len(code) > 512 {
+		return nil, oauthErr(ErrInvalidRequest, "code is missing")
+	}
+	now := i.now()
+	rec, err := i.st.ConsumeAuthCode(ctx, store.HashID(code), now)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// A replayed code means it leaked: revoke everything issued from it.
+		owner := i.domain.Client(rec.ClientID)
+		if owner == nil {
+			owner = client
+		}
+		_ = i.revoke(ctx, rec.FamilyID, now.Add(familyLifetime(owner)))
+		i.auditEntry(evRevoke, outcomeDenied, "authorization code replayed; its token family is revoked", client.ID, rec.Subject)
+		return nil, oauthErr(ErrInvalidGrant, "the code was already used; the tokens issued from it are revoked")
+	case errors.Is(err, store.ErrNotFound):
+		i.auditEntry(evToken, outcomeDenied, "unknown or expired code", client.ID, "")
+		return nil, oauthErr(ErrInvalidGrant, "the code is invalid or expired")
+	case err != nil:
+		i.storeError("consume_auth_code", err)
+		return nil, oauthErr(ErrServerError, "the code could not be checked")
+	}
+	deny := func(reason, desc string) (*TokenResponse, *OAuthError) {
+		i.auditEntry(evToken, outcomeDenied, reason, client.ID, rec.Subject)
+		return nil, oauthErr(ErrInvalidGrant, desc)
+	}
+	if rec.Domain != i.domain.Name || !now.Before(rec.ExpiresAt) {
+		return deny("expired code", "the code is invalid or expired")
+	}
+	if rec.ClientID != client.ID {
+		return deny("code issued to another client", "the code was issued to another client")
+	}
+	ru, given := form.Get("redirect_uri"), form.Has("redirect_uri")
+	if rec.RedirectURI != "" && ru != rec.RedirectURI {
+		return deny("redirect_uri mismatch", "redirect_uri does not match the authorization request")
+	}
+	if rec.RedirectURI == "" && given && !client.HasRedirectURI(ru) {
+		return deny("redirect_uri mismatch", "redirect_uri is not registered for this client")
+	}
+	verifier := form.Get("code_verifier")
+	if rec.CodeChallenge == "" {
+		if verifier != "" {
+			return deny("code_verifier without code_challenge", "code_verifier sent but the authorization request had no code_challenge")
+		}
+	} else if !verifyPKCE(rec.CodeChallenge, rec.CodeChallengeMethod, verifier) {
+		if verifier == "" {
+			return deny("missing code_verifier", "code_verifier is missing")
+		}
+		return deny("wrong code_verifier", "code_verifier does not match the code_challenge")
+	}
+	user := i.domain.UserBySubject(rec.Subject)
+	if user == nil || !user.Active {
+		return deny("user missing or disabled", "the user is no longer active")
+	}
+	allowed := rec.Audience
+	if len(allowed) == 0 {
+		allowed = client.Audiences
+	}
+	res, oe := requestedResources(form, allowed)
+	if oe != nil {
+		return nil, oe
+	}
+	if len(res) == 0 {
+		res = rec.Audience
+	}
+	is := issue{
+		grant:    identity.GrantAuthorizationCode,
+		client:   client,
+		user:     user,
+		subject:  user.Subject,
+		scopes:   rec.Scopes,
+		audience: i.audienceFor(client, res),
+		authTime: rec.AuthTime,
+		nonce:    rec.Nonce,
+		familyID: rec.FamilyID,
+		idToken:  contains(rec.Scopes, "openid"),
+	}
+	if client.HasGrant(identity.GrantRefreshToken) {
+		tok := randomString(32)
+		err := i.st.CreateRefreshToken(ctx, store.RefreshToken{
+			ID:        store.HashID(tok),
+			FamilyID:  rec.FamilyID,
+			Domain:    i.domain.Name,
+			ClientID:  client.ID,
+			Subject:   user.Subject,
+			Scopes:    rec.Scopes,
+			Audience:  rec.Audience,
+			AuthTime:  rec.AuthTime,
+			SessionID: rec.SessionID,
+			CreatedAt: now,
+			ExpiresAt: now.Add(client.RefreshLifetime()),
+		})
+		if err != nil {
+			i.storeError("create_refresh_token", err)
+			return nil, oauthErr(ErrServerError, "the refresh token could not be stored")
+		}
+		is.refresh = tok
+	}
+	return i.mint(is)
+}
+
+// verifyPKCE checks a code_verifier (RFC 7636 4.1: 43-128 unreserved
+// characters) against the stored challenge in constant time.
+func verifyPKCE(challenge, method, verifier string) bool {
+	if len(verifier) < 43 || len(verifier) > 128 || !isPKCEChars(verifier) {
+		return false
+	}
+	var got string
+	switch method {
+	case "S256":
+		sum := sha256.Sum256([]byte(verifier))
+		got = base64.RawURLEncoding.EncodeToString(sum[:])
+	case "plain":
+		got = verifier
+	default:
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
+}
+
+// familyLifetime is how long a revoked family must stay revoked: as long as
+// any token of it may live.
+func familyLifetime(c *identity.Client) (d time.Duration) {
+	d = c.RefreshLifetime()
+	if a := c.AccessLifetime(); a > d {
+		d = a
+	}
+	return d
+}

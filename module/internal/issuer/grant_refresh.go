@@ -1,0 +1,125 @@
+package issuer
+
+import (
+	"context"
+	"errors"
+	"net/url"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
+)
+
+
+// grantRefreshToken rotates a refresh token (RFC 6749 6; OAuth 2.0 Security
+// BCP 4.14): every use returns a new refresh token; presenting a rotated one
+// again after the grace window revokes the whole family.
+func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client, form url.Values) (*TokenResponse, *OAuthError) {
+	tok := form.Get("refresh_token")
+	if tok == "" || len(tok) > 512 {
+		return nil, oauthErr(ErrInvalidRequest, "refresh_token is missing")
+	}
+	id := store.HashID(tok)
+	now := i.now()
+	old, err := i.st.RefreshToken(ctx, id, now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		i.auditEntry(evToken, outcomeDenied, "unknown, expired or revoked refresh token", client.ID, "")
+		return nil, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
+	case err != nil:
+		i.storeError("refresh_token", err)
+		return nil, oauthErr(ErrServerError, "the refresh token could not be checked")
+	}
+	revokeFamily := func(reason, desc string) (*TokenResponse, *OAuthError) {
+		owner := i.domain.Client(old.ClientID)
+		if owner == nil {
+			owner = client
+		}
+		_ = i.revoke(ctx, old.FamilyID, now.Add(familyLifetime(owner)))
+		i.auditEntry(evRevoke, outcomeDenied, reason+"; token family revoked", client.ID, old.Subject)
+		return nil, oauthErr(ErrInvalidGrant, desc)
+	}
+	if old.Domain != i.domain.Name {
+		return nil, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
+	}
+	if old.ClientID != client.ID {
+		return revokeFamily("refresh token presented by another client", "the refresh token was issued to another client")
+	}
+	reuse := func(rt store.RefreshToken) (*TokenResponse, *OAuthError) {
+		if now.Sub(rt.RotatedAt) <= i.cfg.RefreshReuseGrace {
+			i.auditEntry(evToken, outcomeDenied, "rotated refresh token reused within the grace window", client.ID, rt.Subject)
+			return nil, oauthErr(ErrInvalidGrant, "the refresh token was already used")
+		}
+		return revokeFamily("rotated refresh token reused", "the refresh token was already used; its token family is revoked")
+	}
+	if !old.RotatedAt.IsZero() {
+		return reuse(old)
+	}
+	scopes, oe := narrowScopes(form.Get("scope"), old.Scopes)
+	if oe != nil {
+		return nil, oe
+	}
+	allowed := old.Audience
+	if len(allowed) == 0 {
+		allowed = client.Audiences
+	}
+	res, oe := requestedResources(form, allowed)
+	if oe != nil {
+		return nil, oe
+	}
+	if len(res) == 0 {
+		res = old.Audience
+	}
+	user := i.domain.UserBySubject(old.Subject)
+	if user == nil || !user.Active {
+		return revokeFamily("user missing or disabled", "the user is no longer active")
+	}
+	if len(client.Policies) > 0 {
+		claims := i.policyClaims(user, client, old.Scopes, old.Audience, store.Session{AuthTime: old.AuthTime})
+		if ok, why := i.cfg.Policies.Check(claims, client.Policies); !ok {
+			i.auditEntry(evPolicy, outcomeDenied, why, client.ID, user.Subject)
+			return revokeFamily("policy no longer satisfied", "access denied by policy")
+		}
+	}
+	next := randomString(32)
+	_, err = i.st.RotateRefreshToken(ctx, id, now, store.RefreshToken{
+		ID:        store.HashID(next),
+		FamilyID:  old.FamilyID,
+		Domain:    i.domain.Name,
+		ClientID:  client.ID,
+		Subject:   old.Subject,
+		Scopes:    old.Scopes,
+		Audience:  old.Audience,
+		AuthTime:  old.AuthTime,
+		SessionID: old.SessionID,
+		CreatedAt: now,
+		ExpiresAt: now.Add(client.RefreshLifetime()),
+	})
+	if err != nil {
+		var rt store.RefreshToken
+		switch {
+		case errors.Is(err, store.ErrAlreadyUsed):
+			// Lost a race with another use of the same token.
+			rt, _ = i.st.RefreshToken(ctx, id, now)
+			if rt.RotatedAt.IsZero() {
+				rt.RotatedAt, rt.Subject = now, old.Subject
+			}
+			return reuse(rt)
+		case errors.Is(err, store.ErrNotFound):
+			return nil, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
+		}
+		i.storeError("rotate_refresh_token", err)
+		return nil, oauthErr(ErrServerError, "the refresh token could not be rotated")
+	}
+	return i.mint(issue{
+		grant:    identity.GrantRefreshToken,
+		client:   client,
+		user:     user,
+		subject:  user.Subject,
+		scopes:   scopes,
+		audience: i.audienceFor(client, res),
+		authTime: old.AuthTime,
+		familyID: old.FamilyID,
+		idToken:  contains(old.Scopes, "openid"),
+		refresh:  next,
+	})
+}

@@ -1,0 +1,261 @@
+package issuer
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
+)
+
+// LoginMethod is one way of signing in on the issuer's login page. The
+// built-in method checks a local password. Methods that finish elsewhere
+// (magic links, federated providers) carry the sealed request through their
+// round trip and end with (*Issuer).CompleteLogin.
+type LoginMethod interface {
+	// Name is the method's form value, audit reason and amr value ("pwd").
+	Name() string
+	// Offered reports whether the method is offered to this client.
+	Offered(client *identity.Client) bool
+	// Authenticate checks the submitted form. On failure it returns the
+	// user when known (for the audit log) and an error: the page shows
+	// users one generic message, the audit log the precise one.
+	Authenticate(ctx context.Context, form url.Values) (*identity.User, error)
+}
+
+// passwordLogin signs local accounts in with username-or-email + password.
+type passwordLogin struct{ domain *identity.Domain }
+
+func (passwordLogin) Name() string { return "pwd" }
+
+func (passwordLogin) Offered(c *identity.Client) bool { return c.AllowLocalLogin }
+
+func (p passwordLogin) Authenticate(_ context.Context, form url.Values) (*identity.User, error) {
+	login, password := form.Get("login"), form.Get("password")
+	if login == "" || password == "" || len(login) > 256 || len(password) > identity.MaxPasswordLength {
+		identity.SpendDummyHash("", password)
+		return nil, errors.New("login or password missing or too long")
+	}
+	return p.domain.CheckPassword(login, password)
+}
+
+var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in</title>
+<style>body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem;color:#222}
+label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%;padding:.5rem;box-sizing:border-box}
+button{margin-top:1rem;padding:.5rem 1rem}.err{color:#a00}</style>
+</head><body>
+<h1>Sign in</h1>
+<p>to continue to <strong>{{.Client}}</strong></p>
+{{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="req" value="{{.Req}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<input type="hidden" name="method" value="pwd">
+<label for="login">Username or e-mail</label>
+<input type="text" id="login" name="login" value="{{.Login}}" autocomplete="username" autocapitalize="none" required autofocus>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+<button type="submit" name="cancel" value="1" formnovalidate>Cancel</button>
+</form>
+</body></html>
+`))
+
+type loginView struct {
+	Client, Error, Action, Req, CSRF, Login string
+}
+
+func (i *Issuer) serveLogin(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		if len(r.URL.RawQuery) > maxQueryBytes {
+			writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The sign-in request is too large.", ErrInvalidRequest)
+			return
+		}
+		sealed := r.URL.Query().Get("req")
+		req, client := i.openPending(w, sealed)
+		if req == nil {
+			return
+		}
+		i.renderLogin(w, r, http.StatusOK, sealed, req, client, "", req.LoginHint)
+	case http.MethodPost:
+		i.postLogin(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		writeErrorPage(w, http.StatusMethodNotAllowed, "Method not allowed", "Use GET or POST.", "")
+	}
+}
+
+// openPending unseals a pending request; on failure it has answered.
+func (i *Issuer) openPending(w http.ResponseWriter, sealed string) (*pendingRequest, *identity.Client) {
+	req, err := i.sealer.open(sealed, i.now())
+	if err != nil {
+		writeErrorPage(w, http.StatusBadRequest, "Sign-in expired",
+			"This sign-in page is no longer valid. Go back to the application and start again.", "")
+		return nil, nil
+	}
+	client := i.domain.Client(req.ClientID)
+	if client == nil {
+		writeErrorPage(w, http.StatusBadRequest, "Unknown application", "The application is no longer registered.", "")
+		return nil, nil
+	}
+	return req, client
+}
+
+func (i *Issuer) renderLogin(w http.ResponseWriter, r *http.Request, status int, sealed string, req *pendingRequest, client *identity.Client, msg, login string) {
+	if !i.offered(client) {
+		writeErrorPage(w, http.StatusForbidden, "Sign-in unavailable",
+			"No sign-in method is enabled for this application.", "")
+		return
+	}
+	csrf := ""
+	if c, err := r.Cookie(i.csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
+		csrf = c.Value
+	} else {
+		csrf = randomString(32)
+		http.SetCookie(w, i.cookie(i.csrfCookie, csrf, 0))
+	}
+	htmlHeaders(w.Header())
+	w.WriteHeader(status)
+	_ = loginPage.Execute(w, loginView{
+		Client: client.ID,
+		Error:  msg,
+		Action: i.issuer + pathLogin,
+		Req:    sealed,
+		CSRF:   i.sealer.csrfToken(csrf, req.ID),
+		Login:  login,
+	})
+}
+
+func (i *Issuer) offered(client *identity.Client) bool {
+	for _, m := range i.logins {
+		if m.Offered(client) {
+			return true
+		}
+	}
+	return false
+}
+
+func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
+	form, err := readForm(w, r)
+	if err != nil {
+		writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The sign-in form is malformed: "+err.Error(), ErrInvalidRequest)
+		return
+	}
+	for k, v := range form {
+		if len(v) > 1 {
+			writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The sign-in form repeats "+k+".", ErrInvalidRequest)
+			return
+		}
+	}
+	sealed := form.Get("req")
+	req, client := i.openPending(w, sealed)
+	if req == nil {
+		return
+	}
+	c, _ := r.Cookie(i.csrfCookie)
+	if c == nil || !i.sealer.checkCSRF(c.Value, req.ID, form.Get("csrf")) {
+		i.auditEntry(evSignIn, outcomeDenied, "login form CSRF check failed", client.ID, "")
+		writeErrorPage(w, http.StatusForbidden, "Sign-in refused",
+			"The sign-in form could not be verified. Go back to the application and start again (cookies must be enabled).", "")
+		return
+	}
+	if form.Get("cancel") != "" {
+		i.auditEntry(evSignIn, outcomeDenied, "user cancelled", client.ID, "")
+		i.metrics.signIn(i.domain.Name, "cancelled")
+		i.authorizeError(w, r, &authzError{code: ErrAccessDenied, desc: "the user cancelled the sign-in", redirectURI: req.RedirectURI, state: req.State})
+		return
+	}
+	var method LoginMethod
+	for _, m := range i.logins {
+		if m.Name() == form.Get("method") && m.Offered(client) {
+			method = m
+		}
+	}
+	if method == nil {
+		writeErrorPage(w, http.StatusBadRequest, "Invalid request", "This sign-in method is not available.", ErrInvalidRequest)
+		return
+	}
+	user, err := method.Authenticate(r.Context(), form)
+	if err != nil {
+		sub := ""
+		if user != nil {
+			sub = user.Subject
+		}
+		i.auditEntry(evSignIn, outcomeFailed, err.Error(), client.ID, sub, zap.String("method", method.Name()))
+		i.metrics.signIn(i.domain.Name, outcomeFailed)
+		i.renderLogin(w, r, http.StatusUnauthorized, sealed, req, client, "Incorrect username or password.", form.Get("login"))
+		return
+	}
+	i.completeLogin(w, r, req, user, []string{method.Name()})
+}
+
+// CompleteLogin ends a successful sign-in made by a login method that
+// authenticates elsewhere (magic link, federated provider): sealed is the
+// value of the login page's "req" parameter, carried through the method's
+// round trip. It starts an SSO session and finishes the authorization
+// request, or shows an error page when sealed is invalid or expired.
+func (i *Issuer) CompleteLogin(w http.ResponseWriter, r *http.Request, sealed string, user *identity.User, amr []string) {
+	req, _ := i.openPending(w, sealed)
+	if req == nil {
+		return
+	}
+	i.completeLogin(w, r, req, user, amr)
+}
+
+// completeLogin starts an SSO session (a new cookie; the previous session,
+// if any, ends) and finishes the pending authorization request.
+func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, req *pendingRequest, user *identity.User, amr []string) {
+	client := i.domain.Client(req.ClientID)
+	if client == nil || user == nil || !user.Active {
+		writeErrorPage(w, http.StatusBadRequest, "Sign-in failed", "The account or application is not available.", "")
+		return
+	}
+	ctx := r.Context()
+	if old, err := r.Cookie(i.ssoCookie); err == nil && old.Value != "" && len(old.Value) <= 128 {
+		if err := i.st.DeleteSession(ctx, store.HashID(old.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			i.storeError("delete_session", err)
+		}
+	}
+	now := i.now()
+	value := randomString(32)
+	sess := store.Session{
+		ID:        store.HashID(value),
+		Domain:    i.domain.Name,
+		Subject:   user.Subject,
+		AuthTime:  now,
+		AMR:       amr,
+		CreatedAt: now,
+		ExpiresAt: now.Add(i.cfg.SessionLifetime),
+	}
+	if err := i.st.CreateSession(ctx, sess); err != nil {
+		i.storeError("create_session", err)
+		writeErrorPage(w, http.StatusInternalServerError, "Sign-in failed", "The session could not be stored; try again.", ErrServerError)
+		return
+	}
+	http.SetCookie(w, i.cookie(i.ssoCookie, value, int(i.cfg.SessionLifetime.Seconds())))
+	i.auditEntry(evSignIn, outcomeOK, "signed in", client.ID, user.Subject, zap.Strings("amr", amr))
+	i.metrics.signIn(i.domain.Name, outcomeOK)
+	i.finishAuthorization(w, r, req, client, user, sess)
+}
+
+// cookie builds an issuer cookie: host-only, Path=/, HttpOnly, SameSite=Lax,
+// Secure on https. maxAge < 0 deletes it; 0 makes a browser-session cookie.
+func (i *Issuer) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   i.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}

@@ -1,0 +1,204 @@
+package issuer
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+)
+
+// clientCredentials are the credentials a request presented.
+type clientCredentials struct {
+	id, secret string
+	// method is client_secret_basic, client_secret_post or none.
+	method string
+}
+
+// credentialsFrom extracts client credentials from the Authorization header
+// (client_secret_basic, with RFC 6749 2.3.1 form-decoding) or the form
+// (client_secret_post / none). Using both is an error.
+func credentialsFrom(r *http.Request, form url.Values) (clientCredentials, *OAuthError) {
+	if len(form["client_id"]) > 1 || len(form["client_secret"]) > 1 {
+		return clientCredentials{}, oauthErr(ErrInvalidRequest, "client_id or client_secret is repeated")
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, _, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Basic") {
+			return clientCredentials{}, &OAuthError{Code: ErrInvalidClient, Description: "use HTTP Basic client authentication"}
+		}
+		id, secret, ok := r.BasicAuth()
+		if !ok {
+			return clientCredentials{}, &OAuthError{Code: ErrInvalidClient, Description: "malformed Basic credentials"}
+		}
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return clientCredentials{}, &OAuthError{Code: ErrInvalidClient, Description: "malformed Basic credentials (form-encode the client id and secret)"}
+		}
+		if form.Has("client_secret") {
+			return clientCredentials{}, oauthErr(ErrInvalidRequest, "use one client authentication method, not Basic and client_secret together")
+		}
+		if fid := form.Get("client_id"); fid != "" && fid != id {
+			return clientCredentials{}, oauthErr(ErrInvalidRequest, "client_id differs from the Basic credentials")
+		}
+		return clientCredentials{id: id, secret: secret, method: "client_secret_basic"}, nil
+	}
+	if form.Has("client_secret") {
+		return clientCredentials{id: form.Get("client_id"), secret: form.Get("client_secret"), method: "client_secret_post"}, nil
+	}
+	return clientCredentials{id: form.Get("client_id"), method: "none"}, nil
+}
+
+// authenticateClient checks credentials: confidential clients must present
+// their secret; public clients present none (and rely on PKCE).
+func (i *Issuer) authenticateClient(cr clientCredentials) (*identity.Client, *OAuthError) {
+	if cr.id == "" {
+		return nil, &OAuthError{Code: ErrInvalidClient, Description: "client authentication is required"}
+	}
+	c := i.domain.Client(cr.id)
+	if c == nil {
+		return nil, &OAuthError{Code: ErrInvalidClient, Description: "unknown client or wrong secret"}
+	}
+	if c.IsPublic() {
+		if cr.secret != "" {
+			return nil, &OAuthError{Code: ErrInvalidClient, Description: "a public client has no secret"}
+		}
+		return c, nil
+	}
+	if cr.secret == "" || !c.SecretMatches(cr.secret) {
+		return nil, &OAuthError{Code: ErrInvalidClient, Description: "unknown client or wrong secret"}
+	}
+	return c, nil
+}
+
+func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
+	if i.cors(w, r, "POST") {
+		return
+	}
+	if r.Method != http.MethodPost {
+		i.tokenFailed(w, "", &OAuthError{Code: ErrInvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed})
+		return
+	}
+	form, err := readForm(w, r)
+	if err != nil {
+		i.tokenFailed(w, "", oauthErr(ErrInvalidRequest, err.Error()))
+		return
+	}
+	cr, oe := credentialsFrom(r, form)
+	if oe != nil {
+		i.tokenFailed(w, cr.id, oe)
+		return
+	}
+	resp, oe := i.exchange(r.Context(), form, cr)
+	if oe != nil {
+		i.tokenFailed(w, cr.id, oe)
+		return
+	}
+	noStore(w.Header())
+	writeJSON(w, resp)
+}
+
+// tokenFailed writes a token endpoint error and counts it. Errors worth an
+// audit entry have been audited where they were decided.
+func (i *Issuer) tokenFailed(w http.ResponseWriter, clientID string, e *OAuthError) {
+	i.metrics.tokenError(i.domain.Name, e.Code)
+	i.writeOAuthError(w, e)
+}
+
+// Exchange runs a token request in-process — the same code path as the
+// token endpoint, minus HTTP. form holds the token request parameters
+// (grant_type, code, redirect_uri, code_verifier, ...); clientID and
+// clientSecret authenticate the client (client_secret_basic semantics; an
+// empty secret means a public client).
+func (i *Issuer) Exchange(ctx context.Context, form url.Values, clientID, clientSecret string) (*TokenResponse, *OAuthError) {
+	method := "client_secret_basic"
+	if clientSecret == "" {
+		method = "none"
+	}
+	resp, oe := i.exchange(ctx, form, clientCredentials{id: clientID, secret: clientSecret, method: method})
+	if oe != nil {
+		i.metrics.tokenError(i.domain.Name, oe.Code)
+	}
+	return resp, oe
+}
+
+// tokenParams may appear at most once (RFC 6749 3.2); resource may repeat
+// (RFC 8707).
+var tokenParams = []string{"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope"}
+
+// exchange authenticates the client once and dispatches to the grant.
+func (i *Issuer) exchange(ctx context.Context, form url.Values, cr clientCredentials) (*TokenResponse, *OAuthError) {
+	for _, k := range tokenParams {
+		if len(form[k]) > 1 {
+			return nil, oauthErr(ErrInvalidRequest, k+" is repeated")
+		}
+	}
+	grant := form.Get("grant_type")
+	if grant == "" {
+		return nil, oauthErr(ErrInvalidRequest, "grant_type is missing")
+	}
+	client, oe := i.authenticateClient(cr)
+	if oe != nil {
+		i.auditEntry(evToken, outcomeDenied, "client authentication failed: "+oe.Description, cr.id, "")
+		return nil, oe
+	}
+	switch grant {
+	case identity.GrantAuthorizationCode, identity.GrantRefreshToken, identity.GrantClientCredentials:
+	default:
+		return nil, oauthErr(ErrUnsupportedGrantType, "supported grant types: authorization_code, refresh_token, client_credentials")
+	}
+	if !client.HasGrant(grant) {
+		i.auditEntry(evToken, outcomeDenied, "grant "+grant+" not allowed for client", client.ID, "")
+		return nil, oauthErr(ErrUnauthorizedClient, "the client may not use "+grant)
+	}
+	var resp *TokenResponse
+	switch grant {
+	case identity.GrantAuthorizationCode:
+		resp, oe = i.grantAuthorizationCode(ctx, client, form)
+	case identity.GrantRefreshToken:
+		resp, oe = i.grantRefreshToken(ctx, client, form)
+	case identity.GrantClientCredentials:
+		resp, oe = i.grantClientCredentials(client, form)
+	}
+	return resp, oe
+}
+
+// requestedResources validates RFC 8707 resource parameters against the
+// audiences allowed (nil allowed: the client's audiences).
+func requestedResources(form url.Values, allowed []string) ([]string, *OAuthError) {
+	res := form["resource"]
+	if len(res) > maxResources {
+		return nil, oauthErr(ErrInvalidTarget, "too many resource parameters")
+	}
+	for _, r := range res {
+		if !contains(allowed, r) {
+			return nil, oauthErr(ErrInvalidTarget, "resource is not one of the client's audiences")
+		}
+	}
+	return res, nil
+}
+
+// narrowScopes returns the requested scopes when every one is in granted,
+// or granted itself when none were requested.
+func narrowScopes(requested string, granted []string) ([]string, *OAuthError) {
+	if len(requested) > maxScopeLen {
+		return nil, oauthErr(ErrInvalidScope, "scope is too long")
+	}
+	fields := strings.Fields(requested)
+	if len(fields) == 0 {
+		return granted, nil
+	}
+	out := make([]string, 0, len(fields))
+	for _, s := range fields {
+		if !contains(granted, s) {
+			return nil, oauthErr(ErrInvalidScope, "scope exceeds what was granted")
+		}
+		if !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,287 @@
+package issuer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"hash"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
+)
+
+// Token types (JWS typ headers).
+const (
+	typAccessToken = "at+jwt" // RFC 9068
+	typIDToken     = "JWT"
+)
+
+// TokenResponse is a successful token endpoint response (RFC 6749 5.1).
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// accessTokenClaims are the RFC 9068 claims of an access token.
+type accessTokenClaims struct {
+	Iss      string `json:"iss"`
+	Sub      string `json:"sub"`
+	Aud      any    `json:"aud"` // string or []string
+	Exp      int64  `json:"exp"`
+	Iat      int64  `json:"iat"`
+	Jti      string `json:"jti"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
+}
+
+// idTokenClaims are the claims of an ID token; profile and email claims
+// appear when their scope was granted.
+type idTokenClaims struct {
+	Iss               string `json:"iss"`
+	Sub               string `json:"sub"`
+	Aud               string `json:"aud"`
+	Exp               int64  `json:"exp"`
+	Iat               int64  `json:"iat"`
+	AuthTime          int64  `json:"auth_time,omitempty"`
+	Nonce             string `json:"nonce,omitempty"`
+	AtHash            string `json:"at_hash,omitempty"`
+	Azp               string `json:"azp,omitempty"`
+	userClaims
+}
+
+// userClaims are the standard identity claims released by scope.
+type userClaims struct {
+	Name              string `json:"name,omitempty"`
+	GivenName         string `json:"given_name,omitempty"`
+	FamilyName        string `json:"family_name,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	Email             string `json:"email,omitempty"`
+	EmailVerified     *bool  `json:"email_verified,omitempty"`
+}
+
+func profileClaims(u *identity.User, scopes []string) userClaims {
+	var c userClaims
+	if contains(scopes, "profile") {
+		c.Name, c.GivenName, c.FamilyName, c.PreferredUsername = u.Name, u.GivenName, u.FamilyName, u.PreferredUsername
+	}
+	if contains(scopes, "email") && u.Email != "" {
+		v := u.EmailVerified
+		c.Email, c.EmailVerified = u.Email, &v
+	}
+	return c
+}
+
+// customClaims returns the user's custom claims that land in token kind in
+// (identity.ClaimAccess or identity.ClaimIdentity).
+func customClaims(u *identity.User, in string) map[string]any {
+	var m map[string]any
+	for _, c := range u.Claims {
+		if c.In == in {
+			if m == nil {
+				m = make(map[string]any, len(u.Claims))
+			}
+			m[c.Name] = c.Value
+		}
+	}
+	return m
+}
+
+// marshalClaims marshals the standard claims and appends extra claims
+// (which never use a standard name: identity.Domain.Compile rejects that).
+func marshalClaims(std any, extra map[string]any) ([]byte, error) {
+	b, err := json.Marshal(std)
+	if err != nil || len(extra) == 0 {
+		return b, err
+	}
+	e, err := json.Marshal(extra)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(b)+len(e))
+	out = append(out, b[:len(b)-1]...)
+	out = append(out, ',')
+	out = append(out, e[1:]...)
+	return out, nil
+}
+
+func audienceClaim(aud []string) any {
+	if len(aud) == 1 {
+		return aud[0]
+	}
+	return aud
+}
+
+// leftHash is at_hash: the left half of the hash of the token's ASCII,
+// base64url, with the hash of the signing algorithm (OIDC Core 3.1.3.6).
+func leftHash(alg, token string) string {
+	var h hash.Hash
+	switch alg {
+	case "EdDSA":
+		h = sha512.New() // Ed25519 uses SHA-512
+	default:
+		h = sha256.New()
+	}
+	h.Write([]byte(token))
+	sum := h.Sum(nil)
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// issue is what a grant asks the token minter for.
+type issue struct {
+	grant    string
+	client   *identity.Client
+	user     *identity.User // nil for client_credentials
+	subject  string
+	scopes   []string // granted (access token) scopes
+	audience []string
+	authTime time.Time
+	nonce    string
+	familyID string
+	// idToken asks for an ID token (openid scope and a user).
+	idToken bool
+	// refresh, when set, is returned as the refresh token.
+	refresh string
+}
+
+// mint signs the access token (and the ID token when asked) exactly once
+// each and builds the response.
+func (i *Issuer) mint(is issue) (*TokenResponse, *OAuthError) {
+	now := i.now()
+	life := is.client.AccessLifetime()
+	at := accessTokenClaims{
+		Iss:      i.issuer,
+		Sub:      is.subject,
+		Aud:      audienceClaim(is.audience),
+		Exp:      now.Add(life).Unix(),
+		Iat:      now.Unix(),
+		Jti:      is.familyID + "." + randomString(12),
+		ClientID: is.client.ID,
+		Scope:    strings.Join(is.scopes, " "),
+	}
+	if !is.authTime.IsZero() {
+		at.AuthTime = is.authTime.Unix()
+	}
+	var extra map[string]any
+	if is.user != nil {
+		extra = customClaims(is.user, identity.ClaimAccess)
+	}
+	payload, err := marshalClaims(at, extra)
+	if err != nil {
+		return nil, oauthErr(ErrServerError, "could not encode the access token")
+	}
+	access, err := i.keys.Sign(payload, typAccessToken)
+	if err != nil {
+		i.storeError("sign", err)
+		return nil, oauthErr(ErrServerError, "could not sign the access token")
+	}
+	resp := &TokenResponse{
+		AccessToken:  access,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(life / time.Second),
+		RefreshToken: is.refresh,
+		Scope:        at.Scope,
+	}
+	if is.idToken && is.user != nil {
+		id := idTokenClaims{
+			Iss:        i.issuer,
+			Sub:        is.subject,
+			Aud:        is.client.ID,
+			Exp:        now.Add(is.client.IDLifetime()).Unix(),
+			Iat:        now.Unix(),
+			Nonce:      is.nonce,
+			AtHash:     leftHash(i.keys.Algorithm(), access),
+			Azp:        is.client.ID,
+			userClaims: profileClaims(is.user, is.scopes),
+		}
+		if !is.authTime.IsZero() {
+			id.AuthTime = is.authTime.Unix()
+		}
+		payload, err := marshalClaims(id, customClaims(is.user, identity.ClaimIdentity))
+		if err != nil {
+			return nil, oauthErr(ErrServerError, "could not encode the ID token")
+		}
+		if resp.IDToken, err = i.keys.Sign(payload, typIDToken); err != nil {
+			return nil, oauthErr(ErrServerError, "could not sign the ID token")
+		}
+	}
+	i.metrics.tokenIssued(i.domain.Name, is.grant)
+	i.auditEntry(evToken, outcomeOK, is.grant, is.client.ID, is.subject)
+	return resp, nil
+}
+
+// policyClaims aggregates what the ID token and the access token of this
+// sign-in would carry, for the client's policies.
+func (i *Issuer) policyClaims(u *identity.User, c *identity.Client, scopes, resources []string, sess store.Session) map[string]any {
+	m := map[string]any{
+		"iss":       i.issuer,
+		"sub":       u.Subject,
+		"aud":       audienceClaim(i.audienceFor(c, resources)),
+		"azp":       c.ID,
+		"client_id": c.ID,
+		"scope":     strings.Join(scopes, " "),
+	}
+	if !sess.AuthTime.IsZero() {
+		m["auth_time"] = sess.AuthTime.Unix()
+	}
+	if len(sess.AMR) > 0 {
+		m["amr"] = sess.AMR
+	}
+	// Standard claims through JSON, so names match the tokens exactly.
+	if b, err := json.Marshal(profileClaims(u, scopes)); err == nil {
+		d := json.NewDecoder(bytes.NewReader(b))
+		var pc map[string]any
+		if d.Decode(&pc) == nil {
+			for k, v := range pc {
+				m[k] = v
+			}
+		}
+	}
+	for _, c := range u.Claims {
+		m[c.Name] = c.Value
+	}
+	return m
+}
+
+// audienceFor is the access token audience: the requested resources, or the
+// client's audiences, or the client itself when it has none.
+func (i *Issuer) audienceFor(c *identity.Client, resources []string) []string {
+	switch {
+	case len(resources) > 0:
+		return resources
+	case len(c.Audiences) > 0:
+		return c.Audiences
+	}
+	return []string{c.ID}
+}
+
+// revoke records id (a jti or a family ID) as revoked until until, and
+// tells the gate.
+func (i *Issuer) revoke(ctx context.Context, id string, until time.Time) error {
+	if err := i.st.Revoke(ctx, id, until); err != nil {
+		i.storeError("revoke", err)
+		return err
+	}
+	if i.cfg.OnRevoke != nil {
+		i.cfg.OnRevoke(id)
+	}
+	return nil
+}
+
+// familyOf returns the family ID of a jti ("<family>.<random>").
+func familyOf(jti string) string {
+	f, _, ok := strings.Cut(jti, ".")
+	if !ok {
+		return ""
+	}
+	return f
+}

@@ -1,0 +1,76 @@
+package session
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/gorilla/securecookie"
+)
+
+// SecretSize is the size in bytes of a secret made by GenerateSecret, and the
+// recommended size for secrets passed to NewKeys.
+const SecretSize = 64
+
+// MinSecretSize is the smallest secret NewKeys accepts.
+const MinSecretSize = 32
+
+// Keys holds the cookie secrets, newest first. The first secret seals new
+// cookies; every secret opens cookies, so rotating in a new secret (and keeping
+// the previous ones for at least the longest cookie lifetime) logs nobody out.
+//
+// Each secret is one piece of key material; the HMAC key and the AES-256 key
+// of each cookie kind ("purpose") are derived from it with HKDF-SHA256
+// (RFC 5869, info "gatehouse cookie v1 <purpose> hmac|aes"). Derivation rather
+// than a 32+32 split gives domain separation: a session cookie can never be
+// opened as a pending-login cookie or vice versa, even under the same secret,
+// and the store keeps a single opaque secret per generation.
+type Keys struct {
+	secrets [][]byte
+}
+
+// NewKeys returns Keys over secrets, newest first. At least one secret is
+// required and each must be at least MinSecretSize bytes (SecretSize random
+// bytes recommended). The slices are copied.
+func NewKeys(secrets [][]byte) (*Keys, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("session: at least one cookie secret is required")
+	}
+	k := &Keys{secrets: make([][]byte, len(secrets))}
+	for i, s := range secrets {
+		if len(s) < MinSecretSize {
+			return nil, fmt.Errorf("session: cookie secret %d is %d bytes, need at least %d (generate %d random bytes)", i, len(s), MinSecretSize, SecretSize)
+		}
+		k.secrets[i] = append([]byte(nil), s...)
+	}
+	return k, nil
+}
+
+// GenerateSecret returns SecretSize bytes from crypto/rand, suitable as a new
+// cookie secret to put first in the list given to NewKeys.
+func GenerateSecret() ([]byte, error) {
+	b := make([]byte, SecretSize)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("session: generating cookie secret: %w", err)
+	}
+	return b, nil
+}
+
+// codecs derives one securecookie codec per secret (newest first) for purpose.
+func (k *Keys) codecs(purpose string) ([]*securecookie.SecureCookie, error) {
+	out := make([]*securecookie.SecureCookie, 0, len(k.secrets))
+	for _, s := range k.secrets {
+		hashKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse cookie v1 "+purpose+" hmac", 32)
+		if err != nil {
+			return nil, fmt.Errorf("session: deriving cookie key: %w", err)
+		}
+		blockKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse cookie v1 "+purpose+" aes", 32)
+		if err != nil {
+			return nil, fmt.Errorf("session: deriving cookie key: %w", err)
+		}
+		out = append(out, securecookie.New(hashKey, blockKey))
+	}
+	return out, nil
+}

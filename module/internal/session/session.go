@@ -1,0 +1,42 @@
+package session
+
+import "time"
+
+// Session is what the gate keeps in a browser session cookie.
+//
+// JSON names are short because the whole value travels in cookies on every
+// request; tokens dominate the size, which is why Sealer splits large values.
+type Session struct {
+	// Subject is the user's stable identifier (the ID token's sub).
+	Subject string `json:"sub"`
+	// Issuer is the issuer that authenticated the user (the ID token's iss).
+	Issuer string `json:"iss,omitempty"`
+	// Claims are the user's claims used for policy decisions and forwarded
+	// headers, as produced by the login provider.
+	Claims map[string]any `json:"cl,omitempty"`
+	// AccessToken is the current access token; it may be forwarded upstream.
+	AccessToken string `json:"at,omitempty"`
+	// RefreshToken renews the access token before Expiry; empty when the
+	// provider issued none.
+	RefreshToken string `json:"rt,omitempty"`
+	// IDToken is the last ID token, kept as id_token_hint for RP-initiated
+	// logout.
+	IDToken string `json:"it,omitempty"`
+	// Expiry is when the access token expires.
+	Expiry time.Time `json:"exp,omitzero"`
+	// SessionExpiry is when the session ends regardless of refreshes; it is
+	// also the cookie expiry given to Sealer.Seal.
+	SessionExpiry time.Time `json:"sx,omitzero"`
+}
+
+// Ended reports whether the session is over at now (SessionExpiry passed).
+// A zero SessionExpiry never ends by itself; the cookie expiry still applies.
+func (s *Session) Ended(now time.Time) bool {
+	return !s.SessionExpiry.IsZero() && !now.Before(s.SessionExpiry)
+}
+
+// NeedsRefresh reports whether the access token expires within skew of now
+// and a refresh token is available to renew it.
+func (s *Session) NeedsRefresh(now time.Time, skew time.Duration) bool {
+	return s.RefreshToken != "" && !s.Expiry.IsZero() && !now.Add(skew).Before(s.Expiry)
+}

@@ -1,0 +1,138 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrations are the schema versions in order; migrations[i] is version i+1.
+// Never edit one that has shipped: append a new one.
+var migrations = []string{
+	// 1: the initial schema. Zero times are NULL, empty lists are NULL.
+	`
+CREATE TABLE signing_keys (
+	domain      text        NOT NULL,
+	kid         text        NOT NULL,
+	alg         text        NOT NULL,
+	private_key bytea,
+	created_at  timestamptz,
+	not_after   timestamptz,
+	expires_at  timestamptz NOT NULL,
+	PRIMARY KEY (domain, kid)
+);
+CREATE INDEX signing_keys_expires_at ON signing_keys (expires_at);
+
+CREATE TABLE secrets (
+	name  text  PRIMARY KEY,
+	value bytea NOT NULL
+);
+
+CREATE TABLE auth_codes (
+	id                    text        PRIMARY KEY,
+	domain                text        NOT NULL,
+	client_id             text        NOT NULL,
+	redirect_uri          text        NOT NULL,
+	subject               text        NOT NULL,
+	scopes                text[],
+	audience              text[],
+	nonce                 text        NOT NULL,
+	code_challenge        text        NOT NULL,
+	code_challenge_method text        NOT NULL,
+	auth_time             timestamptz,
+	session_id            text        NOT NULL,
+	family_id             text        NOT NULL,
+	created_at            timestamptz,
+	expires_at            timestamptz NOT NULL,
+	used_at               timestamptz
+);
+CREATE INDEX auth_codes_expires_at ON auth_codes (expires_at);
+
+CREATE TABLE refresh_tokens (
+	id         text        PRIMARY KEY,
+	family_id  text        NOT NULL,
+	domain     text        NOT NULL,
+	client_id  text        NOT NULL,
+	subject    text        NOT NULL,
+	scopes     text[],
+	audience   text[],
+	auth_time  timestamptz,
+	session_id text        NOT NULL,
+	created_at timestamptz,
+	expires_at timestamptz NOT NULL,
+	rotated_at timestamptz
+);
+CREATE INDEX refresh_tokens_family_id ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_expires_at ON refresh_tokens (expires_at);
+
+CREATE TABLE revocations (
+	id         text        PRIMARY KEY,
+	expires_at timestamptz NOT NULL
+);
+CREATE INDEX revocations_expires_at ON revocations (expires_at);
+
+CREATE TABLE sessions (
+	id         text        PRIMARY KEY,
+	domain     text        NOT NULL,
+	subject    text        NOT NULL,
+	auth_time  timestamptz,
+	amr        text[],
+	created_at timestamptz,
+	expires_at timestamptz NOT NULL
+);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+`,
+}
+
+// migrateLock is the advisory lock key that serialises migrations across
+// every Gatehouse instance using the database.
+var migrateLock = lockKey("gatehouse:migrations")
+
+// migrate brings the schema up to date under a session advisory lock.
+func migrate(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLock); err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	defer func() {
+		// A fresh context: the lock must go even if ctx has ended. If the
+		// unlock fails the connection is dropped, which releases it too.
+		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, migrateLock); err != nil {
+			conn.Conn().Close(context.Background())
+		}
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		applied_at timestamptz NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	var newest int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return err
+	}
+	if newest > len(migrations) {
+		return fmt.Errorf("the database has schema version %d but this Gatehouse knows only up to %d: upgrade Gatehouse or use another database", newest, len(migrations))
+	}
+	for i := newest; i < len(migrations); i++ {
+		version := i + 1
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, now())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("applying schema migration %d: %w", version, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store/storetest"
+)
+
+// dsnEnv names the variable holding the DSN of a PostgreSQL database the
+// tests may create schemas in. .ci/postgres.sh starts a throwaway cluster
+// and prints it: eval "$(bash .ci/postgres.sh)".
+const dsnEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
+
+// testDSN returns the test database's DSN. Outside CI a missing DSN skips
+// the PostgreSQL tests; in CI (CI=true) it fails them, so the suite cannot
+// silently not run there.
+func testDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(dsnEnv)
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(dsnEnv + " must be set in CI")
+		}
+		t.Skip(dsnEnv + ` is not set: to run the PostgreSQL suite, run (as root) eval "$(bash .ci/postgres.sh)" first, or point it at a database where the tests may create schemas`)
+	}
+	return dsn
+}
+
+var (
+	adminOnce sync.Once
+	admin     *pgxpool.Pool
+	adminErr  error
+)
+
+// freshSchema creates a schema with a random name, dropped when t ends, and
+// returns dsn with search_path set to it, so runs never see each other.
+func freshSchema(t testing.TB, dsn string) string {
+	t.Helper()
+	adminOnce.Do(func() { admin, adminErr = pgxpool.New(context.Background(), dsn) })
+	if adminErr != nil {
+		t.Fatalf("connecting to %s: %v", dsnEnv, adminErr)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "gatehouse_test_" + hex.EncodeToString(b)
+	ctx := context.Background()
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatalf("creating schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	return withSearchPath(t, dsn, schema)
+}
+
+func withSearchPath(t testing.TB, dsn, schema string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("%s is not a valid URL", dsnEnv)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema
+}
+
+// open opens a Store, closed (before its schema is dropped) when t ends.
+func open(t testing.TB, dsn string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// tables are every table the suite writes, emptied between its subtests.
+var tables = []string{"signing_keys", "secrets", "auth_codes", "refresh_tokens", "revocations", "sessions"}
+
+// reusing returns a newStore for storetest.Run that hands every subtest the
+// same store, emptied first. Schema creation and migration (DDL) cost far
+// more than the tests themselves, so each top-level test makes one schema.
+func reusing(s *Store, handle store.Store) func(t *testing.T) store.Store {
+	return func(t *testing.T) store.Store {
+		for _, table := range tables {
+			if _, err := s.pool.Exec(context.Background(), "DELETE FROM "+table); err != nil {
+				t.Fatalf("emptying %s: %v", table, err)
+			}
+		}
+		return handle
+	}
+}
+
+func TestConformance(t *testing.T) {
+	s := open(t, freshSchema(t, testDSN(t)))
+	storetest.Run(t, reusing(s, s))
+}
+
+// Two pools on one schema stand for two Gatehouse instances sharing the
+// database: calls alternate between them.
+func TestConformanceTwoInstances(t *testing.T) {
+	d := freshSchema(t, testDSN(t))
+	a, b := open(t, d), open(t, d)
+	storetest.Run(t, reusing(a, storetest.RoundRobin(a, b)))
+}
+
+func TestOpenMalformedDSN(t *testing.T) {
+	_, err := Open(context.Background(), "postgres://user:s3cret@host:notaport/db")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("got %v, want an error that does not contain the password", err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	dsn := testDSN(t)
+	ctx := context.Background()
+	t.Run("concurrent first opens migrate once", func(t *testing.T) {
+		d := freshSchema(t, dsn)
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				s, err := Open(ctx, d)
+				if err == nil {
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := open(t, d)
+		var n int
+		if err := s.pool.QueryRow(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(migrations) {
+			t.Fatalf("schema_migrations has %d rows, want %d", n, len(migrations))
+		}
+	})
+	t.Run("database from a newer Gatehouse is refused", func(t *testing.T) {
+		d := freshSchema(t, dsn)
+		s := open(t, d)
+		if _, err := s.pool.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (999, now())"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(ctx, d)
+		if err == nil || !strings.Contains(err.Error(), "schema version 999") {
+			t.Fatalf("got %v, want an error naming schema version 999", err)
+		}
+	})
+}
+
+func BenchmarkCreateConsumeAuthCode(b *testing.B) {
+	storetest.BenchmarkCreateConsumeAuthCode(b, open(b, freshSchema(b, testDSN(b))))
+}
+
+func BenchmarkRotateRefreshToken(b *testing.B) {
+	storetest.BenchmarkRotateRefreshToken(b, open(b, freshSchema(b, testDSN(b))))
+}

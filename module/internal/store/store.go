@@ -1,0 +1,170 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns (wrapped or not; test with errors.Is).
+var (
+	// ErrNotFound: no record with that ID (or it has expired).
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyUsed: a single-use record (code, refresh token) was consumed before.
+	// The call still returns the record so the caller can revoke what it issued.
+	ErrAlreadyUsed = errors.New("store: already used")
+	// ErrConflict: a record with that ID already exists.
+	ErrConflict = errors.New("store: already exists")
+)
+
+// HashID turns a secret handed to a client (code, refresh token, session ID)
+// into the ID it is stored under: base64url(SHA-256(secret)).
+func HashID(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// SigningKey is one of a domain's token signing keys.
+type SigningKey struct {
+	Domain string
+	KID    string
+	Alg    string // RS256, ES256, EdDSA
+	// PrivateKey is the PKCS#8 DER encoding of the private key.
+	PrivateKey []byte
+	CreatedAt  time.Time
+	// NotAfter: the key signs nothing after this instant (it is rotated out).
+	NotAfter time.Time
+	// ExpiresAt: the key leaves the JWKS after this instant (NotAfter plus the
+	// longest lifetime of a token it may have signed).
+	ExpiresAt time.Time
+}
+
+// AuthCode is an authorization code, stored under HashID(code).
+type AuthCode struct {
+	ID                  string
+	Domain              string
+	ClientID            string
+	RedirectURI         string
+	Subject             string
+	Scopes              []string
+	Audience            []string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	AuthTime            time.Time
+	SessionID           string // the SSO session (HashID) that approved it
+	// FamilyID names the grant: every token issued from this code carries it,
+	// so a replayed code can revoke them all.
+	FamilyID  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// RefreshToken is one refresh token of a family, stored under HashID(token).
+type RefreshToken struct {
+	ID        string
+	FamilyID  string
+	Domain    string
+	ClientID  string
+	Subject   string
+	Scopes    []string
+	Audience  []string
+	AuthTime  time.Time
+	SessionID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// RotatedAt is set when the token was exchanged for its successor.
+	RotatedAt time.Time
+}
+
+// Session is an SSO session at the issuer, stored under HashID(cookie value).
+type Session struct {
+	ID        string
+	Domain    string
+	Subject   string
+	AuthTime  time.Time
+	AMR       []string // authentication methods: "pwd", "otp", "fed", ...
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Store is everything Gatehouse persists at run time. Implementations are
+// safe for concurrent use by several goroutines and several processes sharing
+// one database.
+//
+// Expiry: a record is live at instant t while t is before its ExpiresAt, so a
+// record whose ExpiresAt equals now has expired. Every record must carry a
+// non-zero ExpiresAt; the Create methods and RotateSigningKeys refuse one
+// without. Methods that take now judge expiry by it; SigningKeys and Revoked,
+// which take none, use the wall clock.
+//
+// Round trip: times come back in UTC at microsecond precision, zero times
+// (AuthTime, RotatedAt, ...) come back zero, and empty and nil slices both
+// come back nil.
+type Store interface {
+	// SigningKeys lists a domain's keys that have not yet expired, oldest first
+	// (by CreatedAt, then KID).
+	SigningKeys(ctx context.Context, domain string) ([]SigningKey, error)
+	// RotateSigningKeys runs decide under an exclusive, cross-process lock for
+	// the domain, with the domain's current (unexpired) keys read inside the
+	// lock, and stores the keys decide returns. It returns the keys after the
+	// change. decide must be idempotent: several instances may race to rotate,
+	// and the loser sees the winner's keys.
+	//
+	// A key from decide with an empty Domain gets the domain; another domain
+	// is an error. A KID the domain already has is ErrConflict. If decide or
+	// storing fails, nothing is stored and the error is returned (decide's
+	// error wrapped, for errors.Is). decide must not call the Store (the lock
+	// is held) and should be quick: other writers wait while it runs.
+	RotateSigningKeys(ctx context.Context, domain string, decide func(current []SigningKey) (add []SigningKey, err error)) ([]SigningKey, error)
+
+	// Secret returns the value stored under name, storing value first if the
+	// name is new (first writer wins; everyone gets the same value).
+	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	// CreateAuthCode stores a new code.
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// ConsumeAuthCode marks the code used and returns it. Exactly one caller
+	// wins; every later call returns the code with ErrAlreadyUsed. An unknown
+	// or expired code is ErrNotFound (expired wins over used).
+	ConsumeAuthCode(ctx context.Context, id string, now time.Time) (AuthCode, error)
+
+	// CreateRefreshToken stores a new refresh token.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken marks old as rotated (at now) and stores next, in one
+	// transaction, and returns the old token with RotatedAt set. Exactly one
+	// caller wins; every later call returns the old token (RotatedAt = the
+	// winner's now, for a reuse grace window) with ErrAlreadyUsed and stores
+	// nothing. Unknown, expired or revoked (family revoked) is ErrNotFound.
+	// An empty next.FamilyID becomes the old token's family; a different one is
+	// an error. A next.ID that exists is ErrConflict and leaves old unrotated.
+	RotateRefreshToken(ctx context.Context, oldID string, now time.Time, next RefreshToken) (RefreshToken, error)
+	// RefreshToken returns a live (unexpired, family not revoked) token,
+	// rotated or not (see RotatedAt); otherwise ErrNotFound.
+	RefreshToken(ctx context.Context, id string, now time.Time) (RefreshToken, error)
+
+	// Revoke records that id (an access-token jti or a family ID) is revoked
+	// until expiresAt. Revoking a family also makes its refresh tokens unusable
+	// (they are deleted). Revoking an id again keeps the later expiry.
+	Revoke(ctx context.Context, id string, expiresAt time.Time) error
+	// Revoked reports whether any of ids is revoked now (wall clock). No ids
+	// is false.
+	Revoked(ctx context.Context, ids ...string) (bool, error)
+
+	// CreateSession, Session and DeleteSession manage SSO sessions. Session of
+	// an unknown or expired ID is ErrNotFound; deleting an unknown session is
+	// not an error.
+	CreateSession(ctx context.Context, s Session) error
+	Session(ctx context.Context, id string, now time.Time) (Session, error)
+	DeleteSession(ctx context.Context, id string) error
+
+	// DeleteExpired removes every record expired at now (ExpiresAt not after
+	// now): codes, refresh tokens, revocations, sessions and signing keys.
+	// Live records are untouched.
+	DeleteExpired(ctx context.Context, now time.Time) error
+
+	// Close releases the backend's resources.
+	Close() error
+}

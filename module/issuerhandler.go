@@ -1,0 +1,61 @@
+package module
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(IssuerHandler{})
+}
+
+// IssuerHandler serves one domain's OpenID Connect issuer: discovery, JWKS,
+// authorize, token, userinfo, revocation, introspection, end-session and the
+// login page, under the domain's issuer URL. Requests for other paths go to
+// the next handler.
+type IssuerHandler struct {
+	// Domain names the gatehouse domain to serve. Empty: the default domain.
+	Domain string `json:"domain,omitempty"`
+
+	ds *domainState
+}
+
+// CaddyModule returns the Caddy module information.
+func (IssuerHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.gatehouse_issuer",
+		New: func() caddy.Module { return new(IssuerHandler) },
+	}
+}
+
+// Provision finds the domain in the gatehouse app.
+func (h *IssuerHandler) Provision(ctx caddy.Context) error {
+	appIface, err := ctx.App("gatehouse")
+	if err != nil {
+		return fmt.Errorf("gatehouse_issuer: loading the gatehouse app: %w", err)
+	}
+	ds, err := appIface.(*App).domain(h.Domain)
+	if err != nil {
+		return fmt.Errorf("gatehouse_issuer: %w", err)
+	}
+	h.ds = ds
+	return nil
+}
+
+// ServeHTTP serves the issuer's endpoints and passes anything else on.
+func (h *IssuerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.ds.issuer.Handles(r) {
+		return next.ServeHTTP(w, r)
+	}
+	h.ds.issuer.ServeHTTP(w, r)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*IssuerHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*IssuerHandler)(nil)
+)
