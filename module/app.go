@@ -228,7 +228,7 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 		Store:             a.store,
 		Keys:              pk.mgr,
 		Policies:          checker,
-		Audit:             a.audit.With(zap.String("domain", dc.Name)),
+		Audit:             a.audit,
 		Logger:            logger,
 		Metrics:           a.metrics,
 		SessionLifetime:   time.Duration(dc.SessionLifetime),

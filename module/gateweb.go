@@ -230,8 +230,6 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 		}
 		return g.challenge(w, nil)
 	}
-	// The session cookie is the gate's, not the upstream's.
-	sl.StripRequestCookies(r)
 	return g.authorize(w, r, next, s.Claims, s.Subject, login.IsNavigation(r), &s)
 }
 
@@ -443,4 +441,32 @@ func jwtPayload(raw string) (map[string]any, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// stripGatehouseCookies removes every Gatehouse cookie from the request
+// that goes upstream, keeping the app's own cookies byte for byte.
+func stripGatehouseCookies(r *http.Request) {
+	lines := r.Header.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	kept := make([]string, 0, len(lines))
+	for _, line := range lines {
+		parts := strings.Split(line, ";")
+		out := parts[:0]
+		for _, p := range parts {
+			name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.HasPrefix(name, "gatehouse") || strings.HasPrefix(name, "__Host-gatehouse") {
+				continue
+			}
+			out = append(out, p)
+		}
+		if len(out) > 0 {
+			kept = append(kept, strings.TrimLeft(strings.Join(out, ";"), " "))
+		}
+	}
+	r.Header.Del("Cookie")
+	for _, k := range kept {
+		r.Header.Add("Cookie", k)
+	}
 }

@@ -6,8 +6,8 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	// plug in Caddy modules here
-	_ "github.com/gatehouse-auth/gatehouse/module"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	_ "github.com/gatehouse-auth/gatehouse/module"
 )
 
 func main() {

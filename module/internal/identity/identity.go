@@ -62,9 +62,13 @@ type Client struct {
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	AllowedOrigins         []string
-	AllowLocalLogin        bool
-	Providers              []string
-	Policies               []string
+	// AllowLocalLogin offers the issuer's username/password form to this
+	// client's users. The configuration layer should default it to true;
+	// Validate rejects an authorization-code client with neither local
+	// login nor providers.
+	AllowLocalLogin bool
+	Providers       []string
+	Policies        []string
 	// AllowPlainPKCE lets this client use code_challenge_method=plain.
 	AllowPlainPKCE bool
 	// RequirePKCE: confidential clients must also send PKCE. The

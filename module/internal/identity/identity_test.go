@@ -65,7 +65,7 @@ func TestValidatePasswordHashNamesTheFix(t *testing.T) {
 
 func validClient() *Client {
 	return &Client{ID: "web", Type: Confidential, Secret: "0123456789abcdef0123", GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken},
-		RedirectURIs: []string{"https://app.example.com/cb", "http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:8080/cb"},
+		RedirectURIs:    []string{"https://app.example.com/cb", "http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:8080/cb"},
 		AllowLocalLogin: true, RequirePKCE: true}
 }
 

@@ -378,8 +378,8 @@ func TestAuthorize_PolicyDenialIsAccessDeniedAndAudited(t *testing.T) {
 func TestAuthorize_OversizedOrMalformedRequestsAreClean400s(t *testing.T) {
 	f := newFixture(t)
 	cases := map[string]string{
-		"huge query":  f.url + "/authorize?client_id=spa&x=" + strings.Repeat("a", maxQueryBytes),
-		"bad escape":  f.url + "/authorize?client_id=%zz",
+		"huge query": f.url + "/authorize?client_id=spa&x=" + strings.Repeat("a", maxQueryBytes),
+		"bad escape": f.url + "/authorize?client_id=%zz",
 	}
 	for name, u := range cases {
 		t.Run(name, func(t *testing.T) { assertErrorPage(t, f.get(f.browser(), u), "") })

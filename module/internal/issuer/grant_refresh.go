@@ -9,7 +9,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
-
 // grantRefreshToken rotates a refresh token (RFC 6749 6; OAuth 2.0 Security
 // BCP 4.14): every use returns a new refresh token; presenting a rotated one
 // again after the grace window revokes the whole family.

@@ -38,16 +38,16 @@ import (
 
 // Test accounts and clients.
 const (
-	alicePassword  = "correct horse battery staple"
-	webSecret      = "web-secret:with/odd+chars%and more"
-	serviceSecret  = "service-secret-0123456789"
-	spaRedirect    = "http://127.0.0.1:9999/callback"
-	webRedirect    = "https://web.example.com/callback"
-	webRedirect2   = "https://web.example.com/other"
-	webPostLogout  = "https://web.example.com/signed-out"
-	testVerifier   = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789"
-	apiAudience    = "orders-api"
-	otherAudience  = "billing-api"
+	alicePassword = "correct horse battery staple"
+	webSecret     = "web-secret:with/odd+chars%and more"
+	serviceSecret = "service-secret-0123456789"
+	spaRedirect   = "http://127.0.0.1:9999/callback"
+	webRedirect   = "https://web.example.com/callback"
+	webRedirect2  = "https://web.example.com/other"
+	webPostLogout = "https://web.example.com/signed-out"
+	testVerifier  = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789"
+	apiAudience   = "orders-api"
+	otherAudience = "billing-api"
 )
 
 func s256(v string) string {
@@ -69,10 +69,10 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 var (
-	keyOnce  sync.Once
-	rsaDER   []byte
-	ecDER    []byte
-	hashOnce sync.Once
+	keyOnce   sync.Once
+	rsaDER    []byte
+	ecDER     []byte
+	hashOnce  sync.Once
 	aliceHash string
 )
 
@@ -88,18 +88,18 @@ func testKeys(t testing.TB) {
 }
 
 type fixture struct {
-	t      testing.TB
-	clock  *clock
-	st     *sqlite.Store
-	keys   *keys.Manager
-	iss    *Issuer
-	srv    *httptest.Server
-	url    string
-	domain *identity.Domain
-	audit  *observer.ObservedLogs
-	policy *fakePolicy
+	t       testing.TB
+	clock   *clock
+	st      *sqlite.Store
+	keys    *keys.Manager
+	iss     *Issuer
+	srv     *httptest.Server
+	url     string
+	domain  *identity.Domain
+	audit   *observer.ObservedLogs
+	policy  *fakePolicy
 	revoked []string
-	mu     sync.Mutex
+	mu      sync.Mutex
 }
 
 type fakePolicy struct {

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 )
 
 func TestMetrics_ReRegistrationReusesCollectorsAndCounts(t *testing.T) {

@@ -18,8 +18,8 @@ import (
 // filled up by abandoned ones.
 type pendingRequest struct {
 	// ID identifies the request; the login form's CSRF token is bound to it.
-	ID       string   `json:"i"`
-	ClientID string   `json:"c"`
+	ID       string `json:"i"`
+	ClientID string `json:"c"`
 	// RedirectURI is where the response goes; RedirectGiven records
 	// whether the client sent it (then the token request must repeat it).
 	RedirectURI   string   `json:"r"`

@@ -231,9 +231,9 @@ func TestToken_CodeBoundToRedirectURI(t *testing.T) {
 func TestToken_MissingOrWrongCodeVerifierIsInvalidGrant(t *testing.T) {
 	f := newFixture(t)
 	for name, v := range map[string]string{
-		"missing":     "",
-		"wrong":       strings.Repeat("x", 50),
-		"too short":   "abc",
+		"missing":              "",
+		"wrong":                strings.Repeat("x", 50),
+		"too short":            "abc",
 		"the challenge itself": s256(testVerifier),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -260,7 +260,9 @@ func TestToken_MissingOrWrongCodeVerifierIsInvalidGrant(t *testing.T) {
 	})
 }
 
-func refreshForm(rt string) url.Values { return urlValues("grant_type", "refresh_token", "refresh_token", rt) }
+func refreshForm(rt string) url.Values {
+	return urlValues("grant_type", "refresh_token", "refresh_token", rt)
+}
 
 func TestToken_RefreshRotatesOnEveryUse(t *testing.T) {
 	f := newFixture(t)

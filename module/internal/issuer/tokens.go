@@ -47,15 +47,15 @@ type accessTokenClaims struct {
 // idTokenClaims are the claims of an ID token; profile and email claims
 // appear when their scope was granted.
 type idTokenClaims struct {
-	Iss               string `json:"iss"`
-	Sub               string `json:"sub"`
-	Aud               string `json:"aud"`
-	Exp               int64  `json:"exp"`
-	Iat               int64  `json:"iat"`
-	AuthTime          int64  `json:"auth_time,omitempty"`
-	Nonce             string `json:"nonce,omitempty"`
-	AtHash            string `json:"at_hash,omitempty"`
-	Azp               string `json:"azp,omitempty"`
+	Iss      string `json:"iss"`
+	Sub      string `json:"sub"`
+	Aud      string `json:"aud"`
+	Exp      int64  `json:"exp"`
+	Iat      int64  `json:"iat"`
+	AuthTime int64  `json:"auth_time,omitempty"`
+	Nonce    string `json:"nonce,omitempty"`
+	AtHash   string `json:"at_hash,omitempty"`
+	Azp      string `json:"azp,omitempty"`
 	userClaims
 }
 

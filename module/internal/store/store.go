@@ -64,7 +64,9 @@ type AuthCode struct {
 
 // RefreshToken is one refresh token of a family, stored under HashID(token).
 type RefreshToken struct {
-	ID        string
+	ID string
+	// FamilyID names the grant (the auth code's FamilyID); required. Revoking
+	// it revokes every token of the family.
 	FamilyID  string
 	Domain    string
 	ClientID  string
@@ -97,8 +99,9 @@ type Session struct {
 // Expiry: a record is live at instant t while t is before its ExpiresAt, so a
 // record whose ExpiresAt equals now has expired. Every record must carry a
 // non-zero ExpiresAt; the Create methods and RotateSigningKeys refuse one
-// without. Methods that take now judge expiry by it; SigningKeys and Revoked,
-// which take none, use the wall clock.
+// without. Methods that take now judge expiry by it; SigningKeys,
+// RotateSigningKeys and Revoked, which take none, use the backend's clock
+// (the wall clock; each backend's Store has a Now field tests may set).
 //
 // Round trip: times come back in UTC at microsecond precision, zero times
 // (AuthTime, RotatedAt, ...) come back zero, and empty and nil slices both

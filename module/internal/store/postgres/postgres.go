@@ -18,8 +18,12 @@ import (
 // Store is a store.Store in a PostgreSQL database. It is safe for concurrent
 // use, and any number of Gatehouse instances may share the database.
 type Store struct {
+	// Now is the clock SigningKeys, RotateSigningKeys and Revoked judge
+	// expiry by (the other methods take now). Open sets time.Now; tests may
+	// replace it before the Store is shared.
+	Now func() time.Time
+
 	pool *pgxpool.Pool
-	now  func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -37,8 +41,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	s := &Store{pool: pool, now: time.Now}
-	if err := migrate(ctx, pool, s.now); err != nil {
+	s := &Store{pool: pool, Now: time.Now}
+	if err := migrate(ctx, pool, time.Now); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store on %s/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
@@ -144,7 +148,7 @@ func keys(ctx context.Context, q querier, domain string, now time.Time) ([]store
 
 // SigningKeys lists the domain's unexpired keys, oldest first.
 func (s *Store) SigningKeys(ctx context.Context, domain string) ([]store.SigningKey, error) {
-	return keys(ctx, s.pool, domain, s.now())
+	return keys(ctx, s.pool, domain, s.Now())
 }
 
 // RotateSigningKeys runs decide in a transaction holding an advisory lock
@@ -155,7 +159,7 @@ func (s *Store) RotateSigningKeys(ctx context.Context, domain string, decide fun
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("gatehouse:signing-keys:"+domain)); err != nil {
 			return fmt.Errorf("taking the signing-key lock of domain %q: %w", domain, err)
 		}
-		now := s.now()
+		now := s.Now()
 		current, err := keys(ctx, tx, domain, now)
 		if err != nil {
 			return err
@@ -383,7 +387,7 @@ func (s *Store) Revoked(ctx context.Context, ids ...string) (bool, error) {
 	}
 	var revoked bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revocations WHERE id = ANY($1) AND expires_at > $2)`,
-		ids, s.now()).Scan(&revoked)
+		ids, s.Now()).Scan(&revoked)
 	return revoked, err
 }
 

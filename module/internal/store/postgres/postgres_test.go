@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -176,4 +177,9 @@ func BenchmarkCreateConsumeAuthCode(b *testing.B) {
 
 func BenchmarkRotateRefreshToken(b *testing.B) {
 	storetest.BenchmarkRotateRefreshToken(b, open(b, freshSchema(b, testDSN(b))))
+}
+
+func TestClock(t *testing.T) {
+	s := open(t, freshSchema(t, testDSN(t)))
+	storetest.TestClock(t, s, func(now func() time.Time) { s.Now = now })
 }

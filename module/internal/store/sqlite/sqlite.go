@@ -24,9 +24,13 @@ const busyTimeout = 10 * time.Second
 // Store is a store.Store in one SQLite file. It is safe for concurrent use,
 // and several Stores (in one process or several) may open the same file.
 type Store struct {
-	w   *sql.DB // one connection; transactions BEGIN IMMEDIATE
-	r   *sql.DB // read-only connections
-	now func() time.Time
+	// Now is the clock SigningKeys, RotateSigningKeys and Revoked judge
+	// expiry by (the other methods take now). Open sets time.Now; tests may
+	// replace it before the Store is shared.
+	Now func() time.Time
+
+	w *sql.DB // one connection; transactions BEGIN IMMEDIATE
+	r *sql.DB // read-only connections
 }
 
 var _ store.Store = (*Store)(nil)
@@ -60,9 +64,9 @@ func Open(path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w, now: time.Now}
+	s := &Store{w: w, Now: time.Now}
 	ctx := context.Background()
-	if err := migrate(ctx, w, s.now); err != nil {
+	if err := migrate(ctx, w, time.Now); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
@@ -194,7 +198,7 @@ func (s *Store) keys(ctx context.Context, q querier, domain string, now time.Tim
 
 // SigningKeys lists the domain's unexpired keys, oldest first.
 func (s *Store) SigningKeys(ctx context.Context, domain string) ([]store.SigningKey, error) {
-	return s.keys(ctx, s.r, domain, s.now())
+	return s.keys(ctx, s.r, domain, s.Now())
 }
 
 // RotateSigningKeys runs decide inside a write transaction, which SQLite
@@ -202,7 +206,7 @@ func (s *Store) SigningKeys(ctx context.Context, domain string) ([]store.Signing
 func (s *Store) RotateSigningKeys(ctx context.Context, domain string, decide func([]store.SigningKey) ([]store.SigningKey, error)) ([]store.SigningKey, error) {
 	var out []store.SigningKey
 	err := inTx(ctx, s.w, func(tx *sql.Tx) error {
-		now := s.now()
+		now := s.Now()
 		current, err := s.keys(ctx, tx, domain, now)
 		if err != nil {
 			return err
@@ -452,7 +456,7 @@ func (s *Store) Revoked(ctx context.Context, ids ...string) (bool, error) {
 		return false, nil
 	}
 	args := make([]any, 0, len(ids)+1)
-	args = append(args, s.now().UnixMicro())
+	args = append(args, s.Now().UnixMicro())
 	for _, id := range ids {
 		args = append(args, id)
 	}

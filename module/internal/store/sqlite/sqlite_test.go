@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/storetest"
@@ -205,4 +206,9 @@ func BenchmarkCreateConsumeAuthCode(b *testing.B) {
 
 func BenchmarkRotateRefreshToken(b *testing.B) {
 	storetest.BenchmarkRotateRefreshToken(b, open(b, filepath.Join(b.TempDir(), "gatehouse.db")))
+}
+
+func TestClock(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "gatehouse.db"))
+	storetest.TestClock(t, s, func(now func() time.Time) { s.Now = now })
 }

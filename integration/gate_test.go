@@ -1,0 +1,386 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// recorder is the upstream app: it records the headers it receives.
+type recorder struct {
+	mu   sync.Mutex
+	last http.Header
+	hits atomic.Int64
+	srv  *httptest.Server
+}
+
+func newRecorder(t testing.TB) *recorder {
+	rec := &recorder{}
+	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.last = r.Header.Clone()
+		rec.mu.Unlock()
+		rec.hits.Add(1)
+		fmt.Fprintf(w, "upstream saw %s", r.URL.Path)
+	}))
+	t.Cleanup(rec.srv.Close)
+	return rec
+}
+
+func (rec *recorder) header() http.Header {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.last
+}
+
+func (rec *recorder) addr() string { return strings.TrimPrefix(rec.srv.URL, "http://") }
+
+type gateEnv struct {
+	*issuerEnv
+	app      string // the protected site, http://127.0.0.1:port
+	upstream *recorder
+}
+
+func startGate(t *testing.T, gateBlock string) *gateEnv {
+	env := &gateEnv{issuerEnv: newIssuerEnv(t), upstream: newRecorder(t)}
+	appPort := env.rpPort
+	env.app = fmt.Sprintf("http://127.0.0.1:%d", appPort)
+	site := fmt.Sprintf(`
+%s {
+	@public path /healthz
+	handle @public {
+		respond "ok"
+	}
+	handle {
+		gatehouse {
+%s
+		}
+		reverse_proxy %s
+	}
+}`, env.app, gateBlock, env.upstream.addr())
+	// The web app's redirect URI is the gate's callback on the app site.
+	env.redirect = env.app + "/.gatehouse/callback"
+	startCaddy(t, issuerCaddyfile(t, env.issuerEnv, site))
+	return env
+}
+
+func serviceToken(t testing.TB, env *gateEnv, scopes ...string) string {
+	t.Helper()
+	cc := clientcredentials.Config{ClientID: "service", ClientSecret: "service-secret-0123456789abcdef", TokenURL: env.issuer + "/token", Scopes: scopes,
+		EndpointParams: url.Values{"resource": {"https://api.example.com"}}}
+	tok, err := cc.Token(context.Background())
+	if err != nil {
+		t.Fatalf("client_credentials: %v", err)
+	}
+	return tok.AccessToken
+}
+
+func do(t testing.TB, c *http.Client, method, u string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+func TestGate_BearerFromEmbeddedIssuer(t *testing.T) {
+	env := startGate(t, `
+			bearer {
+				audience https://api.example.com
+				scopes orders:read
+			}
+			forward X-Auth-Subject sub
+			forward X-Auth-Scope scope`)
+	api := env.app + "/orders"
+
+	// Public paths are Caddy matchers, untouched by the gate.
+	if resp, body := do(t, nil, "GET", env.app+"/healthz", nil); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("public path: %d %q", resp.StatusCode, body)
+	}
+
+	// No credentials: 401 with a challenge, never a redirect, even for a browser.
+	resp, _ := do(t, nil, "GET", api, map[string]string{"Accept": "text/html"})
+	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer realm=") {
+		t.Fatalf("no token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+
+	// A valid token passes; spoofed identity headers are replaced.
+	tok := serviceToken(t, env, "orders:read")
+	resp, body := do(t, nil, "GET", api, map[string]string{"Authorization": "bearer " + tok, "X-Auth-Subject": "admin", "x-auth-scope": "everything"})
+	if resp.StatusCode != 200 || !strings.Contains(body, "upstream saw /orders") {
+		t.Fatalf("valid token: %d %q", resp.StatusCode, body)
+	}
+	h := env.upstream.header()
+	if got := h.Values("X-Auth-Subject"); len(got) != 1 || got[0] != "service" {
+		t.Fatalf("upstream X-Auth-Subject = %q, want [service]", got)
+	}
+	if got := h.Values("X-Auth-Scope"); len(got) != 1 || got[0] != "orders:read" {
+		t.Fatalf("upstream X-Auth-Scope = %q", got)
+	}
+
+	// Missing scope: 403 insufficient_scope naming the scope.
+	hits := env.upstream.hits.Load()
+	other := serviceToken(t, env, "orders:write")
+	resp, _ = do(t, nil, "GET", api, map[string]string{"Authorization": "Bearer " + other, "X-Auth-Subject": "admin"})
+	if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="orders:read"`) {
+		t.Fatalf("missing scope: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+
+	// Garbage and tampered tokens: 401 invalid_token.
+	for name, bad := range map[string]string{
+		"garbage":  "not-a-jwt",
+		"tampered": tok[:len(tok)-4] + "AAAA",
+		"alg none": "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + strings.Split(tok, ".")[1] + ".",
+	} {
+		resp, _ = do(t, nil, "GET", api, map[string]string{"Authorization": "Bearer " + bad})
+		if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Errorf("%s: %d %q", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if env.upstream.hits.Load() != hits {
+		t.Fatal("a refused request reached the upstream")
+	}
+
+	// Revocation at the issuer reaches the gate, even for a cached token.
+	rev := postForm(t, env.issuer+"/revoke", "service", "service-secret-0123456789abcdef", url.Values{"token": {tok}})
+	rev.Body.Close()
+	resp, _ = do(t, nil, "GET", api, map[string]string{"Authorization": "Bearer " + tok})
+	if resp.StatusCode != 401 {
+		t.Fatalf("revoked token: %d", resp.StatusCode)
+	}
+}
+
+func TestGate_BrowserLoginThroughEmbeddedIssuer(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			policy admins-only
+			forward X-Auth-Subject sub
+			forward X-Auth-Email email
+			forward X-Auth-Groups groups`)
+	b := browser(t)
+
+	// An XHR without a session gets 401, never a redirect.
+	resp, _ := do(t, b, "GET", env.app+"/dashboard", map[string]string{"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"})
+	if resp.StatusCode != 401 {
+		t.Fatalf("XHR without session: %d", resp.StatusCode)
+	}
+	// A navigation is redirected into authorization code + PKCE.
+	resp, _ = do(t, b, "GET", env.app+"/dashboard?tab=1", map[string]string{"Accept": "text/html"})
+	loc, _ := resp.Location()
+	if resp.StatusCode != 302 || loc == nil || !strings.HasPrefix(loc.String(), env.issuer+"/authorize") {
+		t.Fatalf("navigation: %d %v", resp.StatusCode, loc)
+	}
+	q := loc.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("state") == "" || q.Get("nonce") == "" || q.Get("redirect_uri") != env.app+"/.gatehouse/callback" {
+		t.Fatalf("authorization request: %v", q)
+	}
+	back := signIn(t, b, loc.String(), "alice", testPassword)
+	if !strings.HasPrefix(back.String(), env.app+"/.gatehouse/callback") {
+		t.Fatalf("did not come back to the gate's callback: %s", back)
+	}
+	resp, _ = do(t, b, "GET", back.String(), nil)
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/dashboard?tab=1" {
+		t.Fatalf("callback: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	// Signed in: the upstream sees the claims and never the gate's cookie.
+	resp, body := do(t, b, "GET", env.app+"/dashboard?tab=1", map[string]string{"Accept": "text/html", "X-Auth-Email": "spoof@evil.example"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("with session: %d %q", resp.StatusCode, body)
+	}
+	h := env.upstream.header()
+	if h.Get("X-Auth-Subject") != "alice" || h.Get("X-Auth-Email") != "alice@example.com" || h.Get("X-Auth-Groups") != "admins,dev" || len(h.Values("X-Auth-Email")) != 1 {
+		t.Fatalf("upstream headers: %v", h)
+	}
+	if strings.Contains(h.Get("Cookie"), "gatehouse") {
+		t.Fatalf("the session cookie leaked upstream: %q", h.Get("Cookie"))
+	}
+
+	// A tampered session cookie is ignored: back to login.
+	appURL, _ := url.Parse(env.app)
+	var tampered []*http.Cookie
+	for _, c := range b.Jar.Cookies(appURL) {
+		if strings.HasPrefix(c.Name, "gatehouse") && !strings.Contains(c.Name, "login") {
+			c.Value = c.Value[:len(c.Value)-3] + "xyz"
+		}
+		tampered = append(tampered, c)
+	}
+	evil := browser(t)
+	evil.Jar.SetCookies(appURL, tampered)
+	resp, _ = do(t, evil, "GET", env.app+"/dashboard", map[string]string{"Accept": "text/html"})
+	if resp.StatusCode != 302 {
+		t.Fatalf("tampered cookie: %d", resp.StatusCode)
+	}
+
+	// Logout clears the session and ends the issuer session (RP-initiated).
+	resp, _ = do(t, b, "GET", env.app+"/.gatehouse/logout", nil)
+	loc, _ = resp.Location()
+	if resp.StatusCode != 302 || loc == nil || !strings.HasPrefix(loc.String(), env.issuer+"/logout") || loc.Query().Get("id_token_hint") == "" {
+		t.Fatalf("logout: %d %v", resp.StatusCode, loc)
+	}
+	resp, _ = do(t, b, "GET", env.app+"/dashboard", map[string]string{"Accept": "application/json"})
+	if resp.StatusCode != 401 {
+		t.Fatalf("after logout: %d", resp.StatusCode)
+	}
+}
+
+func TestGate_PolicyDeniesWithAccessDeniedPage(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			policy admins-only
+			forward X-Auth-Subject sub`)
+	b := browser(t)
+	resp, _ := do(t, b, "GET", env.app+"/", map[string]string{"Accept": "text/html"})
+	loc, _ := resp.Location()
+	back := signIn(t, b, loc.String(), "mallory", testPassword)
+	do(t, b, "GET", back.String(), nil)
+	hits := env.upstream.hits.Load()
+	resp, body := do(t, b, "GET", env.app+"/", map[string]string{"Accept": "text/html"})
+	if resp.StatusCode != 403 || !strings.Contains(body, "admins-only") || strings.Contains(body, "guests") {
+		t.Fatalf("policy denial: %d %q", resp.StatusCode, body)
+	}
+	if env.upstream.hits.Load() != hits {
+		t.Fatal("a denied request reached the upstream")
+	}
+}
+
+// externalIssuer is an OIDC issuer served by httptest: discovery and a
+// JWKS it can rotate, counting JWKS fetches.
+type externalIssuer struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	keys    map[string]*ecdsa.PrivateKey
+	fetches atomic.Int64
+}
+
+func newExternalIssuer(t testing.TB) *externalIssuer {
+	x := &externalIssuer{keys: map[string]*ecdsa.PrivateKey{}}
+	x.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			json.NewEncoder(w).Encode(map[string]any{"issuer": x.srv.URL, "jwks_uri": x.srv.URL + "/keys", "id_token_signing_alg_values_supported": []string{"ES256"}})
+		case "/keys":
+			x.fetches.Add(1)
+			x.mu.Lock()
+			var set jose.JSONWebKeySet
+			for kid, k := range x.keys {
+				set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Public(), KeyID: kid, Algorithm: "ES256", Use: "sig"})
+			}
+			x.mu.Unlock()
+			json.NewEncoder(w).Encode(set)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(x.srv.Close)
+	return x
+}
+
+func (x *externalIssuer) addKey(kid string) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	x.mu.Lock()
+	x.keys[kid] = k
+	x.mu.Unlock()
+}
+
+func (x *externalIssuer) sign(t testing.TB, kid string, claims map[string]any) string {
+	x.mu.Lock()
+	k := x.keys[kid]
+	x.mu.Unlock()
+	if k == nil {
+		k, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, (&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	obj, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := obj.CompactSerialize()
+	return out
+}
+
+func TestGate_BearerFromExternalIssuer(t *testing.T) {
+	ext := newExternalIssuer(t)
+	ext.addKey("k1")
+	env := startGate(t, fmt.Sprintf(`
+			bearer {
+				issuer %s
+				audience https://api.example.com
+				scopes any orders:read orders:admin
+			}
+			bearer {
+				audience https://api.example.com
+			}
+			forward X-Auth-Subject sub`, ext.srv.URL))
+	claims := func() map[string]any {
+		now := time.Now().Unix()
+		return map[string]any{"iss": ext.srv.URL, "sub": "partner-7", "aud": "https://api.example.com", "exp": now + 300, "iat": now, "scope": "orders:read", "jti": randomString(t)}
+	}
+	resp, body := do(t, nil, "GET", env.app+"/x", map[string]string{"Authorization": "Bearer " + ext.sign(t, "k1", claims())})
+	if resp.StatusCode != 200 || env.upstream.header().Get("X-Auth-Subject") != "partner-7" {
+		t.Fatalf("external token: %d %q %v", resp.StatusCode, body, env.upstream.header())
+	}
+	// The embedded issuer is trusted too; the token's iss selects the block.
+	if resp, _ := do(t, nil, "GET", env.app+"/x", map[string]string{"Authorization": "Bearer " + serviceToken(t, env, "orders:read")}); resp.StatusCode != 200 {
+		t.Fatalf("embedded token beside an external issuer: %d", resp.StatusCode)
+	}
+	// A burst of unknown kids does not become a burst of JWKS fetches.
+	before := ext.fetches.Load()
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok := ext.sign(t, fmt.Sprintf("random-%d", i), claims())
+			req, _ := http.NewRequest("GET", env.app+"/x", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 401 {
+					t.Errorf("unknown kid: %d", resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := ext.fetches.Load() - before; n > 1 {
+		t.Fatalf("%d JWKS fetches for 40 unknown kids; want at most 1 per cooldown", n)
+	}
+	// Wrong audience from the trusted external issuer.
+	c := claims()
+	c["aud"] = "https://other.example.com"
+	if resp, _ := do(t, nil, "GET", env.app+"/x", map[string]string{"Authorization": "Bearer " + ext.sign(t, "k1", c)}); resp.StatusCode != 401 {
+		t.Fatalf("wrong audience: %d", resp.StatusCode)
+	}
+	_ = bytes.MinRead
+}
