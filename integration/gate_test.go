@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
@@ -383,4 +386,87 @@ func TestGate_BearerFromExternalIssuer(t *testing.T) {
 		t.Fatalf("wrong audience: %d", resp.StatusCode)
 	}
 	_ = bytes.MinRead
+}
+
+// userToken runs the code flow for alice with the webapp client and returns
+// her access token for https://api.example.com.
+func userToken(t testing.TB, env *gateEnv, user string) string {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	conf := oauth2.Config{ClientID: "webapp", ClientSecret: "webapp-secret-0123456789abcdef", RedirectURL: env.redirect,
+		Endpoint: oauth2.Endpoint{AuthURL: env.issuer + "/authorize", TokenURL: env.issuer + "/token"}, Scopes: []string{"openid", "orders:read"}}
+	back := signIn(t, browser(t), conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), user, testPassword)
+	tok, err := conf.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("code exchange for %s: %v", user, err)
+	}
+	return tok.AccessToken
+}
+
+func readAudit(t testing.TB, env *gateEnv) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(env.dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestGate_PolicyDenialIsAuditedWithExplanation(t *testing.T) {
+	env := startGate(t, `
+			bearer {
+				audience https://api.example.com
+			}
+			policy api-admins
+			forward X-Auth-Subject sub`)
+	svc := serviceToken(t, env, "orders:read")
+	resp, body := do(t, nil, "GET", env.app+"/admin", map[string]string{"Authorization": "Bearer " + svc})
+	if resp.StatusCode != 403 || !strings.Contains(body, "access_denied") {
+		t.Fatalf("service token against api-admins: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, nil, "GET", env.app+"/admin", map[string]string{"Authorization": "Bearer " + userToken(t, env, "alice")}); resp.StatusCode != 200 {
+		t.Fatalf("alice (role admin) against api-admins: %d", resp.StatusCode)
+	}
+	audit := readAudit(t, env)
+	var found bool
+	for _, line := range strings.Split(audit, "\n") {
+		if strings.Contains(line, `"event":"gate.policy"`) && strings.Contains(line, `"outcome":"denied"`) {
+			found = true
+			if !strings.Contains(line, `"sub":"service"`) || !strings.Contains(line, `api-admins`) || !strings.Contains(line, `claim \"role\"`) {
+				t.Fatalf("audit entry lacks subject, policy or explanation: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no gate.policy denial in the audit log:\n%s", audit)
+	}
+	// Nothing secret in the audit log.
+	if strings.Contains(audit, svc) || strings.Contains(audit, testPassword) || strings.Contains(audit, "secret-0123456789abcdef") {
+		t.Fatal("the audit log contains a token, password or client secret")
+	}
+}
+
+func TestGate_PolicyMatcherRoutesOnDecision(t *testing.T) {
+	env := &gateEnv{issuerEnv: newIssuerEnv(t), upstream: newRecorder(t)}
+	env.app = fmt.Sprintf("http://127.0.0.1:%d", env.rpPort)
+	env.redirect = env.app + "/.gatehouse/callback"
+	startCaddy(t, issuerCaddyfile(t, env.issuerEnv, fmt.Sprintf(`
+%s {
+	route {
+		gatehouse {
+			bearer {
+				audience https://api.example.com
+			}
+		}
+		@admins gatehouse_policy api-admins
+		respond @admins "admin area for {http.auth.user.id}"
+		reverse_proxy %s
+	}
+}`, env.app, env.upstream.addr())))
+	if resp, body := do(t, nil, "GET", env.app+"/", map[string]string{"Authorization": "Bearer " + userToken(t, env, "alice")}); resp.StatusCode != 200 || body != "admin area for alice" {
+		t.Fatalf("alice: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := do(t, nil, "GET", env.app+"/", map[string]string{"Authorization": "Bearer " + serviceToken(t, env, "orders:read")}); resp.StatusCode != 200 || !strings.Contains(body, "upstream saw") {
+		t.Fatalf("service: %d %q", resp.StatusCode, body)
+	}
 }

@@ -44,13 +44,7 @@ func startCaddy(t testing.TB, caddyfile string) {
 	dir := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	globals := fmt.Sprintf("admin off\n\tauto_https off\n\tpersist_config off\n\tstorage file_system %s\n", filepath.Join(dir, "caddy"))
-	src := strings.TrimSpace(caddyfile)
-	if strings.HasPrefix(src, "{") {
-		src = "{\n\t" + globals + src[1:]
-	} else {
-		src = "{\n\t" + globals + "}\n\n" + src
-	}
+	src := withTestGlobals(caddyfile, fmt.Sprintf("storage file_system %s\n", filepath.Join(dir, "caddy")))
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src+"\n"), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		caddyMu.Unlock()
@@ -71,11 +65,22 @@ func startCaddy(t testing.TB, caddyfile string) {
 	})
 }
 
+// withTestGlobals adds the global options every test server needs: no
+// admin endpoint, no automatic HTTPS, no persisted config.
+func withTestGlobals(caddyfile, extra string) string {
+	globals := "admin off\n\tauto_https off\n\tpersist_config off\n\t" + extra
+	src := strings.TrimSpace(caddyfile)
+	if strings.HasPrefix(src, "{") {
+		return "{\n\t" + globals + src[1:] + "\n"
+	}
+	return "{\n\t" + globals + "}\n\n" + src + "\n"
+}
+
 // reloadCaddy loads a new Caddyfile into the running Caddy (a config
 // reload) without stopping it first.
 func reloadCaddy(t testing.TB, caddyfile string) {
 	t.Helper()
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(withTestGlobals(caddyfile, "")), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatalf("adapting: %v", err)
 	}

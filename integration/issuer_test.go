@@ -44,6 +44,11 @@ type issuerEnv struct {
 // public client, a service client and a policy-guarded client.
 func issuerCaddyfile(t testing.TB, env *issuerEnv, extra string) string {
 	return fmt.Sprintf(`{
+	log audit {
+		output file %s
+		include gatehouse.audit
+		format json
+	}
 	gatehouse {
 		store sqlite %s
 		domain {
@@ -96,6 +101,15 @@ func issuerCaddyfile(t testing.TB, env *issuerEnv, extra string) string {
 					}
 				}
 			}
+			policy api-admins {
+				description "Access tokens with the admin role"
+				all {
+					rule {
+						claim role
+						in admin
+					}
+				}
+			}
 		}
 	}
 }
@@ -103,7 +117,7 @@ func issuerCaddyfile(t testing.TB, env *issuerEnv, extra string) string {
 %s {
 	gatehouse_issuer
 }
-%s`, filepath.Join(env.dir, "gatehouse.db"), env.issuer, bcryptHash(t, testPassword), bcryptHash(t, testPassword),
+%s`, filepath.Join(env.dir, "audit.log"), filepath.Join(env.dir, "gatehouse.db"), env.issuer, bcryptHash(t, testPassword), bcryptHash(t, testPassword),
 		env.redirect, strings.TrimSuffix(env.redirect, "/cb"), env.redirect, env.redirect, env.issuer, extra)
 }
 
@@ -392,7 +406,7 @@ func TestIssuer_ReloadKeepsSessionsAndKeys(t *testing.T) {
 	}
 
 	// caddy reload with the same state: same keys, the SSO session survives.
-	reloadCaddy(t, strings.Replace(cf, "{\n\tgatehouse", "{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tgatehouse", 1))
+	reloadCaddy(t, cf)
 	if jwks2 := getJSON(t, env.issuer+"/jwks"); fmt.Sprint(jwks1) != fmt.Sprint(jwks2) {
 		t.Fatalf("signing keys changed across a reload:\n%v\n%v", jwks1, jwks2)
 	}

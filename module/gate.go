@@ -376,6 +376,7 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// Gatehouse's cookies (the session, and the issuer's SSO cookie when the
 	// issuer shares this host) are not the upstream's business.
 	stripGatehouseCookies(r)
+	caddyhttp.SetVar(r.Context(), claimsVar, claims)
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl != nil {
 		repl.Set("http.auth.user.id", sub)

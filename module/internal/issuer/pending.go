@@ -87,7 +87,7 @@ func (s *sealer) open(v string, now time.Time) (*pendingRequest, error) {
 	if v == "" || len(v) > maxSealed {
 		return nil, errBadSeal
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(v)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(v)
 	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
 		return nil, errBadSeal
 	}
