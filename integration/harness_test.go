@@ -70,8 +70,14 @@ func startCaddy(t testing.TB, caddyfile string) {
 func withTestGlobals(caddyfile, extra string) string {
 	globals := "admin off\n\tauto_https off\n\tpersist_config off\n\t" + extra
 	src := strings.TrimSpace(caddyfile)
-	if strings.HasPrefix(src, "{") {
-		return "{\n\t" + globals + src[1:] + "\n"
+	// Skip leading comment lines to find a global options block.
+	rest := src
+	for strings.HasPrefix(rest, "#") {
+		_, rest, _ = strings.Cut(rest, "\n")
+		rest = strings.TrimSpace(rest)
+	}
+	if strings.HasPrefix(rest, "{") {
+		return "{\n\t" + globals + rest[1:] + "\n"
 	}
 	return "{\n\t" + globals + "}\n\n" + src + "\n"
 }

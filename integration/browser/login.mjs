@@ -1,0 +1,85 @@
+// Signs in to a Gatehouse-protected app the way a person does, in Debian's
+// headless Chromium driven by playwright-core (which never downloads a
+// browser of its own):
+//
+//   node login.mjs <app-url> <username> <password> <screenshot-path> [<after-screenshot-path>]
+//
+// It opens the app URL, expects to be sent to the issuer's sign-in page,
+// takes a screenshot of it, fills in the form fields `login` and `password`,
+// submits, and waits until it is back on the app or the sign-in page shows an
+// error. It prints one JSON object on stdout:
+//
+//   {loginURL, finalURL, status, title, bodyText, error, cookies: [{name, domain, path, httpOnly, sameSite}]}
+//
+// cookies lists names only, never values. Anything else goes to stderr; the
+// exit code is 0 whenever that JSON was printed.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [appURL, username, password, shot, afterShot] = process.argv.slice(2);
+if (!appURL || !username || !password || !shot) {
+  console.error('usage: node login.mjs <app-url> <username> <password> <screenshot-path> [<after-screenshot-path>]');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const app = new URL(appURL);
+const profile = mkdtempSync(join(tmpdir(), 'gatehouse-chromium-'));
+
+let context;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    // Without the background-networking flags Chromium keeps trying hosts
+    // this machine cannot reach.
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 800, height: 600 },
+  });
+  context.setDefaultTimeout(20_000);
+  const page = context.pages()[0] ?? await context.newPage();
+
+  // The protected page sends a browser without a session to the issuer.
+  await page.goto(appURL, { waitUntil: 'load' });
+  const form = page.locator('form input[name="login"]');
+  await form.waitFor({ state: 'visible' });
+  const loginURL = page.url();
+  await page.screenshot({ path: shot, fullPage: true });
+
+  await page.fill('input[name="login"]', username);
+  await page.fill('input[name="password"]', password);
+  const onApp = (u) => u.origin === app.origin && !u.pathname.startsWith('/.gatehouse/');
+  const done = Promise.race([
+    page.waitForURL(onApp, { waitUntil: 'load' }).then(() => 'app'),
+    page.locator('[role="alert"]').waitFor({ state: 'visible' }).then(() => 'error'),
+  ]);
+  await page.click('form button[type="submit"]:not([name="cancel"])');
+  await done;
+  await page.waitForLoadState('load');
+  if (afterShot) await page.screenshot({ path: afterShot, fullPage: true });
+
+  const alert = page.locator('[role="alert"]');
+  const result = {
+    loginURL,
+    finalURL: page.url(),
+    // The HTTP status of the page now shown (the last hop of the redirects).
+    status: await page.evaluate(() => performance.getEntriesByType('navigation')[0]?.responseStatus ?? 0),
+    title: await page.title(),
+    bodyText: await page.locator('body').innerText(),
+    error: (await alert.count()) ? await alert.first().innerText() : '',
+    cookies: (await context.cookies()).map(({ name, domain, path, httpOnly, sameSite }) => ({ name, domain, path, httpOnly, sameSite })),
+  };
+  process.stdout.write(JSON.stringify(result) + '\n');
+} catch (e) {
+  console.error(`login.mjs: ${e && e.stack ? e.stack : e}`);
+  try {
+    const page = context?.pages()[0];
+    if (page) console.error(`login.mjs: the page was ${page.url()}:\n${(await page.content()).slice(0, 4000)}`);
+  } catch { /* nothing more to say */ }
+  process.exitCode = 1;
+} finally {
+  await context?.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
