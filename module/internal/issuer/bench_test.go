@@ -62,3 +62,19 @@ func BenchmarkAuthorizeTokenRoundTrip(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "roundtrips/s")
 }
+
+// benchSignOnly is the baseline: one signature of a comparable payload, so
+// the token endpoint's own cost is the difference.
+func benchSignOnly(b *testing.B, alg string) {
+	f := newFixture(b, withAlg(alg))
+	payload := []byte(`{"iss":"http://127.0.0.1:1","sub":"service","aud":["orders-api","billing-api"],"exp":1,"iat":1,"jti":"aaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb","client_id":"service","scope":"orders:read"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.keys.Sign(payload, typAccessToken); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSignOnly_RS256(b *testing.B) { benchSignOnly(b, "RS256") }
+func BenchmarkSignOnly_ES256(b *testing.B) { benchSignOnly(b, "ES256") }

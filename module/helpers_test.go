@@ -1,0 +1,81 @@
+package module
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+)
+
+func caddyJSONUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func TestStripGatehouseCookiesKeepsTheAppsCookies(t *testing.T) {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.Header.Add("Cookie", "app=1; gatehouse=sealed; __Host-gatehouse.1=more; theme=dark")
+	r.Header.Add("Cookie", "__Host-gatehouse-sso=x")
+	stripGatehouseCookies(r)
+	got := r.Header.Values("Cookie")
+	if len(got) != 1 || got[0] != "app=1; theme=dark" {
+		t.Fatalf("cookies = %q", got)
+	}
+}
+
+func TestHeaderValueRendersClaimsWithoutControlCharacters(t *testing.T) {
+	cases := []struct {
+		in   any
+		want string
+	}{
+		{"alice", "alice"},
+		{"evil\r\nX-Admin: 1", "evilX-Admin: 1"},
+		{true, "true"},
+		{float64(42), "42"},
+		{2.5, "2.5"},
+		{[]any{"admins", "dev", float64(3)}, "admins,dev,3"},
+		{map[string]any{"country": "NL"}, `{"country":"NL"}`},
+		{nil, ""},
+	}
+	for _, c := range cases {
+		if got := headerValue(c.in); got != c.want {
+			t.Errorf("headerValue(%#v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestLookupClaimReachesIntoObjects(t *testing.T) {
+	claims := map[string]any{"address": map[string]any{"country": "NL"}, "a.b": "literal"}
+	if v, ok := lookupClaim(claims, "address.country"); !ok || v != "NL" {
+		t.Errorf("address.country = %v %v", v, ok)
+	}
+	if v, ok := lookupClaim(claims, "a.b"); !ok || v != "literal" {
+		t.Errorf("a literal dotted key wins: %v %v", v, ok)
+	}
+	if _, ok := lookupClaim(claims, "address.city"); ok {
+		t.Error("missing nested claim found")
+	}
+}
+
+func TestPeekIssuerReadsOnlyWellFormedPayloads(t *testing.T) {
+	if got := peekIssuer("e30.eyJpc3MiOiJodHRwczovL2EuZXhhbXBsZSJ9.sig"); got != "https://a.example" {
+		t.Errorf("iss = %q", got)
+	}
+	for _, bad := range []string{"", "abc", "a.%%%.c", "a.bm90IGpzb24.c"} {
+		if got := peekIssuer(bad); got != "" {
+			t.Errorf("peekIssuer(%q) = %q", bad, got)
+		}
+	}
+}
+
+func TestRevocationHubRevokesFamiliesAndTokens(t *testing.T) {
+	h := newRevocationHub()
+	var seen []string
+	cancel := h.subscribe(func(id string) { seen = append(seen, id) })
+	h.publish("fam1")
+	h.publish("fam2.jti9")
+	cancel()
+	h.publish("fam3")
+	if !h.isRevoked("fam1.anything") || !h.isRevoked("fam2.jti9") || h.isRevoked("fam2.other") || h.isRevoked("fam4.x") {
+		t.Fatal("revocation lookups are wrong")
+	}
+	if len(seen) != 2 {
+		t.Fatalf("subscriber saw %v after cancel", seen)
+	}
+}
