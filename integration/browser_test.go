@@ -86,7 +86,8 @@ type browserResult struct {
 	Status   int    `json:"status"`
 	Title    string `json:"title"`
 	BodyText string `json:"bodyText"`
-	Error    string `json:"error"`
+	Error    string   `json:"error"`
+	Hops     []string `json:"hops"`
 	Cookies  []struct {
 		Name     string `json:"name"`
 		Domain   string `json:"domain"`
@@ -254,10 +255,3 @@ func TestBrowser_LoginThroughEmbeddedIssuer(t *testing.T) {
 	}
 }
 
-func TestBrowserDebugTmp(t *testing.T) {
-	env := startGate(t, `
-			login webapp
-			forward X-Auth-Email email`)
-	out, err := exec.Command("node", "/tmp/dbg.mjs", env.app+"/dashboard?tab=1", "alice", testPassword).CombinedOutput()
-	t.Logf("%s %v", out, err)
-}

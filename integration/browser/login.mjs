@@ -9,7 +9,9 @@
 // submits, and waits until it is back on the app or the sign-in page shows an
 // error. It prints one JSON object on stdout:
 //
-//   {loginURL, finalURL, status, title, bodyText, error, cookies: [{name, domain, path, httpOnly, sameSite}]}
+//   {loginURL, finalURL, status, hops, title, bodyText, error, cookies: [{name, domain, path, httpOnly, sameSite}]}
+//
+// hops lists the navigation responses after submitting ("302 POST <url>", ...).
 //
 // cookies lists names only, never values. Anything else goes to stderr; the
 // exit code is 0 whenever that JSON was printed.
@@ -50,22 +52,38 @@ try {
 
   await page.fill('input[name="login"]', username);
   await page.fill('input[name="password"]', password);
-  const onApp = (u) => u.origin === app.origin && !u.pathname.startsWith('/.gatehouse/');
-  const done = Promise.race([
-    page.waitForURL(onApp, { waitUntil: 'load' }).then(() => 'app'),
-    page.locator('[role="alert"]').waitFor({ state: 'visible' }).then(() => 'error'),
-  ]);
+  // Submitting the form is one navigation through redirects; it ends with
+  // the first main-frame response that is not a redirect, or fails (a CSP
+  // violation, say, shows as net::ERR_ABORTED and a console error).
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  const isNav = (req) => req.isNavigationRequest() && req.frame() === page.mainFrame();
+  const hops = [];
+  const landed = new Promise((resolve, reject) => {
+    page.on('response', (r) => {
+      if (!isNav(r.request())) return;
+      hops.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+      if (r.status() < 300 || r.status() >= 400) resolve(r);
+    });
+    page.on('requestfailed', (req) => {
+      if (isNav(req)) reject(new Error(`submitting the sign-in form failed at ${req.method()} ${req.url()}: ${req.failure()?.errorText}` +
+        `\nhops: ${hops.join(' -> ') || 'none'}\nconsole errors: ${consoleErrors.join(' | ') || 'none'}`));
+    });
+  });
   await page.click('form button[type="submit"]:not([name="cancel"])');
-  await done;
-  await page.waitForLoadState('load');
+  let timer;
+  const final = await Promise.race([landed, new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no page after submitting the sign-in form within 20s; hops: ${hops.join(' -> ') || 'none'}`)), 20_000);
+  })]).finally(() => clearTimeout(timer));
+  await page.waitForURL(final.url(), { waitUntil: 'load' });
   if (afterShot) await page.screenshot({ path: afterShot, fullPage: true });
 
   const alert = page.locator('[role="alert"]');
   const result = {
     loginURL,
     finalURL: page.url(),
-    // The HTTP status of the page now shown (the last hop of the redirects).
-    status: await page.evaluate(() => performance.getEntriesByType('navigation')[0]?.responseStatus ?? 0),
+    status: final.status(), // of the page now shown, the last hop of the redirects
+    hops,
     title: await page.title(),
     bodyText: await page.locator('body').innerText(),
     error: (await alert.count()) ? await alert.first().innerText() : '',
