@@ -30,6 +30,7 @@ func init() {
 //			signing_algorithm RS256|ES256|EdDSA
 //			key_rotation <duration>
 //			session_lifetime <duration>
+//			claims_map <path>
 //			policy_file <path>
 //			policy <id> { description <text>; all|any { rule { claim ... } } }
 //			user <username> { ... }
@@ -134,6 +135,12 @@ func parseDomain(d *caddyfile.Dispenser) (*DomainConfig, error) {
 				return nil, err
 			}
 			dc.SessionLifetime = dur
+		case "claims_map":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.ClaimsMapFile = v
 		case "policy_file":
 			v, err := oneArg(d)
 			if err != nil {
@@ -159,7 +166,7 @@ func parseDomain(d *caddyfile.Dispenser) (*DomainConfig, error) {
 			}
 			dc.Clients = append(dc.Clients, c)
 		default:
-			return nil, d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, policy_file, policy, user or client", d.Val())
+			return nil, d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, claims_map, policy_file, policy, user or client", d.Val())
 		}
 	}
 	if dc.Issuer == "" {

@@ -3,11 +3,13 @@ package module
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/claims"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/policy"
@@ -36,6 +38,16 @@ type DomainConfig struct {
 
 	// PolicyFiles are YAML files in the Entrypage policy language.
 	PolicyFiles []string `json:"policy_files,omitempty"`
+
+	// ClaimsMap transforms the users' custom claims before tokens are minted
+	// and policies run (claims transformation: mode merge|filter and a list
+	// of transformations). Profile fields (sub, preferred_username, name,
+	// given_name, family_name, email, email_verified) may be read as
+	// sources; they are not rewritten.
+	ClaimsMap *claims.Map `json:"claims_map,omitempty"`
+
+	// ClaimsMapFile is a YAML claim map file (an alternative to ClaimsMap).
+	ClaimsMapFile string `json:"claims_map_file,omitempty"`
 
 	// SigningAlgorithm of the domain's tokens: RS256 (default), ES256 or EdDSA.
 	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
@@ -185,6 +197,9 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 		}
 		dom.Clients = append(dom.Clients, ic)
 	}
+	if err := dc.transformClaims(dom); err != nil {
+		return nil, err
+	}
 	if err := dom.Compile(); err != nil {
 		return nil, err
 	}
@@ -230,4 +245,62 @@ func (dc *DomainConfig) keysConfig(dom *identity.Domain) (keys.Config, error) {
 	}
 	cfg.MaxTokenLifetime = longest
 	return cfg, nil
+}
+
+// profileFields are read-only sources for the claim map.
+var profileFields = []string{"sub", "preferred_username", "name", "given_name", "family_name", "email", "email_verified"}
+
+// transformClaims applies the domain's claim map to every local user's
+// custom claims. Users are static configuration, so this happens once, at
+// provision time; a claim that comes out of the map lands in the access
+// token if it came from an access claim, otherwise in the ID token.
+func (dc *DomainConfig) transformClaims(dom *identity.Domain) error {
+	m := dc.ClaimsMap
+	if dc.ClaimsMapFile != "" {
+		if m != nil {
+			return fmt.Errorf("both claims_map and claims_map_file are set; keep one")
+		}
+		src, err := os.ReadFile(dc.ClaimsMapFile)
+		if err != nil {
+			return fmt.Errorf("reading the claim map: %w", err)
+		}
+		if m, err = claims.Parse(dc.ClaimsMapFile, src); err != nil {
+			return err
+		}
+	} else if m != nil {
+		if err := m.Compile(); err != nil {
+			return fmt.Errorf("claims_map: %w", err)
+		}
+	}
+	if m == nil {
+		return nil
+	}
+	for _, u := range dom.Users {
+		in := map[string]any{
+			"sub": u.Subject, "preferred_username": u.PreferredUsername, "name": u.Name,
+			"given_name": u.GivenName, "family_name": u.FamilyName, "email": u.Email, "email_verified": u.EmailVerified,
+		}
+		access := map[string]bool{}
+		for _, c := range u.Claims {
+			in[c.Name] = c.Value
+			access[c.Name] = c.In == identity.ClaimAccess
+		}
+		out, err := m.Apply(in)
+		if err != nil {
+			return fmt.Errorf("user %q: claims_map: %w", u.PreferredUsername, err)
+		}
+		u.Claims = u.Claims[:0]
+		for name, v := range out {
+			if slices.Contains(profileFields, name) {
+				continue
+			}
+			where := identity.ClaimIdentity
+			if access[name] {
+				where = identity.ClaimAccess
+			}
+			u.Claims = append(u.Claims, identity.CustomClaim{Name: name, Value: v, In: where})
+		}
+		slices.SortFunc(u.Claims, func(a, b identity.CustomClaim) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package module
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,6 +59,8 @@ func TestProvisionErrors(t *testing.T) {
 		{"gate login client not registered", domain("") + "app.example.com {\n\tgatehouse {\n\t\tlogin ghost\n\t}\n}\n", `client "ghost" is not registered`},
 		{"bearer without audience", domain("") + "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\tscopes a\n\t\t}\n\t}\n}\n", "no audience; add `audience"},
 		{"gate owns the Authorization header", domain("") + "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\taudience api\n\t\t}\n\t\tforward Authorization sub\n\t}\n}\n", "cannot own header"},
+		{"claim map with an unknown key", strings.Replace(domain(""), "issuer https://auth.example.com", "issuer https://auth.example.com\n\t\t\tclaims_map "+writeTemp(t, "map.yaml", "mode: merge\ntransformations:\n  - source: a\n    tagret: b\n"), 1), "map.yaml:4:5"},
+		{"policy file with an error", strings.Replace(domain(""), "issuer https://auth.example.com", "issuer https://auth.example.com\n\t\t\tpolicy_file "+writeTemp(t, "p.yaml", "policy:\n  - id: p\n    all: []\n"), 1), "p.yaml:3"},
 		{"gate without a gatehouse app", "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\taudience api\n\t\t}\n\t}\n}\n", "no gatehouse domain is configured"},
 	}
 	for _, tc := range cases {
@@ -85,4 +88,12 @@ func mustConfig(t *testing.T, raw []byte) *caddy.Config {
 		t.Fatal(err)
 	}
 	return &cfg
+}
+
+func writeTemp(t *testing.T, name, content string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

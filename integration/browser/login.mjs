@@ -66,10 +66,13 @@ try {
       if (r.status() < 300 || r.status() >= 400) resolve(r);
     });
     page.on('requestfailed', (req) => {
-      if (isNav(req)) reject(new Error(`submitting the sign-in form failed at ${req.method()} ${req.url()}: ${req.failure()?.errorText}` +
-        `\nhops: ${hops.join(' -> ') || 'none'}\nconsole errors: ${consoleErrors.join(' | ') || 'none'}`));
+      if (!isNav(req)) return;
+      // The console error that says why comes a moment after the failure.
+      setTimeout(() => reject(new Error(`submitting the sign-in form failed at ${req.method()} ${req.url()}: ${req.failure()?.errorText}` +
+        `\nhops: ${hops.join(' -> ') || 'none'}\nconsole errors: ${consoleErrors.join(' | ') || 'none'}`)), 500);
     });
   });
+  landed.catch(() => {}); // handled below, after the click
   await page.click('form button[type="submit"]:not([name="cancel"])');
   let timer;
   const final = await Promise.race([landed, new Promise((_, reject) => {
