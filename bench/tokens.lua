@@ -1,8 +1,10 @@
 -- wrk script for the gate benchmark: every request carries
 -- `Authorization: Bearer <token>`, taking the tokens of the file named by the
 -- TOKENS environment variable in order (one per line) and starting over at the
--- end. Requests are pre-built in init() so the per-request cost in wrk is one
--- table lookup, the same for every run (plain reverse_proxy included).
+-- end. OFFSET (default 0) skips that many tokens first, so that the next round
+-- of the unique-token run continues where the previous one stopped. Requests
+-- are pre-built in init() so the per-request cost in wrk is one table lookup,
+-- the same for every run (plain reverse_proxy included).
 --
 -- done() prints one machine-readable line:
 --   RESULT requests=<n> duration_us=<n> rps=<x> p50_us=<n> p99_us=<n> non2xx=<n> errors=<n> tokens=<n>
@@ -27,6 +29,7 @@ function init(args)
   if n == 0 then
     error("no tokens in " .. path)
   end
+  i = (tonumber(os.getenv("OFFSET") or "0") or 0) % n
 end
 
 function request()

@@ -190,6 +190,14 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 
 	// Key managers (and their rotation goroutines) are shared across
 	// reloads per store, domain and key settings.
+	// Key rotation is a security event: it goes to the audit log. The
+	// manager outlives this config, so it logs through Caddy's default logger.
+	domainName := dc.Name
+	kcfg.OnRotate = func(oldKID, newKID string) {
+		caddy.Log().Named("gatehouse.audit").Info("signing key rotated",
+			zap.String("event", "key_rotation"), zap.String("outcome", "success"), zap.String("domain", domainName),
+			zap.String("old_kid", oldKID), zap.String("kid", newKID))
+	}
 	poolKey := fmt.Sprintf("keys|%s|%s|%s|%s|%s", a.storeKey, dc.Name, kcfg.Algorithm, kcfg.RotateEvery, kcfg.MaxTokenLifetime)
 	logger := a.logger.With(zap.String("domain", dc.Name))
 	val, _, err := pool.LoadOrNew(poolKey, func() (caddy.Destructor, error) {

@@ -45,6 +45,9 @@ type Config struct {
 	MaxTokenLifetime time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnRotate, if set, is called when the active signing key changes
+	// (including the first key), with the previous kid ("" at first start).
+	OnRotate func(oldKID, newKID string)
 }
 
 // Manager holds a domain's keys in memory, backed by the store.
@@ -246,6 +249,13 @@ func (m *Manager) install(recs []store.SigningKey, now time.Time) error {
 	m.mu.Unlock()
 	if old == nil || !sameKIDs(old, st) {
 		m.gen.Add(1)
+	}
+	if m.cfg.OnRotate != nil && (old == nil || old.active.rec.KID != st.active.rec.KID) {
+		oldKID := ""
+		if old != nil {
+			oldKID = old.active.rec.KID
+		}
+		m.cfg.OnRotate(oldKID, st.active.rec.KID)
 	}
 	return nil
 }

@@ -110,7 +110,9 @@ func TestSignedTokensVerifyWithThePublishedKeyForEveryAlgorithm(t *testing.T) {
 func TestRotationKeepsTheOldKeyPublishedUntilItsTokensExpire(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	st := newStore(t, c)
-	m, _ := New(st, "d", Config{Algorithm: ES256, RotateEvery: time.Hour, MaxTokenLifetime: 10 * time.Minute, Now: c.Now})
+	var rotations []string
+	m, _ := New(st, "d", Config{Algorithm: ES256, RotateEvery: time.Hour, MaxTokenLifetime: 10 * time.Minute, Now: c.Now,
+		OnRotate: func(oldKID, newKID string) { rotations = append(rotations, oldKID+">"+newKID) }})
 	ctx := context.Background()
 	if err := m.Load(ctx); err != nil {
 		t.Fatal(err)
@@ -131,6 +133,9 @@ func TestRotationKeepsTheOldKeyPublishedUntilItsTokensExpire(t *testing.T) {
 	}
 	if m.Generation() == gen {
 		t.Fatal("the generation must change when the key set changes")
+	}
+	if len(rotations) != 2 || rotations[0] != ">"+first || rotations[1] != first+">"+second {
+		t.Fatalf("OnRotate calls: %v", rotations)
 	}
 
 	c.Add(10 * time.Minute) // past NotAfter + MaxTokenLifetime of the first key
