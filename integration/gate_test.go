@@ -60,7 +60,7 @@ type gateEnv struct {
 	upstream *recorder
 }
 
-func startGate(t *testing.T, gateBlock string) *gateEnv {
+func startGate(t *testing.T, gateBlock string, edits ...func(string) string) *gateEnv {
 	env := &gateEnv{issuerEnv: newIssuerEnv(t), upstream: newRecorder(t)}
 	appPort := env.rpPort
 	env.app = fmt.Sprintf("http://127.0.0.1:%d", appPort)
@@ -79,7 +79,11 @@ func startGate(t *testing.T, gateBlock string) *gateEnv {
 }`, env.app, gateBlock, env.upstream.addr())
 	// The web app's redirect URI is the gate's callback on the app site.
 	env.redirect = env.app + "/.gatehouse/callback"
-	startCaddy(t, issuerCaddyfile(t, env.issuerEnv, site))
+	cf := issuerCaddyfile(t, env.issuerEnv, site)
+	for _, e := range edits {
+		cf = e(cf)
+	}
+	startCaddy(t, cf)
 	return env
 }
 
@@ -468,5 +472,56 @@ func TestGate_PolicyMatcherRoutesOnDecision(t *testing.T) {
 	}
 	if resp, body := do(t, nil, "GET", env.app+"/", map[string]string{"Authorization": "Bearer " + serviceToken(t, env, "orders:read")}); resp.StatusCode != 200 || !strings.Contains(body, "upstream saw") {
 		t.Fatalf("service: %d %q", resp.StatusCode, body)
+	}
+}
+
+// loginAs runs the gate's browser login for user and returns the browser.
+func loginAs(t *testing.T, env *gateEnv, user string) *http.Client {
+	t.Helper()
+	b := browser(t)
+	resp, _ := do(t, b, "GET", env.app+"/", map[string]string{"Accept": "text/html"})
+	loc, _ := resp.Location()
+	if resp.StatusCode != 302 || loc == nil {
+		t.Fatalf("no redirect to sign in: %d", resp.StatusCode)
+	}
+	back := signIn(t, b, loc.String(), user, testPassword)
+	if resp, _ := do(t, b, "GET", back.String(), nil); resp.StatusCode != 302 {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	return b
+}
+
+func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			forward X-Auth-Subject sub
+			forward_access_token X-Access-Token
+			forward_id_token X-ID-Token`, func(cf string) string {
+		// Access tokens live 30s: the gate refreshes them on the next request.
+		return strings.Replace(cf, "\t\t\t\taudience https://api.example.com\n", "\t\t\t\taudience https://api.example.com\n\t\t\t\taccess_token_lifetime 30s\n", 1)
+	})
+	b := loginAs(t, env, "alice")
+	resp, _ := do(t, b, "GET", env.app+"/a", map[string]string{"Accept": "text/html", "X-Access-Token": "spoofed"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	first := env.upstream.header().Get("X-Access-Token")
+	if first == "" || first == "spoofed" || env.upstream.header().Get("X-ID-Token") == "" {
+		t.Fatalf("tokens not forwarded: %v", env.upstream.header())
+	}
+	var resealed bool
+	for _, c := range resp.Cookies() {
+		resealed = resealed || strings.HasPrefix(c.Name, "gatehouse") && c.MaxAge >= 0 && c.Value != ""
+	}
+	if !resealed {
+		t.Fatal("the session was not refreshed and resealed")
+	}
+	if claims := jwtClaims(t, first); claims["typ"] != nil || claims["sub"] != "alice" {
+		t.Fatalf("forwarded access token claims: %v", claims)
+	}
+	// The next request carries the refreshed session: another access token.
+	do(t, b, "GET", env.app+"/b", map[string]string{"Accept": "text/html"})
+	if second := env.upstream.header().Get("X-Access-Token"); second == "" || second == first {
+		t.Fatal("the refreshed access token was not used")
 	}
 }

@@ -122,7 +122,8 @@ type ClientConfig struct {
 	// OptionalPKCE lets a confidential client omit PKCE. Public clients must
 	// always use it.
 	OptionalPKCE bool `json:"optional_pkce,omitempty"`
-	// Token lifetimes. Defaults: access 10m, ID 10m, refresh 720h.
+	// Token lifetimes. Defaults: access 1h, ID 1h, refresh 720h (30 days);
+	// access and ID tokens live at most 24h, refresh tokens 366 days.
 	AccessTokenLifetime  caddy.Duration `json:"access_token_lifetime,omitempty"`
 	IDTokenLifetime      caddy.Duration `json:"id_token_lifetime,omitempty"`
 	RefreshTokenLifetime caddy.Duration `json:"refresh_token_lifetime,omitempty"`

@@ -108,6 +108,9 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 			ClientID:     l.Client,
 			ClientSecret: repl.ReplaceKnown(l.ClientSecret, ""),
 			Scopes:       l.Scopes,
+			// Many providers release profile and e-mail claims only at
+			// userinfo in the code flow; the ID token wins on conflicts.
+			UserInfo: true,
 		}
 		if l.ClientSecret != "" && oc.ClientSecret == "" {
 			return nil, fmt.Errorf("client_secret %q expands to nothing; set the environment variable or file it names", l.ClientSecret)
