@@ -5,9 +5,9 @@
 #   - Debian's chromium (/usr/bin/chromium), driven headless by playwright-core;
 #   - the node packages of integration/browser (playwright-core only: it never
 #     downloads a browser of its own);
-#   - the node packages of the reference OpenID provider in
-#     ../shared/tools/reference-op (node oidc-provider), which sits beside the
-#     repository's top-level folder.
+#   - the reference OpenID provider from ../shared/tools/reference-op (node
+#     oidc-provider; shared/ sits beside the repository's top-level folder),
+#     copied to integration/browser/reference-op with its node packages.
 #
 # Debian, as root (apt-get). Idempotent: what is already there is kept, so a
 # second run does no network work. Progress goes to stderr, one line a step.
@@ -78,6 +78,11 @@ npm_deps() {
 }
 
 npm_deps "$repo/integration/browser" playwright-core
+# The reference OP is copied next to the browser scripts (git-ignored): shared/
+# may be read-only, and its node_modules must not be written into it.
 [[ -d $shared/tools/reference-op ]] || die "$shared/tools/reference-op is missing (shared/ must sit beside the repository)"
-npm_deps "$(cd "$shared/tools/reference-op" && pwd)" oidc-provider
+op="$repo/integration/browser/reference-op"
+mkdir -p "$op"
+cp "$shared/tools/reference-op/op.mjs" "$shared/tools/reference-op/package.json" "$op/"
+npm_deps "$op" oidc-provider
 log "ready"

@@ -46,12 +46,15 @@ type referenceOP struct {
 		Issuer        string `json:"issuer"`
 		TokenEndpoint string `json:"token_endpoint"`
 		JWKSURI       string `json:"jwks_uri"`
+		EndSession    string `json:"end_session_endpoint"`
 	}
 	out *lockedBuffer
 }
 
 func referenceOPDir(t testing.TB) string {
-	return filepath.Join(repoRoot(t), "..", "shared", "tools", "reference-op")
+	// .ci/deps-browser.sh copies ../shared/tools/reference-op here and
+	// installs its node packages (shared/ may be read-only).
+	return filepath.Join(repoRoot(t), "integration", "browser", "reference-op")
 }
 
 // startReferenceOP starts the reference OP on a free loopback port, with
@@ -203,6 +206,18 @@ func TestFederation_LoginAndBearerWithReferenceOP(t *testing.T) {
 			t.Errorf("an XHR with the session: %d", resp.StatusCode)
 		}
 		t.Logf("browser sign-in through the reference OP took %v (%d redirects)", time.Since(start).Round(time.Millisecond), len(hops))
+
+		// Logout ends the gate's session and sends the browser to the
+		// provider's end_session_endpoint (RP-initiated logout).
+		noFollow := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, _ = do(t, noFollow, "GET", app+"/.gatehouse/logout", nil)
+		loc, _ := resp.Location()
+		if resp.StatusCode != 302 || loc == nil || !strings.HasPrefix(loc.String(), op.meta.EndSession+"?") || loc.Query().Get("id_token_hint") == "" {
+			t.Errorf("logout: %d → %v, want a redirect to %s with id_token_hint", resp.StatusCode, loc, op.meta.EndSession)
+		}
+		if resp, _ := do(t, noFollow, "GET", app+"/api/me", map[string]string{"Accept": "application/json"}); resp.StatusCode != 401 {
+			t.Errorf("an XHR after logout: %d, want 401", resp.StatusCode)
+		}
 	})
 
 	t.Run("bearer tokens from the provider", func(t *testing.T) {

@@ -525,3 +525,61 @@ func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 		t.Fatal("the refreshed access token was not used")
 	}
 }
+
+// TestGate_WebSocketUpgradeWithBearerPassesThrough: an upgrade request with a
+// valid token reaches the upstream as an upgrade; without one it is refused.
+func TestGate_WebSocketUpgradeWithBearerPassesThrough(t *testing.T) {
+	env := &gateEnv{issuerEnv: newIssuerEnv(t)}
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("X-Auth-Subject") != "service" {
+			http.Error(w, "not an authenticated upgrade", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello")
+		brw.Flush()
+	}))
+	t.Cleanup(ws.Close)
+	env.app = fmt.Sprintf("http://127.0.0.1:%d", env.rpPort)
+	startCaddy(t, issuerCaddyfile(t, env.issuerEnv, fmt.Sprintf(`
+%s {
+	gatehouse {
+		bearer {
+			audience https://api.example.com
+		}
+		forward X-Auth-Subject sub
+	}
+	reverse_proxy %s
+}`, env.app, strings.TrimPrefix(ws.URL, "http://"))))
+	upgrade := func(token string) (int, string) {
+		req, _ := http.NewRequest("GET", env.app+"/ws", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			return resp.StatusCode, ""
+		}
+		b := make([]byte, 5)
+		io.ReadFull(resp.Body, b)
+		return resp.StatusCode, string(b)
+	}
+	if code, msg := upgrade(serviceToken(t, env, "orders:read")); code != 101 || msg != "hello" {
+		t.Fatalf("upgrade with a valid token: %d %q", code, msg)
+	}
+	if code, _ := upgrade(""); code != 401 {
+		t.Fatalf("upgrade without a token: %d", code)
+	}
+}

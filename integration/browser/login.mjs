@@ -94,10 +94,10 @@ try {
   };
   process.stdout.write(JSON.stringify(result) + '\n');
 } catch (e) {
-  console.error(`login.mjs: ${e && e.stack ? e.stack : e}`);
-  try {
+  console.error(`login.mjs: ${e && e.message ? e.message : e}`);
+  try { // the page's text, not its HTML: hidden fields carry CSRF tokens
     const page = context?.pages()[0];
-    if (page) console.error(`login.mjs: the page was ${page.url()}:\n${(await page.content()).slice(0, 4000)}`);
+    if (page) console.error(`login.mjs: the browser was at ${page.url()}, showing:\n${(await page.locator('body').innerText()).slice(0, 2000)}`);
   } catch { /* nothing more to say */ }
   process.exitCode = 1;
 } finally {

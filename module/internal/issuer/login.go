@@ -123,6 +123,10 @@ func (i *Issuer) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 		http.SetCookie(w, i.cookie(i.csrfCookie, csrf, 0))
 	}
 	htmlHeaders(w.Header())
+	// Browsers apply form-action to every redirect that follows a form
+	// submission, so the login form must also be allowed to end at the
+	// client's registered redirect URI (its origin only).
+	w.Header().Set("Content-Security-Policy", loginCSP(req.RedirectURI))
 	w.WriteHeader(status)
 	_ = loginPage.Execute(w, loginView{
 		Client: client.ID,
@@ -258,4 +262,15 @@ func (i *Issuer) cookie(name, value string, maxAge int) *http.Cookie {
 		Secure:   i.secure,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// loginCSP is the login page's Content-Security-Policy: the page's own
+// origin and the origin of the (already validated, registered) redirect URI
+// may receive the form and the redirects that follow it.
+func loginCSP(redirectURI string) string {
+	target := ""
+	if u, err := url.Parse(redirectURI); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
+		target = " " + u.Scheme + "://" + u.Host
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" + target + "; frame-ancestors 'none'; base-uri 'none'"
 }
