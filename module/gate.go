@@ -424,8 +424,8 @@ var deniedPage = template.Must(template.New("denied").Parse(`<!doctype html>
 <style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}code{background:#f2f2f2;padding:.1rem .3rem}</style>
 </head><body><h1>Access denied</h1>
 <p>You are signed in, but this site requires one of these policies, and your account satisfies none of them:</p>
-<ul>{{range .}}<li><code>{{.}}</code></li>{{end}}</ul>
-<p>Ask the site's administrator for access, or <a href="/.gatehouse/logout">sign out</a> and use another account.</p>
+<ul>{{range .Policies}}<li><code>{{.}}</code></li>{{end}}</ul>
+<p>Ask the site's administrator for access{{if .Logout}}, or <a href="{{.Logout}}">sign out</a> and use another account{{end}}.</p>
 </body></html>`))
 
 // denied answers 403: an HTML page naming the policy ids (never claim
@@ -435,7 +435,14 @@ func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool) erro
 	if browser {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)
-		return deniedPage.Execute(w, g.Policies)
+		logout := ""
+		if g.web != nil {
+			logout = g.web.logoutPath
+		}
+		return deniedPage.Execute(w, struct {
+			Policies []string
+			Logout   string
+		}{g.Policies, logout})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
