@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/policy/strictyaml"
 )
 
 // Error is one problem in a policy document or AST. Parse sets File, Line
@@ -21,30 +23,21 @@ type Error struct {
 // Error formats the problem as "file:line:col: message (hint: ...)", or
 // `policy "id" all[0]: message (hint: ...)` when there is no position.
 func (e *Error) Error() string {
-	var b strings.Builder
-	switch {
-	case e.Line > 0 && e.Col > 0:
-		fmt.Fprintf(&b, "%s:%d:%d: ", e.File, e.Line, e.Col)
-	case e.Line > 0:
-		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
-	case e.File != "":
-		fmt.Fprintf(&b, "%s: ", e.File)
+	var where []string
+	if e.File != "" {
+		where = append(where, e.File)
 	}
 	if e.Line == 0 && (e.Policy != "" || e.Rule != "") {
+		pr := e.Rule
 		if e.Policy != "" {
-			fmt.Fprintf(&b, "policy %q", e.Policy)
+			pr = fmt.Sprintf("policy %q", e.Policy)
 			if e.Rule != "" {
-				b.WriteString(" ")
+				pr += " " + e.Rule
 			}
 		}
-		b.WriteString(e.Rule)
-		b.WriteString(": ")
+		where = append(where, pr)
 	}
-	b.WriteString(e.Msg)
-	if e.Hint != "" {
-		b.WriteString(" (hint: " + e.Hint + ")")
-	}
-	return b.String()
+	return strictyaml.Format(e.File, e.Line, e.Col, strings.Join(where, ": "), e.Msg, e.Hint)
 }
 
 // ErrorList is every problem found in a document or AST, in source order.
@@ -52,13 +45,7 @@ func (e *Error) Error() string {
 type ErrorList []*Error
 
 // Error joins the problems, one per line.
-func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
+func (l ErrorList) Error() string { return strictyaml.Join(l) }
 
 // maxErrors bounds how many problems one document reports.
-const maxErrors = 50
+const maxErrors = strictyaml.MaxErrors

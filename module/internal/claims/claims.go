@@ -8,6 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/policy/strictyaml"
 )
 
 // Modes of a claim map.
@@ -105,35 +107,16 @@ type Error struct {
 // Error formats the problem as "file:line:col: message (hint: ...)" or
 // "transformations[2]: message (hint: ...)".
 func (e *Error) Error() string {
-	var b strings.Builder
-	switch {
-	case e.Line > 0 && e.Col > 0:
-		fmt.Fprintf(&b, "%s:%d:%d: ", e.File, e.Line, e.Col)
-	case e.Line > 0:
-		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
-	case e.Path != "":
-		b.WriteString(e.Path + ": ")
-	}
-	b.WriteString(e.Msg)
-	if e.Hint != "" {
-		b.WriteString(" (hint: " + e.Hint + ")")
-	}
-	return b.String()
+	return strictyaml.Format(e.File, e.Line, e.Col, e.Path, e.Msg, e.Hint)
 }
 
 // ErrorList holds every problem found, in source order.
 type ErrorList []*Error
 
 // Error joins the problems, one per line.
-func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
+func (l ErrorList) Error() string { return strictyaml.Join(l) }
 
-const maxErrors = 50
+const maxErrors = strictyaml.MaxErrors
 
 // ErrNotCompiled is returned by Apply on a Map that was not compiled.
 var ErrNotCompiled = errors.New("claims: claim map is not compiled")

@@ -70,37 +70,36 @@ func (i *Issuer) buildDiscovery() ([]byte, error) {
 }
 
 func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+	if publicMetadata(w, r, "application/json") {
+		_, _ = w.Write(i.discovery)
 	}
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	if r.Method == http.MethodOptions {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(i.discovery)
 }
 
 func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	if publicMetadata(w, r, "application/jwk-set+json") {
+		_, _ = w.Write(i.keys.JWKS())
+	}
+}
+
+// publicMetadata answers what the public, cacheable metadata endpoints
+// (discovery, JWKS) share: only GET and HEAD (and CORS preflight, allowed
+// from any origin). It returns true when the caller should write the body;
+// the headers, with contentType, are set.
+func publicMetadata(w http.ResponseWriter, r *http.Request, contentType string) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+		return false
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return false
 	}
-	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(i.keys.JWKS())
+	return true
 }
 
 // cors answers CORS for the endpoints browser clients call (token,

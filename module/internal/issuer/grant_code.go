@@ -24,11 +24,7 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
 		// A replayed code means it leaked: revoke everything issued from it.
-		owner := i.domain.Client(rec.ClientID)
-		if owner == nil {
-			owner = client
-		}
-		_ = i.revoke(ctx, rec.FamilyID, now.Add(familyLifetime(owner)))
+		i.revokeFamilyByOwner(ctx, rec.FamilyID, rec.ClientID, client, now)
 		i.auditEntry(evRevoke, outcomeDenied, "authorization code replayed; its token family is revoked", client.ID, rec.Subject)
 		return nil, oauthErr(ErrInvalidGrant, "the code was already used; the tokens issued from it are revoked")
 	case errors.Is(err, store.ErrNotFound):
@@ -70,16 +66,9 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 	if user == nil || !user.Active {
 		return deny("user missing or disabled", "the user is no longer active")
 	}
-	allowed := rec.Audience
-	if len(allowed) == 0 {
-		allowed = client.Audiences
-	}
-	res, oe := requestedResources(form, allowed)
+	audience, oe := i.grantedAudience(client, form, rec.Audience)
 	if oe != nil {
 		return nil, oe
-	}
-	if len(res) == 0 {
-		res = rec.Audience
 	}
 	is := issue{
 		grant:    identity.GrantAuthorizationCode,
@@ -87,7 +76,7 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 		user:     user,
 		subject:  user.Subject,
 		scopes:   rec.Scopes,
-		audience: i.audienceFor(client, res),
+		audience: audience,
 		authTime: rec.AuthTime,
 		nonce:    rec.Nonce,
 		familyID: rec.FamilyID,
@@ -134,6 +123,18 @@ func verifyPKCE(challenge, method, verifier string) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
+}
+
+// revokeFamilyByOwner revokes a token family for as long as any token of it
+// may live, going by the lifetimes of its owner (the client ownerID), or of
+// presenter when the owner is no longer configured. A store failure is
+// logged by revoke; the caller denies the request either way.
+func (i *Issuer) revokeFamilyByOwner(ctx context.Context, familyID, ownerID string, presenter *identity.Client, now time.Time) {
+	owner := i.domain.Client(ownerID)
+	if owner == nil {
+		owner = presenter
+	}
+	_ = i.revoke(ctx, familyID, now.Add(familyLifetime(owner)))
 }
 
 // familyLifetime is how long a revoked family must stay revoked: as long as

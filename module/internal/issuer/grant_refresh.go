@@ -29,11 +29,7 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 		return nil, oauthErr(ErrServerError, "the refresh token could not be checked")
 	}
 	revokeFamily := func(reason, desc string) (*TokenResponse, *OAuthError) {
-		owner := i.domain.Client(old.ClientID)
-		if owner == nil {
-			owner = client
-		}
-		_ = i.revoke(ctx, old.FamilyID, now.Add(familyLifetime(owner)))
+		i.revokeFamilyByOwner(ctx, old.FamilyID, old.ClientID, client, now)
 		i.auditEntry(evRevoke, outcomeDenied, reason+"; token family revoked", client.ID, old.Subject)
 		return nil, oauthErr(ErrInvalidGrant, desc)
 	}
@@ -57,16 +53,9 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 	if oe != nil {
 		return nil, oe
 	}
-	allowed := old.Audience
-	if len(allowed) == 0 {
-		allowed = client.Audiences
-	}
-	res, oe := requestedResources(form, allowed)
+	audience, oe := i.grantedAudience(client, form, old.Audience)
 	if oe != nil {
 		return nil, oe
-	}
-	if len(res) == 0 {
-		res = old.Audience
 	}
 	user := i.domain.UserBySubject(old.Subject)
 	if user == nil || !user.Active {
@@ -115,7 +104,7 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 		user:     user,
 		subject:  user.Subject,
 		scopes:   scopes,
-		audience: i.audienceFor(client, res),
+		audience: audience,
 		authTime: old.AuthTime,
 		familyID: old.FamilyID,
 		idToken:  contains(old.Scopes, "openid"),

@@ -26,32 +26,8 @@ type introspection struct {
 // its audiences, and about a refresh token only when it is its own;
 // everything else is {"active": false}.
 func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		i.writeOAuthError(w, &OAuthError{Code: ErrInvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed})
-		return
-	}
-	form, err := readForm(w, r)
-	if err != nil {
-		i.writeOAuthError(w, oauthErr(ErrInvalidRequest, err.Error()))
-		return
-	}
-	cr, oe := credentialsFrom(r, form)
-	if oe != nil {
-		i.writeOAuthError(w, oe)
-		return
-	}
-	client, oe := i.authenticateClient(cr)
-	if oe == nil && client.IsPublic() {
-		oe = &OAuthError{Code: ErrInvalidClient, Description: "introspection requires a confidential client"}
-	}
-	if oe != nil {
-		i.auditEntry(evIntrospect, outcomeDenied, "client authentication failed", cr.id, "")
-		i.writeOAuthError(w, oe)
-		return
-	}
-	tok := form.Get("token")
-	if tok == "" || len(form["token"]) > 1 {
-		i.writeOAuthError(w, oauthErr(ErrInvalidRequest, "token is missing or repeated"))
+	client, tok, ok := i.tokenRequest(w, r, evIntrospect, "introspection requires a confidential client")
+	if !ok {
 		return
 	}
 	ctx := r.Context()

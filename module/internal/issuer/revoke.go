@@ -17,29 +17,8 @@ func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	if i.cors(w, r, "POST") {
 		return
 	}
-	if r.Method != http.MethodPost {
-		i.writeOAuthError(w, &OAuthError{Code: ErrInvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed})
-		return
-	}
-	form, err := readForm(w, r)
-	if err != nil {
-		i.writeOAuthError(w, oauthErr(ErrInvalidRequest, err.Error()))
-		return
-	}
-	cr, oe := credentialsFrom(r, form)
-	if oe != nil {
-		i.writeOAuthError(w, oe)
-		return
-	}
-	client, oe := i.authenticateClient(cr)
-	if oe != nil {
-		i.auditEntry(evRevoke, outcomeDenied, "client authentication failed", cr.id, "")
-		i.writeOAuthError(w, oe)
-		return
-	}
-	tok := form.Get("token")
-	if tok == "" || len(form["token"]) > 1 {
-		i.writeOAuthError(w, oauthErr(ErrInvalidRequest, "token is missing or repeated"))
+	client, tok, ok := i.tokenRequest(w, r, evRevoke, "")
+	if !ok {
 		return
 	}
 	ctx := r.Context()

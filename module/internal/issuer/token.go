@@ -74,6 +74,44 @@ func (i *Issuer) authenticateClient(cr clientCredentials) (*identity.Client, *OA
 	return c, nil
 }
 
+// tokenRequest reads a revocation or introspection request (RFC 7009,
+// RFC 7662): a POSTed form from an authenticated client with exactly one
+// token parameter. A failed client authentication is audited as event ev;
+// publicRefusal, when not empty, refuses public clients with that
+// description. On any problem the OAuth error has been written and ok is
+// false.
+func (i *Issuer) tokenRequest(w http.ResponseWriter, r *http.Request, ev, publicRefusal string) (client *identity.Client, tok string, ok bool) {
+	if r.Method != http.MethodPost {
+		i.writeOAuthError(w, &OAuthError{Code: ErrInvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed})
+		return nil, "", false
+	}
+	form, err := readForm(w, r)
+	if err != nil {
+		i.writeOAuthError(w, oauthErr(ErrInvalidRequest, err.Error()))
+		return nil, "", false
+	}
+	cr, oe := credentialsFrom(r, form)
+	if oe != nil {
+		i.writeOAuthError(w, oe)
+		return nil, "", false
+	}
+	client, oe = i.authenticateClient(cr)
+	if oe == nil && publicRefusal != "" && client.IsPublic() {
+		oe = &OAuthError{Code: ErrInvalidClient, Description: publicRefusal}
+	}
+	if oe != nil {
+		i.auditEntry(ev, outcomeDenied, "client authentication failed", cr.id, "")
+		i.writeOAuthError(w, oe)
+		return nil, "", false
+	}
+	tok = form.Get("token")
+	if tok == "" || len(form["token"]) > 1 {
+		i.writeOAuthError(w, oauthErr(ErrInvalidRequest, "token is missing or repeated"))
+		return nil, "", false
+	}
+	return client, tok, true
+}
+
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	if i.cors(w, r, "POST") {
 		return
@@ -179,6 +217,25 @@ func requestedResources(form url.Values, allowed []string) ([]string, *OAuthErro
 		}
 	}
 	return res, nil
+}
+
+// grantedAudience is the audience of a token issued from an earlier grant
+// (an authorization code or a refresh token) whose audience was granted:
+// the requested RFC 8707 resources, which must lie within granted (within
+// the client's audiences when granted is empty), or else granted itself.
+func (i *Issuer) grantedAudience(client *identity.Client, form url.Values, granted []string) ([]string, *OAuthError) {
+	allowed := granted
+	if len(allowed) == 0 {
+		allowed = client.Audiences
+	}
+	res, oe := requestedResources(form, allowed)
+	if oe != nil {
+		return nil, oe
+	}
+	if len(res) == 0 {
+		res = granted
+	}
+	return i.audienceFor(client, res), nil
 }
 
 // narrowScopes returns the requested scopes when every one is in granted,
