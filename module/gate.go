@@ -1,7 +1,6 @@
 package module
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,10 +64,12 @@ type Gate struct {
 	app        *App
 	validators []*gateValidator
 	owned      []string
-	logger     *zap.Logger
-	audit      *zap.Logger
-	web        *gateWeb
-	releases   []func()
+	// forwardKeys are the canonical header names of Forward, in order.
+	forwardKeys []string
+	logger      *zap.Logger
+	audit       *zap.Logger
+	web         *gateWeb
+	releases    []func()
 }
 
 // ForwardHeader maps one claim to one request header.
@@ -211,6 +212,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		if err := add(f.Header); err != nil {
 			return err
 		}
+		g.forwardKeys = append(g.forwardKeys, http.CanonicalHeaderKey(f.Header))
 	}
 	for _, h := range []string{g.ForwardAccessToken, g.ForwardIDToken} {
 		if h != "" {
@@ -333,7 +335,7 @@ func (g *Gate) serveBearer(w http.ResponseWriter, r *http.Request, next caddyhtt
 	}
 	gv := g.validators[0]
 	if len(g.validators) > 1 {
-		iss := peekIssuer(raw)
+		iss, _ := bearer.PeekIssuer(raw)
 		gv = nil
 		for _, c := range g.validators {
 			if c.issuer == iss {
@@ -377,19 +379,14 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// issuer shares this host) are not the upstream's business.
 	stripGatehouseCookies(r)
 	caddyhttp.SetVar(r.Context(), claimsVar, claims)
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl != nil {
-		repl.Set("http.auth.user.id", sub)
-		for k, v := range claims {
-			if s, ok := v.(string); ok {
-				repl.Set("http.auth.user."+k, s)
-			}
-		}
+	if repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); repl != nil {
+		// Resolved on demand: most requests never read a user placeholder.
+		repl.Map(userPlaceholders(sub, claims))
 	}
-	for _, f := range g.Forward {
+	for i, f := range g.Forward {
 		if v, ok := lookupClaim(claims, f.Claim); ok {
 			if s := headerValue(v); s != "" {
-				r.Header.Set(f.Header, s)
+				r.Header[g.forwardKeys[i]] = []string{s}
 			}
 		}
 	}
@@ -449,29 +446,22 @@ func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool) erro
 	return json.NewEncoder(w).Encode(map[string]any{"error": "access_denied", "error_description": "no policy of this resource allows the request", "policies": g.Policies})
 }
 
-// peekIssuer reads the unverified iss of a JWT, only to pick the
-// validator that will verify it.
-func peekIssuer(raw string) string {
-	first := strings.IndexByte(raw, '.')
-	if first < 0 {
-		return ""
+// userPlaceholders resolves {http.auth.user.id} (the subject) and
+// {http.auth.user.<claim>} for string claims.
+func userPlaceholders(sub string, claims map[string]any) caddy.ReplacerFunc {
+	return func(key string) (any, bool) {
+		name, ok := strings.CutPrefix(key, "http.auth.user.")
+		if !ok {
+			return nil, false
+		}
+		if name == "id" {
+			return sub, true
+		}
+		if s, ok := claims[name].(string); ok {
+			return s, true
+		}
+		return nil, false
 	}
-	rest := raw[first+1:]
-	second := strings.IndexByte(rest, '.')
-	if second < 0 || second > 16<<10 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(rest[:second])
-	if err != nil {
-		return ""
-	}
-	var c struct {
-		Iss string `json:"iss"`
-	}
-	if json.Unmarshal(payload, &c) != nil {
-		return ""
-	}
-	return c.Iss
 }
 
 // lookupClaim finds a claim by name, then by dotted path into objects.

@@ -53,17 +53,6 @@ func TestLookupClaimReachesIntoObjects(t *testing.T) {
 	}
 }
 
-func TestPeekIssuerReadsOnlyWellFormedPayloads(t *testing.T) {
-	if got := peekIssuer("e30.eyJpc3MiOiJodHRwczovL2EuZXhhbXBsZSJ9.sig"); got != "https://a.example" {
-		t.Errorf("iss = %q", got)
-	}
-	for _, bad := range []string{"", "abc", "a.%%%.c", "a.bm90IGpzb24.c"} {
-		if got := peekIssuer(bad); got != "" {
-			t.Errorf("peekIssuer(%q) = %q", bad, got)
-		}
-	}
-}
-
 func TestRevocationHubRevokesFamiliesAndTokens(t *testing.T) {
 	h := newRevocationHub()
 	var seen []string
