@@ -55,6 +55,21 @@ trap 'exit 130' INT TERM
 
 log() { printf '%s  %s\n' "$(date +%T)" "$*" >&2; }
 
+# Long-running children run in the background and are waited for, so that a
+# TERM/INT reaches the trap at once and the EXIT trap kills them. A child that
+# has ended is forgotten, so that cleanup never signals a recycled pid.
+run_bg() {
+	"$@" &
+	local p=$! rc=0 q keep=()
+	PIDS+=("$p")
+	wait "$p" || rc=$?
+	for q in "${PIDS[@]}"; do
+		if [[ $q != "$p" ]]; then keep+=("$q"); fi
+	done
+	PIDS=("${keep[@]}")
+	return "$rc"
+}
+
 # --- wrk -------------------------------------------------------------------
 if ! command -v wrk >/dev/null 2>&1; then
 	log "installing wrk with apt-get"
@@ -76,13 +91,13 @@ log "building caddy (with gatehouse), the upstream and the token minter"
 # A port is taken when something accepts a connection on it.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 declare -A USED=()
-free_port() {
+pick_port() { # VAR: sets VAR to a free loopback port not picked before
 	local p
 	for _ in $(seq 200); do
 		p=$((20000 + RANDOM % 40000))
 		if [[ -z ${USED[$p]:-} ]] && port_free "$p"; then
 			USED[$p]=1
-			echo "$p"
+			printf -v "$1" '%s' "$p"
 			return
 		fi
 	done
@@ -99,14 +114,19 @@ wait_port() { # port seconds
 
 # --- keys and tokens -------------------------------------------------------
 log "creating the RS256 key, jwks.json, the repeated token and the mixed load"
-"$WORK/tokens" -dir "$WORK" -init -issuer "$ISSUER" -audience "$AUDIENCE" >&2
+run_bg "$WORK/tokens" -dir "$WORK" -init -issuer "$ISSUER" -audience "$AUDIENCE" >&2
 
 # --- upstream and caddy ----------------------------------------------------
 "$WORK/upstream" -addr 127.0.0.1:0 -port-file "$WORK/upstream.port" 2>"$WORK/upstream.log" &
-PIDS+=($!)
+UPSTREAM_PID=$!
+PIDS+=($UPSTREAM_PID)
 for _ in $(seq 100); do [[ -s $WORK/upstream.port ]] && break; sleep 0.05; done
 UP=$(cat "$WORK/upstream.port")
-PA=$(free_port) PB=$(free_port) PC=$(free_port) PD=$(free_port)
+USED[$UP]=1
+pick_port PA
+pick_port PB
+pick_port PC
+pick_port PD
 
 cat >"$WORK/Caddyfile" <<CADDY
 {
@@ -163,7 +183,8 @@ CADDY
 log "starting caddy on 127.0.0.1:{$PA,$PB,$PC,$PD}, upstream on 127.0.0.1:$UP"
 XDG_DATA_HOME=$WORK/data XDG_CONFIG_HOME=$WORK/config \
 	"$WORK/caddy" run --config "$WORK/Caddyfile" --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
-PIDS+=($!)
+CADDY_PID=$!
+PIDS+=($CADDY_PID)
 for p in "$PA" "$PB" "$PC" "$PD"; do
 	wait_port "$p" 30 || { cat "$WORK/caddy.log" >&2; exit 1; }
 done
@@ -179,17 +200,17 @@ REP=$(head -n1 "$WORK/repeated.txt")
 # --- runs ------------------------------------------------------------------
 # Each site is measured ROUNDS times, the sites taking turns (a b c d a b c d
 # ...), so that a slow phase of a shared machine hits every site alike.
-declare -A REQ DUR NON ERR P99MAX TOKS OFF
-for s in a b c d; do REQ[$s]=0 DUR[$s]=0 NON[$s]=0 ERR[$s]=0 P99MAX[$s]=0 OFF[$s]=0; done
+declare -A REQ DUR NON ERR P99MAX TOKS OFF CCPU UCPU RATIOS
+for s in a b c d; do REQ[$s]=0 DUR[$s]=0 NON[$s]=0 ERR[$s]=0 P99MAX[$s]=0 OFF[$s]=0 CCPU[$s]=0 UCPU[$s]=0 RATIOS[$s]=""; done
 declare -A PORT=([a]=$PA [b]=$PB [c]=$PC [d]=$PD)
 declare -A FILE=([a]=$WORK/repeated.txt [b]=$WORK/unique.txt [c]=$WORK/repeated.txt [d]=$WORK/mixed.txt)
 declare -A WARMFILE=([a]=$WORK/repeated.txt [b]=$WORK/repeated.txt [c]=$WORK/repeated.txt [d]=$WORK/mixed.txt)
+TICK=$(getconf CLK_TCK)
 
-wrk_run() { # tokens-file offset url seconds → RESULT line
-	local out line
-	out=$(TOKENS=$1 OFFSET=$2 wrk -t"$THREADS" -c"$CONNS" -d"$4s" -s "$ROOT/bench/tokens.lua" "$3")
-	line=$(grep '^RESULT ' <<<"$out") || { echo "wrk printed no RESULT:" >&2; echo "$out" >&2; exit 1; }
-	echo "${line#RESULT }"
+wrk_run() { # tokens-file offset url seconds → sets LINE to the RESULT fields
+	TOKENS=$1 OFFSET=$2 run_bg wrk -t"$THREADS" -c"$CONNS" -d"$4s" -s "$ROOT/bench/tokens.lua" "$3" >"$WORK/wrk.out"
+	LINE=$(grep '^RESULT ' "$WORK/wrk.out") || { echo "wrk printed no RESULT:" >&2; cat "$WORK/wrk.out" >&2; exit 1; }
+	LINE=${LINE#RESULT }
 }
 field() { # key line
 	local kv
@@ -202,34 +223,54 @@ field() { # key line
 	echo "RESULT line has no $1" >&2
 	return 1
 }
+cpu_ticks() { # pid → user+system CPU ticks so far
+	local stat
+	stat=$(<"/proc/$1/stat")
+	stat=${stat##*) } # fields after the command name
+	set -- $stat
+	echo $((${12} + ${13}))
+}
 
 log "warm-up: ${WARMUP}s per site (the unique-token site warms up on the repeated token)"
 for s in a b c d; do
-	line=$(wrk_run "${WARMFILE[$s]}" 0 "http://127.0.0.1:${PORT[$s]}/orders" "$WARMUP")
-	log "  warm-up $s: $(field rps "$line") req/s"
-	if [[ $s == a ]]; then WARM_A=$(field rps "$line"); fi
+	wrk_run "${WARMFILE[$s]}" 0 "http://127.0.0.1:${PORT[$s]}/orders" "$WARMUP"
+	log "  warm-up $s: $(field rps "$LINE") req/s"
+	if [[ $s == a ]]; then WARM_A=$(field rps "$LINE"); fi
 done
 
 # Unique tokens: the gate serves at most about what plain reverse_proxy does,
 # so baseline req/s × measured seconds (+30%) tokens make every request of run
-# b distinct. The verified-token cache holds 10,000 tokens by default.
+# b distinct.
 NEED=$(awk -v r="$WARM_A" -v d="$DURATION" -v n="$ROUNDS" 'BEGIN { printf "%d", r * d * n * 1.3 + 2000 }')
 log "minting $NEED unique RS256 tokens (budget ${MINT_BUDGET}s, all cores)"
-"$WORK/tokens" -dir "$WORK" -unique "$NEED" -budget "${MINT_BUDGET}s" -issuer "$ISSUER" -audience "$AUDIENCE" >&2
+run_bg "$WORK/tokens" -dir "$WORK" -unique "$NEED" -budget "${MINT_BUDGET}s" -issuer "$ISSUER" -audience "$AUDIENCE" >&2
 
+ORDER=(a b c d)
 for round in $(seq "$ROUNDS"); do
-	for s in a b c d; do
-		line=$(wrk_run "${FILE[$s]}" "${OFF[$s]}" "http://127.0.0.1:${PORT[$s]}/orders" "$DURATION")
+	# rotate the order each round: a b c d, b c d a, c d a b, ...
+	k=$(((round - 1) % 4))
+	declare -A ROUND_RPS=()
+	for s in "${ORDER[@]:k}" "${ORDER[@]:0:k}"; do
+		c0=$(cpu_ticks "$CADDY_PID") u0=$(cpu_ticks "$UPSTREAM_PID")
+		wrk_run "${FILE[$s]}" "${OFF[$s]}" "http://127.0.0.1:${PORT[$s]}/orders" "$DURATION"
+		line=$LINE
+		c1=$(cpu_ticks "$CADDY_PID") u1=$(cpu_ticks "$UPSTREAM_PID")
 		r=$(field requests "$line")
 		REQ[$s]=$((REQ[$s] + r))
 		OFF[$s]=$((OFF[$s] + r))
 		DUR[$s]=$((DUR[$s] + $(field duration_us "$line")))
 		NON[$s]=$((NON[$s] + $(field non2xx "$line")))
 		ERR[$s]=$((ERR[$s] + $(field errors "$line")))
+		CCPU[$s]=$((CCPU[$s] + c1 - c0))
+		UCPU[$s]=$((UCPU[$s] + u1 - u0))
 		TOKS[$s]=$(field tokens "$line")
+		ROUND_RPS[$s]=$(field rps "$line")
 		p=$(field p99_us "$line")
 		if ((p > P99MAX[$s])); then P99MAX[$s]=$p; fi
-		log "round $round/$ROUNDS $s: $(field rps "$line") req/s, p99 $p µs, non-2xx $(field non2xx "$line")"
+		log "round $round/$ROUNDS $s: ${ROUND_RPS[$s]} req/s, p99 $p µs, non-2xx $(field non2xx "$line")"
+	done
+	for s in b c d; do
+		RATIOS[$s]+=" $(awk -v x="${ROUND_RPS[$s]}" -v a="${ROUND_RPS[a]}" 'BEGIN { printf "%.2f", x / a }')"
 	done
 done
 
@@ -241,14 +282,20 @@ ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "PASS" : "FAIL" }'; }
 
 echo
-echo "Gate benchmark: wrk -t$THREADS -c$CONNS, ${ROUNDS} rounds × ${DURATION}s per site (sites taking turns), ${WARMUP}s warm-up each; $(nproc) cores; $(go env GOVERSION)"
-printf '%-34s %10s %10s %8s %9s\n' "run" "req/s" "p99" "ratio" "non-2xx"
-row() { printf '%-34s %10.0f %10s %8s %9s\n' "$1" "$(rps "$2")" "$(ms "${P99MAX[$2]}")" "$(ratio "$2")" "${NON[$2]}"; }
+echo "Gate benchmark: wrk -t$THREADS -c$CONNS, ${ROUNDS} rounds × ${DURATION}s per site (sites take turns), ${WARMUP}s warm-up each; $(nproc) cores; $(go env GOVERSION)"
+printf '%-30s %9s %10s %7s %-17s %8s %10s %10s\n' "run" "req/s" "p99" "ratio" "per-round ratios" "non-2xx" "caddy CPU" "upstr. CPU"
+cpu_us() { awk -v t="$1" -v n="${REQ[$2]}" -v hz="$TICK" 'BEGIN { printf "%.0f µs/req", t / hz * 1e6 / n }'; }
+row() {
+	printf '%-30s %9.0f %10s %7s %-17s %8s %10s %10s\n' "$1" "$(rps "$2")" "$(ms "${P99MAX[$2]}")" "$(ratio "$2")" \
+		"${RATIOS[$2]:- -}" "${NON[$2]}" "$(cpu_us "${CCPU[$2]}" "$2")" "$(cpu_us "${UCPU[$2]}" "$2")"
+}
 row "a  plain reverse_proxy" a
 row "b  gate, unique RS256 tokens" b
 row "c  gate, one repeated token" c
 row "d  gate, mixed load" d
-echo "(req/s over all rounds; p99 = the worst round's; ratio = req/s ÷ run a)"
+echo "req/s over all rounds; p99 = the worst round's; ratio = req/s ÷ run a (per round in the next column);"
+echo "CPU = the Caddy / upstream process's user+system CPU time per request (wrk's is not counted)."
+echo "Gate cost in situ: caddy CPU/req of b, c, d minus that of a."
 
 RB=$(ratio b) RC=$(ratio c)
 echo "target unique   ≥ 0.90×: $RB  $(verdict "$RB" 0.90)"
@@ -263,9 +310,10 @@ for s in a b c; do
 	fi
 done
 if ((REQ[b] > TOKS[b])); then
-	echo "WARNING: run b sent ${REQ[b]} requests but only ${TOKS[b]} distinct tokens were minted;" \
-		"$(awk -v r="${REQ[b]}" -v t="${TOKS[b]}" 'BEGIN { printf "%.1f%%", 100 * (r - t) / r }') of its requests reused a token (raise MINT_BUDGET)" >&2
+	echo "NOTE: run b sent ${REQ[b]} requests with ${TOKS[b]} distinct tokens (the signing budget ran out), so tokens came round again," \
+		"each after ${TOKS[b]} others; the gate's verified-token cache holds 10,000 with random eviction, so a token that comes round" \
+		"is almost always gone from it$( ((TOKS[b] < 50000)) && echo " — but fewer than 50,000 tokens is too few: raise MINT_BUDGET")." >&2
 else
-	echo "unique run: ${REQ[b]} requests, ${TOKS[b]} distinct tokens minted: no token was sent twice"
+	echo "unique run: ${REQ[b]} requests, ${TOKS[b]} distinct tokens: no token was sent twice."
 fi
 ((ok == 1))

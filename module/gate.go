@@ -189,6 +189,12 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("gatehouse: login: %w", err)
 		}
 	}
+	return g.provisionHeaders()
+}
+
+// provisionHeaders records the headers the gate owns (deleted from every
+// request before anything else) and the canonical names of Forward.
+func (g *Gate) provisionHeaders() error {
 	seen := map[string]bool{}
 	add := func(h string) error {
 		c := http.CanonicalHeaderKey(h)
