@@ -93,6 +93,15 @@ func Challenge(realm string) string {
 	return (&Error{}).WWWAuthenticate(realm)
 }
 
+// b64tokenChar marks the characters of RFC 6750 b64token except the "=" padding.
+var b64tokenChar = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
+
 // BearerToken extracts the token from an Authorization header value. The scheme is
 // matched case-insensitively; the token must be a non-empty RFC 6750 b64token. ok is
 // false when the header is not a well-formed bearer credential.
@@ -111,13 +120,8 @@ func BearerToken(authorization string) (token string, ok bool) {
 	}
 	// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 	i := 0
-	for ; i < len(tok); i++ {
-		c := tok[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
-			continue
-		}
-		break
+	for i < len(tok) && b64tokenChar[tok[i]] {
+		i++
 	}
 	if i == 0 {
 		return "", false

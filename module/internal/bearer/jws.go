@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -28,6 +29,8 @@ type jwsHeader struct {
 // compactJWS is a split, decoded compact JWS.
 type compactJWS struct {
 	hdr          jwsHeader
+	h64          string // the encoded protected header (the header cache key)
+	cachedHdr    bool   // hdr came from the header cache
 	signingInput string // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
 	payload      []byte
 	sig          []byte
@@ -36,25 +39,22 @@ type compactJWS struct {
 // parseCompact splits and decodes a compact JWS, enforcing the strict base64url
 // alphabet (no padding, whitespace, line breaks or non-zero trailing bits) and the
 // header policy that does not depend on configuration.
-func parseCompact(raw string) (*compactJWS, *Error) {
+func parseCompact(raw string) (*compactJWS, *Error) { return parseCompactCached(raw, nil) }
+
+// parseCompactCached is parseCompact with an optional cache of parsed headers (nil:
+// none). The alphabet is enforced by the strict base64url decodes, except for CR and
+// LF, which encoding/base64 skips even in strict mode and are therefore refused here.
+func parseCompactCached(raw string, hc *headerCache) (*compactJWS, *Error) {
 	if raw == "" {
 		return nil, invalidToken("the token is malformed", "empty token")
 	}
 	if raw[0] == '{' {
 		return nil, invalidToken("the token is malformed", "JWS JSON serialization is not accepted")
 	}
-	dots := 0
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		case c == '.':
-			dots++
-		default:
-			return nil, invalidToken("the token is malformed", "character outside the base64url alphabet")
-		}
+	if strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
+		return nil, invalidToken("the token is malformed", "character outside the base64url alphabet")
 	}
-	switch dots {
+	switch dots := strings.Count(raw, "."); dots {
 	case 2:
 	case 4:
 		return nil, invalidToken("encrypted tokens are not accepted", "JWE (5 parts) is not accepted")
@@ -70,14 +70,8 @@ func parseCompact(raw string) (*compactJWS, *Error) {
 	if s64 == "" {
 		return nil, invalidToken("the token is not signed", "empty JWS signature")
 	}
-	hb, err := b64.DecodeString(h64)
-	if err != nil {
-		return nil, invalidToken("the token is malformed", "JWS header is not valid base64url")
-	}
-	hdr, e := parseHeader(hb)
-	if e != nil {
-		return nil, e
-	}
+	// The cheap base64 checks of all segments come before any JSON parsing, so
+	// junk is refused without allocation-heavy work.
 	payload, err := b64.DecodeString(p64)
 	if err != nil {
 		return nil, invalidToken("the token is malformed", "JWS payload is not valid base64url")
@@ -86,7 +80,62 @@ func parseCompact(raw string) (*compactJWS, *Error) {
 	if err != nil {
 		return nil, invalidToken("the token is malformed", "JWS signature is not valid base64url")
 	}
-	return &compactJWS{hdr: hdr, signingInput: raw[:d2], payload: payload, sig: sig}, nil
+	hdr, ok := hc.get(h64)
+	if !ok {
+		hb, err := b64.DecodeString(h64)
+		if err != nil {
+			return nil, invalidToken("the token is malformed", "JWS header is not valid base64url")
+		}
+		var e *Error
+		if hdr, e = parseHeader(hb); e != nil {
+			return nil, e
+		}
+	}
+	return &compactJWS{hdr: hdr, h64: h64, cachedHdr: ok, signingInput: raw[:d2], payload: payload, sig: sig}, nil
+}
+
+// headerCacheSize bounds the parsed-header cache: an issuer uses a handful of
+// distinct protected headers (one per signing key and algorithm).
+const headerCacheSize = 64
+
+// headerCache maps a raw (base64url) protected header to its parsed form. Headers
+// are only added after a signature made with them verified, so unauthenticated
+// input cannot fill it; when full, an arbitrary entry is evicted. A nil
+// *headerCache is a valid, always-empty cache.
+type headerCache struct {
+	mu sync.RWMutex
+	m  map[string]jwsHeader
+}
+
+func newHeaderCache() *headerCache {
+	return &headerCache{m: make(map[string]jwsHeader, headerCacheSize)}
+}
+
+func (c *headerCache) get(h64 string) (jwsHeader, bool) {
+	if c == nil {
+		return jwsHeader{}, false
+	}
+	c.mu.RLock()
+	h, ok := c.m[h64]
+	c.mu.RUnlock()
+	return h, ok
+}
+
+func (c *headerCache) put(h64 string, h jwsHeader) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if _, ok := c.m[h64]; !ok {
+		if len(c.m) >= headerCacheSize {
+			for k := range c.m {
+				delete(c.m, k)
+				break
+			}
+		}
+		c.m[strings.Clone(h64)] = h // do not pin the whole token
+	}
+	c.mu.Unlock()
 }
 
 // parseHeader parses the protected header: a JSON object without duplicate members,

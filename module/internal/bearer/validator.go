@@ -99,6 +99,7 @@ type Validator struct {
 	keys        KeySet
 	gen         Generational
 	cache       *tokenCache
+	headers     *headerCache
 	revoked     revocations
 }
 
@@ -150,6 +151,7 @@ func NewValidator(cfg Config, keys KeySet) (*Validator, error) {
 		now:       cfg.Now,
 		maxBytes:  cfg.MaxTokenBytes,
 		keys:      keys,
+		headers:   newHeaderCache(),
 	}
 	for _, t := range types {
 		n := normalizeTyp(t)
@@ -218,9 +220,10 @@ func (v *Validator) generation() uint64 {
 // Validate verifies raw (the compact JWS from the Authorization header) and returns the
 // token, or an *Error. The order is: size bound; verified-token cache; compact parsing
 // (JWE and JSON serialization refused); header policy (alg allow-list, typ, forbidden
-// members) before any key lookup or signature check; key selection by kid with
-// use/alg/key-type compatibility; signature; claims (exp required, nbf, iat, iss exact,
-// aud); then, per call, revocation and scopes.
+// members) before any key lookup or signature check; key lookup by kid; claims (exp
+// required, nbf, iat, iss exact, aud; before any signature operation unless the payload
+// exceeds 4 KiB, then after the signature); key selection with use/alg/key-type
+// compatibility; signature; then, per call, revocation and scopes.
 func (v *Validator) Validate(ctx context.Context, raw string) (*Token, error) {
 	if raw == "" {
 		return nil, invalidToken("no token", "empty token")
@@ -287,14 +290,39 @@ func (v *Validator) checkScopes(have []string) *Error {
 	return nil
 }
 
+// maxPrecheckPayload bounds the payloads whose claims are checked before the
+// signature: larger (unusual) payloads are only decoded once a signature verified, so
+// unauthenticated input cannot make the validator decode much JSON.
+const maxPrecheckPayload = 4 << 10
+
 // verify does everything but the per-call checks; deadline is when the token stops
-// being acceptable (exp + leeway).
+// being acceptable (exp + leeway). The claims of an ordinary-sized payload are
+// checked after the key lookup but before the signature: those checks only ever
+// refuse, so an expired, foreign or malformed token is refused without a signature
+// operation, and an accepted token still needed both.
 func (v *Validator) verify(ctx context.Context, raw string, now time.Time) (*Token, time.Time, *Error) {
-	jws, e := v.verifyJWS(ctx, raw)
+	jws, e := v.parseJWS(raw)
 	if e != nil {
 		return nil, time.Time{}, e
 	}
-	return v.checkClaims(jws, now)
+	if len(jws.payload) > maxPrecheckPayload {
+		if e := v.checkSignature(ctx, jws, nil); e != nil {
+			return nil, time.Time{}, e
+		}
+		return v.checkClaims(jws, now)
+	}
+	var (
+		tok      *Token
+		deadline time.Time
+	)
+	e = v.checkSignature(ctx, jws, func() (e *Error) {
+		tok, deadline, e = v.checkClaims(jws, now)
+		return e
+	})
+	if e != nil {
+		return nil, time.Time{}, e
+	}
+	return tok, deadline, nil
 }
 
 // checkHeader applies the configured header policy: alg in the allow-list, typ accepted.
@@ -317,19 +345,44 @@ func (v *Validator) checkHeader(h *jwsHeader) *Error {
 // verifyJWS parses raw, applies the header policy, selects keys and verifies the
 // signature. It is the whole JWS layer, without claims.
 func (v *Validator) verifyJWS(ctx context.Context, raw string) (*compactJWS, *Error) {
-	jws, e := parseCompact(raw)
+	jws, e := v.parseJWS(raw)
+	if e != nil {
+		return nil, e
+	}
+	if e := v.checkSignature(ctx, jws, nil); e != nil {
+		return nil, e
+	}
+	return jws, nil
+}
+
+// parseJWS parses raw (with the header cache) and applies the header policy.
+func (v *Validator) parseJWS(raw string) (*compactJWS, *Error) {
+	jws, e := parseCompactCached(raw, v.headers)
 	if e != nil {
 		return nil, e
 	}
 	if e := v.checkHeader(&jws.hdr); e != nil {
 		return nil, e
 	}
+	return jws, nil
+}
+
+// checkSignature selects the keys for the header and verifies the signature. When
+// precheck is not nil it runs once keys were found, before any signature operation,
+// and its refusal is returned. A header that verified is remembered in the header
+// cache.
+func (v *Validator) checkSignature(ctx context.Context, jws *compactJWS, precheck func() *Error) *Error {
 	keys, err := v.keys.Keys(ctx, jws.hdr.kid)
 	if err != nil {
-		return nil, invalidToken("the token could not be verified", "signing keys unavailable: "+err.Error())
+		return invalidToken("the token could not be verified", "signing keys unavailable: "+err.Error())
 	}
 	if len(keys) == 0 {
-		return nil, invalidToken("the token was signed with an unknown key", "no key for kid "+quoteShort(jws.hdr.kid))
+		return invalidToken("the token was signed with an unknown key", "no key for kid "+quoteShort(jws.hdr.kid))
+	}
+	if precheck != nil {
+		if e := precheck(); e != nil {
+			return e
+		}
 	}
 	tried := 0
 	reason := ""
@@ -343,17 +396,21 @@ func (v *Validator) verifyJWS(ctx context.Context, raw string) (*compactJWS, *Er
 			break
 		}
 		if verifySignature(jws.hdr.alg, pub, jws.signingInput, jws.sig) {
-			return jws, nil
+			if !jws.cachedHdr {
+				v.headers.put(jws.h64, jws.hdr)
+			}
+			return nil
 		}
 		reason = "signature does not verify"
 	}
 	if tried == 0 {
-		return nil, invalidToken("the token was signed with an unknown key", "no compatible key for kid "+quoteShort(jws.hdr.kid)+": "+reason)
+		return invalidToken("the token was signed with an unknown key", "no compatible key for kid "+quoteShort(jws.hdr.kid)+": "+reason)
 	}
-	return nil, invalidToken("the token signature is invalid", reason+" (kid "+quoteShort(jws.hdr.kid)+")")
+	return invalidToken("the token signature is invalid", reason+" (kid "+quoteShort(jws.hdr.kid)+")")
 }
 
-// checkClaims validates the payload of a verified JWS.
+// checkClaims validates the payload of a JWS. It runs before the signature check for
+// ordinary-sized payloads, so it must only ever refuse.
 func (v *Validator) checkClaims(jws *compactJWS, now time.Time) (*Token, time.Time, *Error) {
 	bad := func(desc, reason string) (*Token, time.Time, *Error) {
 		return nil, time.Time{}, invalidToken(desc, reason)
