@@ -277,6 +277,29 @@ func (a *App) Cleanup() error {
 	return errors.Join(errs...)
 }
 
+// loadApp returns the gatehouse app of this config, for a module named who.
+func loadApp(ctx caddy.Context, who string) (*App, error) {
+	appIface, err := ctx.App("gatehouse")
+	if err != nil {
+		return nil, fmt.Errorf("%s: loading the gatehouse app: %w", who, err)
+	}
+	return appIface.(*App), nil
+}
+
+// loadDomain returns a provisioned domain of this config's gatehouse app,
+// for a module named who.
+func loadDomain(ctx caddy.Context, who, name string) (*domainState, error) {
+	app, err := loadApp(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := app.domain(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", who, err)
+	}
+	return ds, nil
+}
+
 // domain returns a provisioned domain by name ("" is the default domain).
 func (a *App) domain(name string) (*domainState, error) {
 	ds, ok := a.domains[name]

@@ -149,11 +149,10 @@ func (Gate) CaddyModule() caddy.ModuleInfo {
 // Provision builds the validators, the login flow and the header list.
 func (g *Gate) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
-	appIface, err := ctx.App("gatehouse")
-	if err != nil {
-		return fmt.Errorf("gatehouse: loading the gatehouse app: %w", err)
+	var err error
+	if g.app, err = loadApp(ctx, "gatehouse"); err != nil {
+		return err
 	}
-	g.app = appIface.(*App)
 	g.audit = g.app.audit.With(zap.String("domain", g.Domain))
 	needDomain := g.Login != nil && g.Login.Issuer == "" || len(g.Policies) > 0
 	for _, b := range g.Bearer {

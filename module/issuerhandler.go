@@ -1,7 +1,6 @@
 package module
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -33,16 +32,9 @@ func (IssuerHandler) CaddyModule() caddy.ModuleInfo {
 
 // Provision finds the domain in the gatehouse app.
 func (h *IssuerHandler) Provision(ctx caddy.Context) error {
-	appIface, err := ctx.App("gatehouse")
-	if err != nil {
-		return fmt.Errorf("gatehouse_issuer: loading the gatehouse app: %w", err)
-	}
-	ds, err := appIface.(*App).domain(h.Domain)
-	if err != nil {
-		return fmt.Errorf("gatehouse_issuer: %w", err)
-	}
+	ds, err := loadDomain(ctx, "gatehouse_issuer", h.Domain)
 	h.ds = ds
-	return nil
+	return err
 }
 
 // ServeHTTP serves the issuer's endpoints and passes anything else on.

@@ -71,13 +71,9 @@ func (m *PolicyMatcher) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Provision resolves the policies in the gatehouse app.
 func (m *PolicyMatcher) Provision(ctx caddy.Context) error {
-	appIface, err := ctx.App("gatehouse")
+	ds, err := loadDomain(ctx, "gatehouse_policy", m.Domain)
 	if err != nil {
-		return fmt.Errorf("gatehouse_policy: loading the gatehouse app: %w", err)
-	}
-	ds, err := appIface.(*App).domain(m.Domain)
-	if err != nil {
-		return fmt.Errorf("gatehouse_policy: %w", err)
+		return err
 	}
 	if len(m.Policies) == 0 {
 		return fmt.Errorf("gatehouse_policy: no policy ids given")
