@@ -93,6 +93,9 @@ func reloadCaddy(t testing.TB, caddyfile string) {
 	if err := caddy.Load(cfg, true); err != nil {
 		t.Fatalf("reloading: %v", err)
 	}
+	// The old servers close their idle keep-alive connections; a client
+	// that reuses one in that instant reads EOF. Start from fresh ones.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 }
 
 // browser is an HTTP client with a cookie jar that does not follow
