@@ -90,6 +90,7 @@ type Issuer struct {
 	origins    map[string]bool // CORS origins of all clients
 	logins     []LoginMethod
 	scopesList []string
+	throttle   *loginThrottle
 }
 
 // New builds an issuer. It checks the configuration and fails with a message
@@ -177,6 +178,7 @@ func New(cfg Config) (*Issuer, error) {
 		secure:     u.Scheme == "https",
 		origins:    origins,
 		scopesList: scopes,
+		throttle:   newLoginThrottle(cfg.Now),
 	}
 	i.st = timedStore{Store: cfg.Store, m: cfg.Metrics, domain: cfg.Domain.Name}
 	i.ssoCookie, i.csrfCookie = "gatehouse-sso", "gatehouse-csrf"

@@ -187,8 +187,17 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		writeErrorPage(w, http.StatusBadRequest, "Invalid request", "This sign-in method is not available.", ErrInvalidRequest)
 		return
 	}
+	login := form.Get("login")
+	if i.throttle.blocked(r, login) {
+		// Refused before any password hash is spent.
+		i.auditEntry(evSignIn, outcomeDenied, "too many failed sign-ins", client.ID, "", zap.String("method", method.Name()))
+		i.metrics.signIn(i.domain.Name, "throttled")
+		i.renderLogin(w, r, http.StatusTooManyRequests, sealed, req, client, "Too many failed sign-ins. Wait a few minutes and try again.", login)
+		return
+	}
 	user, err := method.Authenticate(r.Context(), form)
 	if err != nil {
+		i.throttle.failed(r, login)
 		sub := ""
 		if user != nil {
 			sub = user.Subject
@@ -198,6 +207,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		i.renderLogin(w, r, http.StatusUnauthorized, sealed, req, client, "Incorrect username or password.", form.Get("login"))
 		return
 	}
+	i.throttle.succeeded(r, login)
 	i.completeLogin(w, r, req, user, []string{method.Name()})
 }
 
