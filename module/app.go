@@ -42,7 +42,6 @@ type App struct {
 	// deleted from the store. Default: 10m.
 	CleanupInterval caddy.Duration `json:"cleanup_interval,omitempty"`
 
-	ctx      caddy.Context
 	logger   *zap.Logger
 	audit    *zap.Logger
 	store    store.Store
@@ -62,8 +61,6 @@ func (App) CaddyModule() caddy.ModuleInfo {
 
 // domainState is a provisioned domain.
 type domainState struct {
-	cfg      *DomainConfig
-	name     string
 	keys     *keys.Manager
 	policies *policy.Set
 	issuer   *issuer.Issuer
@@ -100,7 +97,6 @@ func (p *pooledKeys) Destruct() error {
 
 // Provision opens the store and builds every domain.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.ctx = ctx
 	a.logger = ctx.Logger()
 	a.audit = a.logger.Named("audit")
 	if a.CleanupInterval == 0 {
@@ -226,7 +222,7 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 	a.poolKeys = append(a.poolKeys, poolKey)
 	pk := val.(*pooledKeys)
 
-	ds := &domainState{cfg: dc, name: dc.Name, keys: pk.mgr, policies: set, revoke: pk.revoke}
+	ds := &domainState{keys: pk.mgr, policies: set, revoke: pk.revoke}
 	var checker issuer.PolicyChecker
 	if set != nil {
 		checker = policyChecker{set}
