@@ -24,15 +24,33 @@ import (
 // caddyMu serialises tests: one Caddy process-wide config at a time.
 var caddyMu sync.Mutex
 
-// freePort returns a loopback port that was free a moment ago.
+// handedOut remembers every port freePort returned: the OS may offer a
+// just-closed port again, and two servers of one test must never share one.
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{}
+)
+
+// freePort returns a loopback port that was free a moment ago and that no
+// earlier call returned.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut[port] {
+			handedOut[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no fresh loopback port found")
+	return 0
 }
 
 // startCaddy adapts the Caddyfile and runs it in this process until the

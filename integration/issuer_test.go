@@ -140,14 +140,17 @@ func randomString(t testing.TB) string {
 // returns the redirect back to the client (with code or error).
 func signIn(t testing.TB, c *http.Client, authURL, login, password string) *url.URL {
 	t.Helper()
+	// The issuer's own URLs; the trailing slash matters: an issuer on port
+	// 4123 must not claim a client callback on port 41234.
+	issuerPrefix := strings.Split(authURL, "/authorize")[0] + "/"
 	resp, err := c.Get(authURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	for i := 0; i < 5 && resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther; i++ {
+	for i := 0; i < 5 && (resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther); i++ {
 		loc, _ := resp.Location()
-		if !strings.HasPrefix(loc.String(), strings.Split(authURL, "/authorize")[0]) {
+		if !strings.HasPrefix(loc.String(), issuerPrefix) {
 			return loc // back at the client: signed in silently
 		}
 		if resp, err = c.Get(loc.String()); err != nil {
@@ -183,7 +186,7 @@ func signIn(t testing.TB, c *http.Client, authURL, login, password string) *url.
 		t.Fatal(err)
 	}
 	// The issuer may pass through its authorize endpoint once more.
-	for i := 0; i < 3 && strings.HasPrefix(loc.String(), strings.Split(authURL, "/authorize")[0]); i++ {
+	for i := 0; i < 3 && strings.HasPrefix(loc.String(), issuerPrefix); i++ {
 		r, err := c.Get(loc.String())
 		if err != nil {
 			t.Fatal(err)
