@@ -410,18 +410,38 @@ func TestIssuer_ReloadKeepsSessionsAndKeys(t *testing.T) {
 
 	// caddy reload with the same state: same keys, the SSO session survives.
 	reloadCaddy(t, cf)
-	if jwks2 := getJSON(t, env.issuer+"/jwks"); fmt.Sprint(jwks1) != fmt.Sprint(jwks2) {
-		t.Fatalf("signing keys changed across a reload:\n%v\n%v", jwks1, jwks2)
-	}
-	resp, err := b.Get(conf.AuthCodeURL("b", oauth2.S256ChallengeOption(v)))
-	if err != nil {
+	resp := getAfterReload(t, http.DefaultClient, env.issuer+"/jwks")
+	var jwks2 map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&jwks2); err != nil {
 		t.Fatal(err)
 	}
+	resp.Body.Close()
+	if fmt.Sprint(jwks1) != fmt.Sprint(jwks2) {
+		t.Fatalf("signing keys changed across a reload:\n%v\n%v", jwks1, jwks2)
+	}
+	resp = getAfterReload(t, b, conf.AuthCodeURL("b", oauth2.S256ChallengeOption(v)))
 	resp.Body.Close()
 	loc, _ := resp.Location()
 	if loc == nil || loc.Query().Get("code") == "" {
 		t.Fatalf("the SSO session did not survive the reload: %d %v", resp.StatusCode, loc)
 	}
+}
+
+// getAfterReload GETs u, retrying transport errors for a moment: Caddy shuts
+// the old servers down in the background after a reload, and a connection
+// the old server accepted in that instant is reset.
+func getAfterReload(t testing.TB, c *http.Client, u string) *http.Response {
+	t.Helper()
+	var err error
+	for range 20 {
+		var resp *http.Response
+		if resp, err = c.Get(u); err == nil {
+			return resp
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("GET %s after the reload: %v", u, err)
+	return nil
 }
 
 func introspect(t testing.TB, _ *oidc.Provider, endpoint, id, secret, token string) map[string]any {
