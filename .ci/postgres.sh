@@ -12,7 +12,7 @@
 # The cluster listens on 127.0.0.1 only, on a free port, with scram-sha-256
 # password auth over TCP, and fsync off (test data only); it lives in $GATEHOUSE_PG_DIR (default
 # /tmp/gatehouse-postgres-$UID). Stop it with:
-#   pg_ctl -D "$GATEHOUSE_PG_DIR/data" stop     (as the cluster's user)
+#   bash .ci/postgres.sh stop
 set -euo pipefail
 exec 3>&1 1>&2 # fd 3 is the real stdout; everything else goes to stderr
 
@@ -43,8 +43,8 @@ if ! bin=$(bindir); then
 	[[ $EUID -eq 0 ]] || die "PostgreSQL is not installed and installing it needs root"
 	log "installing postgresql with apt-get"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends postgresql
+	apt-get update -q 3>&-
+	apt-get install -y -q --no-install-recommends postgresql 3>&-
 	bin=$(bindir) || die "apt-get installed postgresql but no initdb/pg_ctl was found"
 fi
 log "using $bin"
@@ -55,12 +55,23 @@ if [[ $EUID -eq 0 ]]; then
 		useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 	fi
 	owner=postgres
-	as_owner() { runuser -u postgres -- "$@"; }
+	as_owner() { runuser -u postgres -- "$@" 3>&-; }
 else
 	owner=$(id -un)
-	as_owner() { "$@"; }
+	as_owner() { "$@" 3>&-; }
 fi
+# as_owner closes fd 3 for what it runs: the server pg_ctl starts would
+# otherwise inherit the caller's $(...) pipe and keep it open for its whole
+# life, so `eval "$(bash .ci/postgres.sh)"` would never return.
 cd / # the cluster's user may not be able to enter the caller's directory
+
+# `bash .ci/postgres.sh stop` stops the cluster (CI calls it on exit).
+if [[ ${1:-} == stop ]]; then
+	if [[ -d $dir/data ]]; then
+		as_owner "$bin/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 && log "stopped the cluster in $dir" || true
+	fi
+	exit 0
+fi
 
 # Reuse a cluster an earlier run left running, if it still answers.
 if [[ -f $dir/dsn && -f $dir/port ]] && as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 &&
