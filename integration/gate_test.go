@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,8 +30,10 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	last http.Header
-	hits atomic.Int64
-	srv  *httptest.Server
+	// accessTokens are the X-Access-Token values of every request, in order.
+	accessTokens []string
+	hits         atomic.Int64
+	srv          *httptest.Server
 }
 
 func newRecorder(t testing.TB) *recorder {
@@ -38,6 +41,9 @@ func newRecorder(t testing.TB) *recorder {
 	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
 		rec.last = r.Header.Clone()
+		if at := r.Header.Get("X-Access-Token"); at != "" {
+			rec.accessTokens = append(rec.accessTokens, at)
+		}
 		rec.mu.Unlock()
 		rec.hits.Add(1)
 		fmt.Fprintf(w, "upstream saw %s", r.URL.Path)
@@ -50,6 +56,12 @@ func (rec *recorder) header() http.Header {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return rec.last
+}
+
+func (rec *recorder) seenAccessTokens() []string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.accessTokens)
 }
 
 func (rec *recorder) addr() string { return strings.TrimPrefix(rec.srv.URL, "http://") }
@@ -491,15 +503,20 @@ func loginAs(t *testing.T, env *gateEnv, user string) *http.Client {
 	return b
 }
 
+// shortTokens makes the embedded issuer's access tokens live 30s.
+func shortTokens(cf string) string {
+	return strings.Replace(cf, "\t\t\t\taudience https://api.example.com\n", "\t\t\t\taudience https://api.example.com\n\t\t\t\taccess_token_lifetime 30s\n", 1)
+}
+
 func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 	env := startGate(t, `
-			login webapp
+			login webapp {
+				refresh_before 1m
+			}
 			forward X-Auth-Subject sub
 			forward_access_token X-Access-Token
-			forward_id_token X-ID-Token`, func(cf string) string {
-		// Access tokens live 30s: the gate refreshes them on the next request.
-		return strings.Replace(cf, "\t\t\t\taudience https://api.example.com\n", "\t\t\t\taudience https://api.example.com\n\t\t\t\taccess_token_lifetime 30s\n", 1)
-	})
+			forward_id_token X-ID-Token`, shortTokens)
+	// refresh_before 1m with 30s tokens: every request finds the token due.
 	b := loginAs(t, env, "alice")
 	resp, _ := do(t, b, "GET", env.app+"/a", map[string]string{"Accept": "text/html", "X-Access-Token": "spoofed"})
 	if resp.StatusCode != 200 {
@@ -523,6 +540,109 @@ func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 	do(t, b, "GET", env.app+"/b", map[string]string{"Accept": "text/html"})
 	if second := env.upstream.header().Get("X-Access-Token"); second == "" || second == first {
 		t.Fatal("the refreshed access token was not used")
+	}
+}
+
+// TestGate_ShortTokensAreNotRefreshedOnEveryRequest: by default a session
+// refreshes when a quarter of the token's lifetime is left (at most 30s), so
+// 30s tokens are not renewed by every request.
+func TestGate_ShortTokensAreNotRefreshedOnEveryRequest(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			forward_access_token X-Access-Token`, shortTokens)
+	b := loginAs(t, env, "alice")
+	for _, p := range []string{"/a", "/b", "/c"} {
+		if resp, _ := do(t, b, "GET", env.app+p, map[string]string{"Accept": "text/html"}); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	seen := env.upstream.seenAccessTokens()
+	if len(seen) != 3 || seen[0] != seen[1] || seen[1] != seen[2] {
+		t.Fatalf("a fresh 30s token was refreshed by the next requests: %d distinct forwarded tokens", len(slices.Compact(slices.Clone(seen))))
+	}
+}
+
+// TestGate_ParallelRequestsShareOneRefresh: a page and its assets arrive
+// together when the token is due. One refresh serves them all (the issuer
+// treats a rotated refresh token presented again as reuse), and a request
+// that still carries the old cookie a moment later is served too.
+func TestGate_ParallelRequestsShareOneRefresh(t *testing.T) {
+	env := startGate(t, `
+			login webapp {
+				refresh_before 1m
+			}
+			forward_access_token X-Access-Token`, shortTokens)
+	b := loginAs(t, env, "alice")
+	appURL, _ := url.Parse(env.app)
+	oldCookies := b.Jar.Cookies(appURL)
+
+	const n = 8
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			// Each request carries the same (old) cookies, like a browser
+			// firing its subrequests before any response arrived.
+			c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/asset/%d", env.app, i), nil)
+			req.Header.Set("Accept", "text/html")
+			for _, ck := range oldCookies {
+				req.AddCookie(ck)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Fatalf("parallel request %d: %d (codes %v)", i, c, codes)
+		}
+	}
+	seen := env.upstream.seenAccessTokens()
+	if distinct := slices.Compact(slices.Sorted(slices.Values(seen))); len(seen) != n || len(distinct) != 1 {
+		t.Fatalf("%d parallel requests forwarded %d distinct access tokens; want one shared refresh", len(seen), len(distinct))
+	}
+	// Later, the old cookie once more (a request that was in flight): served
+	// with the same refreshed session, not refused as refresh-token reuse.
+	later := browser(t)
+	later.Jar.SetCookies(appURL, oldCookies)
+	if resp, _ := do(t, later, "GET", env.app+"/late", map[string]string{"Accept": "text/html"}); resp.StatusCode != 200 {
+		t.Fatalf("old cookie after the refresh: %d", resp.StatusCode)
+	}
+	if seen := env.upstream.seenAccessTokens(); seen[len(seen)-1] != seen[0] {
+		t.Fatal("the late request refreshed again instead of sharing the result")
+	}
+}
+
+// TestGate_LogoutRevokesTheSession: logout revokes the session's refresh
+// token at the embedded issuer, which revokes the whole token family, so a
+// copy of the session cookie taken before logout is dead too.
+func TestGate_LogoutRevokesTheSession(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			forward X-Auth-Subject sub`)
+	b := loginAs(t, env, "alice")
+	appURL, _ := url.Parse(env.app)
+	stolen := browser(t)
+	stolen.Jar.SetCookies(appURL, b.Jar.Cookies(appURL))
+	if resp, _ := do(t, stolen, "GET", env.app+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
+		t.Fatalf("copied cookie before logout: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, b, "GET", env.app+"/.gatehouse/logout", nil); resp.StatusCode != 302 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, stolen, "GET", env.app+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != 401 {
+		t.Fatalf("copied cookie after logout: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := do(t, stolen, "GET", env.app+"/x", map[string]string{"Accept": "text/html"}); resp.StatusCode != 302 {
+		t.Fatalf("copied cookie after logout, navigation: %d, want a redirect to sign in", resp.StatusCode)
 	}
 }
 

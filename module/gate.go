@@ -102,6 +102,10 @@ type GateLogin struct {
 	PostLogoutRedirect string `json:"post_logout_redirect,omitempty"`
 	// SessionLifetime caps a browser session. Default: 12h.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+	// RefreshBefore: the session refreshes its access token (with the
+	// refresh token) when less than this is left. Default: a quarter of the
+	// token's lifetime, at most 30s.
+	RefreshBefore caddy.Duration `json:"refresh_before,omitempty"`
 }
 
 // GateBearer is one trusted issuer of bearer tokens.

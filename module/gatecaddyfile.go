@@ -28,6 +28,7 @@ func init() {
 //			logout <path>
 //			post_logout_redirect <path or url>
 //			session_lifetime <duration>
+//			refresh_before <duration>
 //		}
 //		bearer {
 //			issuer <url>
@@ -154,8 +155,14 @@ func parseGateLogin(d *caddyfile.Dispenser) (*GateLogin, error) {
 				return nil, err
 			}
 			l.SessionLifetime = dur
+		case "refresh_before":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			l.RefreshBefore = dur
 		default:
-			return nil, d.Errf("unknown login option %q; expected issuer, client_id, client_secret, scopes, callback, logout, post_logout_redirect or session_lifetime", key)
+			return nil, d.Errf("unknown login option %q; expected issuer, client_id, client_secret, scopes, callback, logout, post_logout_redirect, session_lifetime or refresh_before", key)
 		}
 	}
 	if l.Client == "" {

@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -37,7 +38,10 @@ type gateWeb struct {
 	newProvider   func(ctx context.Context) (login.Provider, error)
 	flowMu        sync.Mutex
 	flows         map[string]*login.Flow // by origin
-	refreshBefore time.Duration
+	refreshBefore time.Duration          // the most a session refreshes ahead of expiry
+	fixedRefresh  bool                   // refreshBefore was configured: use it as is
+	refreshes     refreshGroup
+	revoked       *revocationHub // the embedded issuer's revocations; nil for external providers
 }
 
 // maxOrigins bounds the per-origin login flows a gate keeps (the Host
@@ -59,6 +63,12 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		lifetime:      time.Duration(l.SessionLifetime),
 		flows:         map[string]*login.Flow{},
 		refreshBefore: 30 * time.Second,
+	}
+	if l.RefreshBefore < 0 {
+		return nil, fmt.Errorf("login: refresh_before %s is negative; give a positive duration such as 30s, or omit it", time.Duration(l.RefreshBefore))
+	}
+	if l.RefreshBefore > 0 {
+		web.refreshBefore, web.fixedRefresh = time.Duration(l.RefreshBefore), true
 	}
 	if web.callbackPath == "" {
 		web.callbackPath = "/.gatehouse/callback"
@@ -101,6 +111,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		}
 		p := &embeddedProvider{iss: g.ds.issuer, clientID: client.ID, secret: client.Secret, scopes: scopes}
 		web.provider = p
+		web.revoked = g.ds.revoke
 	} else {
 		repl := caddy.NewReplacer()
 		oc := login.OIDCConfig{
@@ -205,24 +216,39 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	if err == nil && s.Ended(now) {
 		err = session.ErrExpired
 	}
-	if err == nil && s.NeedsRefresh(now, web.refreshBefore) {
-		var p login.Provider
-		p, err = web.getProvider(r.Context())
-		if err == nil {
-			var fresh *session.Session
-			fresh, err = login.Refresh(r.Context(), p, &s)
-			if err == nil {
-				s = *fresh
-				err = sl.Seal(w, &s, s.SessionExpiry)
+	if err == nil && web.revoked != nil && s.TokenID != "" && web.revoked.isRevoked(s.TokenID) {
+		// Logged out elsewhere, or the issuer revoked the family (refresh
+		// token reuse): every copy of this cookie is dead.
+		err = errSessionRevoked
+	}
+	skew := web.refreshBefore
+	if !web.fixedRefresh {
+		skew = s.RefreshSkew(web.refreshBefore)
+	}
+	if err == nil && s.NeedsRefresh(now, skew) {
+		fresh, rerr := web.refresh(r.Context(), &s)
+		switch {
+		case rerr == nil:
+			s = *fresh
+			if serr := sl.Seal(w, &s, s.SessionExpiry); serr != nil {
+				g.logger.Error("cannot seal the refreshed session", zap.Error(serr))
 			}
-		}
-		if err != nil {
-			g.auditEvent("gate.session", "refresh_failed", s.Subject, err.Error())
-			sl.Clear(w, r)
+		case now.Before(s.Expiry):
+			// The access token is still good: serve this request and try
+			// again on the next. Another instance may have rotated the
+			// refresh token a moment ago, and clearing the cookie here
+			// would log the user out under parallel requests.
+			g.auditEvent("gate.session", "refresh_failed", s.Subject, rerr.Error())
+		default:
+			g.auditEvent("gate.session", "refresh_failed", s.Subject, rerr.Error())
+			err = rerr
 		}
 	} else if err == nil && !s.Expiry.IsZero() && !now.Before(s.Expiry) {
 		// The access token expired and cannot be refreshed: sign in again.
 		err = session.ErrExpired
+	}
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		sl.Clear(w, r)
 	}
 	if err != nil {
 		if !errors.Is(err, session.ErrNoSession) && err != nil {
@@ -236,12 +262,35 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	return g.authorize(w, r, next, s.Claims, s.Subject, login.IsNavigation(r), &s)
 }
 
+var errSessionRevoked = errors.New("gatehouse: the session's tokens were revoked")
+
+// refresh renews s's tokens once per refresh token: parallel requests of one
+// browser (a page and its assets) share one call to the provider, and
+// requests still carrying the old cookie a moment later get the same result
+// instead of presenting a rotated refresh token (which the issuer treats as
+// reuse).
+func (web *gateWeb) refresh(ctx context.Context, s *session.Session) (*session.Session, error) {
+	return web.refreshes.do(ctx, s.RefreshToken, func() (*session.Session, error) {
+		// Not the request's context: a client that goes away must not fail
+		// the refresh the other waiters share.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		p, err := web.getProvider(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return login.Refresh(ctx, p, s)
+	})
+}
+
 func sessionReason(err error) string {
 	switch {
 	case errors.Is(err, session.ErrExpired):
 		return "session expired"
 	case errors.Is(err, session.ErrInvalid):
 		return "session cookie invalid or tampered"
+	case errors.Is(err, errSessionRevoked):
+		return "session revoked"
 	default:
 		return err.Error()
 	}
@@ -309,6 +358,7 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	if hadSession {
 		g.auditEvent("gate.logout", "success", s.Subject, "")
+		web.revoke(r.Context(), &s)
 		if p, err := web.getProvider(r.Context()); err == nil {
 			if end := p.EndSessionURL(s.IDToken, absTarget, ""); end != "" {
 				http.Redirect(w, r, end, http.StatusFound)
@@ -322,6 +372,31 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, target, http.StatusFound)
 	}
 	return nil
+}
+
+// revoke revokes the session's refresh token at the provider (RFC 7009;
+// in-process for the embedded issuer, which also revokes the access tokens
+// of the family, so copies of the cookie stop working at once). A provider
+// without a revocation endpoint is left alone; failures are audited, and the
+// logout goes on.
+func (web *gateWeb) revoke(ctx context.Context, s *session.Session) {
+	if s.RefreshToken == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	p, err := web.getProvider(ctx)
+	if err != nil {
+		web.g.auditEvent("gate.logout", "revoke_failed", s.Subject, err.Error())
+		return
+	}
+	rv, ok := p.(login.Revoker)
+	if !ok {
+		return
+	}
+	if err := rv.Revoke(ctx, s.RefreshToken); err != nil && !errors.Is(err, login.ErrNoRevocation) {
+		web.g.auditEvent("gate.logout", "revoke_failed", s.Subject, err.Error())
+	}
 }
 
 func (g *Gate) auditEvent(event, outcome, sub, reason string) {
@@ -379,6 +454,10 @@ func (p *embeddedProvider) Refresh(ctx context.Context, refreshToken string) (*l
 	return p.tokens(ctx, form)
 }
 
+func (p *embeddedProvider) Revoke(ctx context.Context, refreshToken string) error {
+	return p.iss.Revoke(ctx, p.clientID, p.secret, refreshToken)
+}
+
 func (p *embeddedProvider) EndSessionURL(idTokenHint, postLogoutRedirectURI, state string) string {
 	v := url.Values{"client_id": {p.clientID}}
 	if idTokenHint != "" {
@@ -410,6 +489,10 @@ func (p *embeddedProvider) tokens(ctx context.Context, form url.Values) (*login.
 	}
 	// These tokens were minted in this process a moment ago; their payloads
 	// are read, not re-verified.
+	at, atErr := jwtPayload(resp.AccessToken)
+	if atErr == nil {
+		t.AccessTokenID, _ = at["jti"].(string)
+	}
 	if resp.IDToken != "" {
 		claims, err := jwtPayload(resp.IDToken)
 		if err != nil {
@@ -419,7 +502,7 @@ func (p *embeddedProvider) tokens(ctx context.Context, form url.Values) (*login.
 		t.Subject, _ = claims["sub"].(string)
 		t.Issuer, _ = claims["iss"].(string)
 		t.Nonce, _ = claims["nonce"].(string)
-		if at, err := jwtPayload(resp.AccessToken); err == nil {
+		if atErr == nil {
 			for k, v := range at {
 				if _, dup := claims[k]; !dup && !tokenOnlyClaims[k] {
 					claims[k] = v
@@ -472,4 +555,72 @@ func stripGatehouseCookies(r *http.Request) {
 	for _, k := range kept {
 		r.Header.Add("Cookie", k)
 	}
+}
+
+// refreshGroup runs one refresh per refresh token at a time and remembers a
+// successful result for refreshReuse, keyed by a hash of the refresh token
+// (the token itself is not kept as a map key).
+type refreshGroup struct {
+	mu    sync.Mutex
+	calls map[[32]byte]*refreshCall
+}
+
+type refreshCall struct {
+	done     chan struct{}
+	sess     *session.Session
+	err      error
+	finished time.Time // zero while running
+}
+
+const (
+	// refreshReuse is how long a refreshed session is handed to requests
+	// that still carry the cookie it replaced (in flight when it was set).
+	refreshReuse = 30 * time.Second
+	// maxRefreshCalls bounds the remembered results; past it, finished
+	// entries are dropped first and then refreshes run unshared.
+	maxRefreshCalls = 4096
+)
+
+func (rg *refreshGroup) do(ctx context.Context, refreshToken string, fn func() (*session.Session, error)) (*session.Session, error) {
+	key := sha256.Sum256([]byte(refreshToken))
+	now := time.Now()
+	rg.mu.Lock()
+	if rg.calls == nil {
+		rg.calls = map[[32]byte]*refreshCall{}
+	}
+	if c, ok := rg.calls[key]; ok {
+		if c.finished.IsZero() || (c.err == nil && now.Sub(c.finished) < refreshReuse) {
+			rg.mu.Unlock()
+			select {
+			case <-c.done:
+				return c.sess, c.err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		delete(rg.calls, key)
+	}
+	if len(rg.calls) >= maxRefreshCalls {
+		for k, c := range rg.calls {
+			if !c.finished.IsZero() && (c.err != nil || now.Sub(c.finished) >= refreshReuse) {
+				delete(rg.calls, k)
+			}
+		}
+	}
+	c := &refreshCall{done: make(chan struct{})}
+	shared := len(rg.calls) < maxRefreshCalls
+	if shared {
+		rg.calls[key] = c
+	}
+	rg.mu.Unlock()
+
+	sess, err := fn()
+	rg.mu.Lock()
+	c.sess, c.err, c.finished = sess, err, time.Now()
+	if shared && err != nil {
+		delete(rg.calls, key) // failures are shared with the waiters only
+	}
+	rg.mu.Unlock()
+	close(c.done)
+	return sess, err
 }

@@ -1,10 +1,12 @@
 package issuer
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -21,16 +23,50 @@ func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
+	reason, sub, err := i.revokeToken(r.Context(), client, tok)
+	if err != nil {
+		i.writeOAuthError(w, oauthErr(ErrServerError, "the token could not be revoked"))
+		return
+	}
+	i.auditEntry(evRevoke, outcomeOK, reason, client.ID, sub)
+	noStore(w.Header())
+	w.WriteHeader(http.StatusOK)
+}
+
+// Revoke revokes a token of the client in-process — the same code path as
+// the revocation endpoint, minus HTTP (the gate revokes its session's
+// refresh token at logout with it). clientID and clientSecret authenticate
+// the client like Exchange. A token that is unknown or not the client's is
+// not an error (RFC 7009 2.2).
+func (i *Issuer) Revoke(ctx context.Context, clientID, clientSecret, token string) error {
+	method := "client_secret_basic"
+	if clientSecret == "" {
+		method = "none"
+	}
+	client, oe := i.authenticateClient(clientCredentials{id: clientID, secret: clientSecret, method: method})
+	if oe != nil {
+		i.auditEntry(evRevoke, outcomeDenied, "client authentication failed", clientID, "")
+		return oe
+	}
+	reason, sub, err := i.revokeToken(ctx, client, token)
+	if err != nil {
+		return err
+	}
+	i.auditEntry(evRevoke, outcomeOK, reason, client.ID, sub)
+	return nil
+}
+
+// revokeToken revokes tok if it is an access token or a refresh token of
+// client; it returns what happened for the audit log.
+func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok string) (reason, sub string, err error) {
 	now := i.now()
-	outcome, reason, sub := outcomeOK, "not a token of this client", ""
+	reason = "not a token of this client"
 	if strings.Count(tok, ".") == 2 {
 		if c, err := i.verifyOwn(ctx, tok, typAccessToken, true); err == nil && c.ClientID == client.ID {
 			until := time.Unix(c.Exp, 0)
 			if until.After(now) {
 				if err := i.revoke(ctx, c.Jti, until); err != nil {
-					i.writeOAuthError(w, oauthErr(ErrServerError, "the token could not be revoked"))
-					return
+					return "", "", err
 				}
 			}
 			reason, sub = "access token revoked", c.Sub
@@ -38,13 +74,10 @@ func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	} else if len(tok) <= 512 {
 		if rt, err := i.st.RefreshToken(ctx, store.HashID(tok), now); err == nil && rt.ClientID == client.ID && rt.Domain == i.domain.Name {
 			if err := i.revoke(ctx, rt.FamilyID, now.Add(familyLifetime(client))); err != nil {
-				i.writeOAuthError(w, oauthErr(ErrServerError, "the token could not be revoked"))
-				return
+				return "", "", err
 			}
 			reason, sub = "refresh token family revoked", rt.Subject
 		}
 	}
-	i.auditEntry(evRevoke, outcome, reason, client.ID, sub)
-	noStore(w.Header())
-	w.WriteHeader(http.StatusOK)
+	return reason, sub, nil
 }

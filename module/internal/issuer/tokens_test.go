@@ -359,3 +359,28 @@ func TestIndependentClient_OIDCFlow(t *testing.T) {
 		t.Fatalf("client credentials claims %v", c)
 	}
 }
+
+func TestRevocation_InProcessRevokeUsesTheSameCodePath(t *testing.T) {
+	f := newFixture(t)
+	tr := f.codeTokens("web", webRedirect, webSecret)
+	if err := f.iss.Revoke(context.Background(), "web", "wrong-secret-xxxxxxxx", tr.resp.RefreshToken); err == nil {
+		t.Fatal("Revoke with a wrong secret succeeded")
+	}
+	if x := f.token(refreshForm(tr.resp.RefreshToken), "web", webSecret); x.status != 200 {
+		t.Fatalf("a refused Revoke revoked anyway: %v", x.raw)
+	} else {
+		tr.resp = x.resp
+	}
+	if err := f.iss.Revoke(context.Background(), "service", serviceSecret, tr.resp.RefreshToken); err != nil {
+		t.Fatalf("another client's token: %v (RFC 7009: not an error)", err)
+	}
+	if err := f.iss.Revoke(context.Background(), "web", webSecret, tr.resp.RefreshToken); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if x := f.token(refreshForm(tr.resp.RefreshToken), "web", webSecret); x.err.Code != "invalid_grant" {
+		t.Fatalf("revoked refresh token works: %v", x.raw)
+	}
+	if m := f.introspect(tr.resp.AccessToken, "web", webSecret); m["active"] != false {
+		t.Fatalf("access token of a revoked family active: %v", m)
+	}
+}

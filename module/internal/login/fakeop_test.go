@@ -38,6 +38,7 @@ type fakeOP struct {
 	refreshSub    string   // subject of ID tokens on refresh ("" = same)
 	noIDOnRefresh bool
 	noRotate      bool
+	noRevocation  bool              // advertise no revocation_endpoint
 	signWith      *ecdsa.PrivateKey // sign ID tokens with another key
 	sub           string
 	extraAud      string // add a second audience to ID tokens
@@ -51,6 +52,7 @@ type fakeOP struct {
 	pkceVerified int
 	codeReuse    int
 	lastForm     url.Values
+	revoked      int
 }
 
 type authReq struct {
@@ -73,6 +75,7 @@ func newFakeOP(t testing.TB, now func() time.Time, client, secret string) *fakeO
 	mux.HandleFunc("GET /authorize", op.authorize)
 	mux.HandleFunc("POST /token", op.token)
 	mux.HandleFunc("GET /userinfo", op.userinfo)
+	mux.HandleFunc("POST /revoke", op.revoke)
 	op.srv = httptest.NewServer(mux)
 	t.Cleanup(op.srv.Close)
 	return op
@@ -83,6 +86,7 @@ func (op *fakeOP) issuer() string { return op.srv.URL }
 func (op *fakeOP) discovery(w http.ResponseWriter, _ *http.Request) {
 	op.mu.Lock()
 	methods := op.authMethods
+	noRevocation := op.noRevocation
 	op.mu.Unlock()
 	doc := map[string]any{
 		"issuer":                                op.issuer(),
@@ -97,6 +101,9 @@ func (op *fakeOP) discovery(w http.ResponseWriter, _ *http.Request) {
 	}
 	if methods != nil {
 		doc["token_endpoint_auth_methods_supported"] = methods
+	}
+	if !noRevocation {
+		doc["revocation_endpoint"] = op.issuer() + "/revoke"
 	}
 	writeJSON(w, http.StatusOK, doc)
 }
@@ -202,6 +209,27 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		oauthError(w, "unsupported_grant_type")
 	}
+}
+
+// revoke is an RFC 7009 endpoint for refresh tokens: client-authenticated,
+// 200 for known and unknown tokens alike.
+func (op *fakeOP) revoke(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, "invalid_request")
+		return
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.lastForm = r.PostForm
+	if !op.clientAuthenticated(r) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
+		return
+	}
+	if _, ok := op.refresh[r.PostForm.Get("token")]; ok {
+		delete(op.refresh, r.PostForm.Get("token"))
+		op.revoked++
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // issue writes a token response; op.mu is held.

@@ -39,6 +39,8 @@ var (
 	ErrNoRefreshToken = errors.New("login: no refresh token")
 	// ErrSubjectChanged means a refreshed ID token names another user.
 	ErrSubjectChanged = errors.New("login: refreshed ID token has another subject")
+	// ErrNoRevocation means the provider advertises no revocation endpoint.
+	ErrNoRevocation = errors.New("login: the provider has no revocation endpoint")
 )
 
 // ProviderError is an error the provider reported on the callback

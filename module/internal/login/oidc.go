@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -53,11 +55,13 @@ type OIDCProvider struct {
 	verifier   *oidc.IDTokenVerifier
 	userInfo   bool
 	endSession string
+	revocation string
 }
 
 // discoveryExtras are discovery fields go-oidc does not expose.
 type discoveryExtras struct {
 	EndSession       string   `json:"end_session_endpoint"`
+	Revocation       string   `json:"revocation_endpoint"`
 	AuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
 	ChallengeMethods []string `json:"code_challenge_methods_supported"`
 }
@@ -115,9 +119,15 @@ func NewOIDCProvider(ctx context.Context, cfg OIDCConfig) (*OIDCProvider, error)
 			return nil, fmt.Errorf("login: provider %s advertises an invalid end_session_endpoint", cfg.Issuer)
 		}
 	}
+	if extra.Revocation != "" {
+		if u, err := url.Parse(extra.Revocation); err != nil || !u.IsAbs() {
+			return nil, fmt.Errorf("login: provider %s advertises an invalid revocation_endpoint", cfg.Issuer)
+		}
+	}
 	return &OIDCProvider{
-		issuer:   cfg.Issuer,
-		clientID: cfg.ClientID,
+		revocation: extra.Revocation,
+		issuer:     cfg.Issuer,
+		clientID:   cfg.ClientID,
 		base: oauth2.Config{
 			ClientID:     cfg.ClientID,
 			ClientSecret: cfg.ClientSecret,
@@ -202,6 +212,41 @@ func (p *OIDCProvider) Refresh(ctx context.Context, refreshToken string) (*Token
 		}
 	}
 	return t, nil
+}
+
+// Revoke revokes refreshToken at the provider's RFC 7009
+// revocation_endpoint, authenticating like the token endpoint. A provider
+// without one makes Revoke return ErrNoRevocation.
+func (p *OIDCProvider) Revoke(ctx context.Context, refreshToken string) error {
+	if p.revocation == "" {
+		return ErrNoRevocation
+	}
+	form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}
+	if p.base.Endpoint.AuthStyle == oauth2.AuthStyleInParams {
+		form.Set("client_id", p.base.ClientID)
+		if p.base.ClientSecret != "" {
+			form.Set("client_secret", p.base.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.revocation, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p.base.Endpoint.AuthStyle == oauth2.AuthStyleInHeader {
+		// RFC 6749 2.3.1: form-encode the id and secret before Basic.
+		req.SetBasicAuth(url.QueryEscape(p.base.ClientID), url.QueryEscape(p.base.ClientSecret))
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("login: revocation at %s: %w", p.issuer, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("login: revocation at %s answered %s", p.issuer, resp.Status)
+	}
+	return nil
 }
 
 func (p *OIDCProvider) verify(ctx context.Context, tok *oauth2.Token, raw string) (*Tokens, error) {

@@ -149,6 +149,73 @@ func TestClientAuthenticationFollowsDiscovery(t *testing.T) {
 	}
 }
 
+func TestRevokeEndsTheRefreshToken(t *testing.T) {
+	for _, tc := range []struct {
+		name, secret string
+		methods      []string
+	}{
+		{"confidential client with client_secret_basic", "sec", nil},
+		{"confidential client with client_secret_post", "sec", []string{"client_secret_post"}},
+		{"public client", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{time.Now()}
+			op := newFakeOP(t, clk.Now, "webapp", tc.secret)
+			op.authMethods = tc.methods
+			p, err := NewOIDCProvider(context.Background(), OIDCConfig{
+				Issuer: op.issuer(), ClientID: "webapp", ClientSecret: tc.secret, HTTPClient: op.srv.Client(), Now: clk.Now,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			op.set(func(op *fakeOP) { op.refresh["rt-known"] = "alice" })
+			if err := p.Revoke(context.Background(), "rt-known"); err != nil {
+				t.Fatalf("Revoke: %v", err)
+			}
+			if op.revoked != 1 || op.lastForm.Get("token_type_hint") != "refresh_token" {
+				t.Fatalf("revoked %d, form %v", op.revoked, op.lastForm)
+			}
+			if _, err := p.Refresh(context.Background(), "rt-known"); err == nil {
+				t.Fatal("the revoked refresh token still refreshes")
+			}
+		})
+	}
+	t.Run("a wrong secret is an error, not a silent success", func(t *testing.T) {
+		clk := &clock{time.Now()}
+		op := newFakeOP(t, clk.Now, "webapp", "sec")
+		p, err := NewOIDCProvider(context.Background(), OIDCConfig{Issuer: op.issuer(), ClientID: "webapp", ClientSecret: "wrong", HTTPClient: op.srv.Client(), Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Revoke(context.Background(), "rt-x"); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("Revoke = %v, want a 401 error", err)
+		}
+	})
+	t.Run("a provider without revocation_endpoint says so", func(t *testing.T) {
+		clk := &clock{time.Now()}
+		op := newFakeOP(t, clk.Now, "webapp", "")
+		op.noRevocation = true
+		p, err := NewOIDCProvider(context.Background(), OIDCConfig{Issuer: op.issuer(), ClientID: "webapp", HTTPClient: op.srv.Client(), Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Revoke(context.Background(), "rt-x"); !errors.Is(err, ErrNoRevocation) {
+			t.Fatalf("Revoke = %v, want ErrNoRevocation", err)
+		}
+	})
+}
+
+func TestNewSessionRecordsWhenTheTokenWasObtained(t *testing.T) {
+	before := time.Now()
+	s := NewSession(&Tokens{AccessToken: "a", Expiry: before.Add(time.Minute), AccessTokenID: "fam.1"}, time.Time{})
+	if s.Obtained.Before(before) || s.Obtained.After(time.Now()) || s.TokenID != "fam.1" {
+		t.Fatalf("Obtained %v TokenID %q", s.Obtained, s.TokenID)
+	}
+	if got := s.RefreshSkew(30 * time.Second); got < 14*time.Second || got > 15*time.Second {
+		t.Fatalf("RefreshSkew of a 1m token = %v, want a quarter of it", got)
+	}
+}
+
 func TestNewOIDCProviderRejects(t *testing.T) {
 	clk := &clock{time.Now()}
 	op := newFakeOP(t, clk.Now, "webapp", "")

@@ -29,6 +29,15 @@ type Provider interface {
 	EndSessionURL(idTokenHint, postLogoutRedirectURI, state string) string
 }
 
+// Revoker is implemented by providers that can revoke a refresh token
+// (RFC 7009): the gate revokes the session's refresh token at logout, so a
+// copy of the session cookie cannot renew itself afterwards.
+type Revoker interface {
+	// Revoke revokes refreshToken (and, at providers that tie them
+	// together, the access tokens issued with it).
+	Revoke(ctx context.Context, refreshToken string) error
+}
+
 // Tokens is the result of a code exchange or a refresh.
 type Tokens struct {
 	AccessToken  string
@@ -36,6 +45,9 @@ type Tokens struct {
 	IDToken      string
 	// Expiry is when the access token expires (zero if unknown).
 	Expiry time.Time
+	// AccessTokenID is the access token's jti when the provider knows it
+	// (the embedded issuer); the gate checks it against revocations.
+	AccessTokenID string
 	// Claims are the user's claims for policy and forwarded headers. For
 	// OIDCProvider they are the verified ID token's claims, plus the
 	// userinfo claims the ID token lacks when OIDCConfig.UserInfo is set.

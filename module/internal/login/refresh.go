@@ -20,6 +20,8 @@ func NewSession(t *Tokens, sessionExpiry time.Time) *session.Session {
 		RefreshToken:  t.RefreshToken,
 		IDToken:       t.IDToken,
 		Expiry:        t.Expiry,
+		Obtained:      time.Now(),
+		TokenID:       t.AccessTokenID,
 		SessionExpiry: sessionExpiry,
 	}
 }
@@ -44,6 +46,8 @@ func Refresh(ctx context.Context, p Provider, s *session.Session) (*session.Sess
 	out := *s
 	out.AccessToken = t.AccessToken
 	out.Expiry = t.Expiry
+	out.Obtained = time.Now()
+	out.TokenID = t.AccessTokenID
 	if t.RefreshToken != "" {
 		out.RefreshToken = t.RefreshToken
 	}

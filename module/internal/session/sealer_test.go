@@ -617,3 +617,30 @@ func TestSessionHelpers(t *testing.T) {
 		t.Error("Ended wrong around SessionExpiry")
 	}
 }
+
+func TestRefreshSkewIsAQuarterOfTheLifetimeAtMost(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		obtained time.Time
+		lifetime time.Duration
+		want     time.Duration
+	}{
+		{"a 30s token refreshes 7.5s before expiry, not on every request", t0, 30 * time.Second, 7500 * time.Millisecond},
+		{"a 1h token refreshes max before expiry", t0, time.Hour, 30 * time.Second},
+		{"a session sealed before Obtained existed uses max", time.Time{}, 30 * time.Second, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Session{Obtained: tc.obtained, Expiry: t0.Add(tc.lifetime), RefreshToken: "r"}
+			if got := s.RefreshSkew(30 * time.Second); got != tc.want {
+				t.Fatalf("RefreshSkew = %v, want %v", got, tc.want)
+			}
+			if s.NeedsRefresh(t0.Add(tc.lifetime-tc.want-time.Second), tc.want) {
+				t.Error("needs refresh before the skew")
+			}
+			if !s.NeedsRefresh(t0.Add(tc.lifetime-tc.want), tc.want) {
+				t.Error("does not need refresh at the skew")
+			}
+		})
+	}
+}

@@ -24,6 +24,14 @@ type Session struct {
 	IDToken string `json:"it,omitempty"`
 	// Expiry is when the access token expires.
 	Expiry time.Time `json:"exp,omitzero"`
+	// Obtained is when the current access token was received; with Expiry
+	// it gives the token's lifetime (RefreshSkew). Zero in sessions sealed
+	// before the field existed.
+	Obtained time.Time `json:"ia,omitzero"`
+	// TokenID is the access token's jti when the provider is the embedded
+	// issuer, so the gate can refuse a session whose tokens were revoked
+	// (logout, refresh-token reuse). Empty for external providers.
+	TokenID string `json:"ti,omitempty"`
 	// SessionExpiry is when the session ends regardless of refreshes; it is
 	// also the cookie expiry given to Sealer.Seal.
 	SessionExpiry time.Time `json:"sx,omitzero"`
@@ -33,6 +41,19 @@ type Session struct {
 // A zero SessionExpiry never ends by itself; the cookie expiry still applies.
 func (s *Session) Ended(now time.Time) bool {
 	return !s.SessionExpiry.IsZero() && !now.Before(s.SessionExpiry)
+}
+
+// RefreshSkew is how long before Expiry the session should refresh its
+// access token: a quarter of the token's lifetime, at most max. A session
+// without Obtained uses max.
+func (s *Session) RefreshSkew(max time.Duration) time.Duration {
+	if s.Obtained.IsZero() || s.Expiry.IsZero() {
+		return max
+	}
+	if q := s.Expiry.Sub(s.Obtained) / 4; q >= 0 && q < max {
+		return q
+	}
+	return max
 }
 
 // NeedsRefresh reports whether the access token expires within skew of now
