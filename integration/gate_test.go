@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+	_ "modernc.org/sqlite"
 )
 
 // recorder is the upstream app: it records the headers it receives.
@@ -701,5 +703,53 @@ func TestGate_WebSocketUpgradeWithBearerPassesThrough(t *testing.T) {
 	}
 	if code, _ := upgrade(""); code != 401 {
 		t.Fatalf("upgrade without a token: %d", code)
+	}
+}
+
+// TestGate_RevocationByAnotherInstanceReachesTheGate: instances that share a
+// store learn each other's revocations by polling it. Here the "other
+// instance" is a second connection to the same SQLite file recording a
+// revocation the way the store does (schema version 2), for a token this
+// gate has already verified and cached.
+func TestGate_RevocationByAnotherInstanceReachesTheGate(t *testing.T) {
+	env := startGate(t, `
+			bearer {
+				audience https://api.example.com
+			}
+			forward X-Auth-Subject sub`, func(cf string) string {
+		return strings.Replace(cf, "\t\tdomain {\n", "\t\trevocation_poll 50ms\n\t\tdomain {\n", 1)
+	})
+	tok := serviceToken(t, env)
+	bearer := map[string]string{"Authorization": "Bearer " + tok}
+	for range 2 { // the second request is a cache hit
+		if resp, _ := do(t, nil, "GET", env.app+"/orders", bearer); resp.StatusCode != 200 {
+			t.Fatalf("valid token: %d", resp.StatusCode)
+		}
+	}
+
+	other, err := sql.Open("sqlite", "file:"+filepath.Join(env.dir, "gatehouse.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	claims := jwtClaims(t, tok)
+	jti, _ := claims["jti"].(string)
+	if jti == "" {
+		t.Fatalf("token without jti: %v", claims)
+	}
+	exp := time.Unix(int64(claims["exp"].(float64)), 0)
+	if _, err := other.Exec(`INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?, ?, ?)`, jti, exp.UnixMicro(), time.Now().UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, _ := do(t, nil, "GET", env.app+"/orders", bearer)
+		if resp.StatusCode == 401 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5s after another instance revoked the token the gate still answers %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -42,6 +42,12 @@ type App struct {
 	// deleted from the store. Default: 10m.
 	CleanupInterval caddy.Duration `json:"cleanup_interval,omitempty"`
 
+	// RevocationPoll is how often this instance reads the revocations that
+	// other instances sharing the store recorded (logouts, revoked tokens,
+	// refresh-token reuse), so their gates refuse those tokens too.
+	// Revocations made in this process reach its gates at once. Default: 5s.
+	RevocationPoll caddy.Duration `json:"revocation_poll,omitempty"`
+
 	logger   *zap.Logger
 	audit    *zap.Logger
 	store    store.Store
@@ -101,6 +107,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.audit = a.logger.Named("audit")
 	if a.CleanupInterval == 0 {
 		a.CleanupInterval = caddy.Duration(10 * time.Minute)
+	}
+	if a.RevocationPoll == 0 {
+		a.RevocationPoll = caddy.Duration(5 * time.Second)
+	}
+	if a.CleanupInterval < 0 || a.RevocationPoll < 0 {
+		return fmt.Errorf("cleanup_interval and revocation_poll must be positive durations")
 	}
 
 	// Store.
@@ -194,7 +206,7 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 			zap.String("event", "key_rotation"), zap.String("outcome", "success"), zap.String("domain", domainName),
 			zap.String("old_kid", oldKID), zap.String("kid", newKID))
 	}
-	poolKey := fmt.Sprintf("keys|%s|%s|%s|%s|%s", a.storeKey, dc.Name, kcfg.Algorithm, kcfg.RotateEvery, kcfg.MaxTokenLifetime)
+	poolKey := fmt.Sprintf("keys|%s|%s|%s|%s|%s|%s", a.storeKey, dc.Name, kcfg.Algorithm, kcfg.RotateEvery, kcfg.MaxTokenLifetime, time.Duration(a.RevocationPoll))
 	logger := a.logger.With(zap.String("domain", dc.Name))
 	val, _, err := pool.LoadOrNew(poolKey, func() (caddy.Destructor, error) {
 		mgr, err := keys.New(a.store, dc.Name, kcfg)
@@ -208,11 +220,16 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 		}
 		bg, stop := context.WithCancel(context.Background())
 		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub()}
-		go func() {
-			defer close(p.done)
+		var wg sync.WaitGroup
+		wg.Go(func() {
 			mgr.Maintain(bg, time.Minute, func(err error) {
 				logger.Error("key maintenance failed", zap.Error(err))
 			})
+		})
+		wg.Go(func() { watchRevocations(bg, a.store, p.revoke, time.Duration(a.RevocationPoll), logger) })
+		go func() {
+			wg.Wait()
+			close(p.done)
 		}()
 		return p, nil
 	})
@@ -325,6 +342,74 @@ func sweep(ctx context.Context, st store.Store, every time.Duration, logger *zap
 	}
 }
 
+// Polling the store for revocations other instances recorded.
+const (
+	// revocationPage bounds one RevokedSince query.
+	revocationPage = 1000
+	// revocationOverlap: each poll looks this far behind the newest
+	// revocation it saw, because a revocation stamped earlier may commit
+	// later (and instance clocks differ a little). What was seen is not
+	// published twice.
+	revocationOverlap = 10 * time.Second
+)
+
+// watchRevocations publishes to hub every revocation recorded in st: first
+// those of the last revocationMemory (an instance that starts, or a domain
+// that is rebuilt, learns what was revoked before), then every `every`.
+func watchRevocations(ctx context.Context, st store.Store, hub *revocationHub, every time.Duration, logger *zap.Logger) {
+	since := time.Now().Add(-revocationMemory)
+	seen := map[string]time.Time{} // id → RevokedAt already published
+	poll := func() {
+		for ctx.Err() == nil {
+			revs, err := st.RevokedSince(ctx, since, revocationPage)
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Error("reading revocations from the store", zap.Error(err))
+				}
+				return
+			}
+			newest := since
+			for _, r := range revs {
+				if at, ok := seen[r.ID]; !ok || !at.Equal(r.RevokedAt) {
+					seen[r.ID] = r.RevokedAt
+					hub.publish(r.ID)
+				}
+				if r.RevokedAt.After(newest) {
+					newest = r.RevokedAt
+				}
+			}
+			if len(revs) == revocationPage {
+				// A full page: read on from the newest one.
+				if !newest.After(since) {
+					newest = since.Add(time.Microsecond)
+				}
+				since = newest
+				continue
+			}
+			if c := newest.Add(-revocationOverlap); c.After(since) {
+				since = c
+			}
+			for id, at := range seen {
+				if at.Before(since) {
+					delete(seen, id)
+				}
+			}
+			return
+		}
+	}
+	poll()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			poll()
+		}
+	}
+}
+
 // revocationHub fans revocation events from the issuer out to the gates of
 // the same domain, and remembers them so a gate refuses a revoked
 // embedded-issuer token even after its signature checks out again. An ID is
@@ -334,6 +419,7 @@ type revocationHub struct {
 	next    int
 	subs    map[int]func(id string)
 	revoked map[string]time.Time // id → when the entry may be forgotten
+	pruned  time.Time            // last sweep of revoked
 }
 
 // revocationMemory is how long a revocation is remembered in memory: longer
@@ -347,9 +433,12 @@ func newRevocationHub() *revocationHub {
 func (h *revocationHub) publish(id string) {
 	now := time.Now()
 	h.mu.Lock()
-	for k, until := range h.revoked {
-		if now.After(until) {
-			delete(h.revoked, k)
+	if now.Sub(h.pruned) > time.Minute {
+		h.pruned = now
+		for k, until := range h.revoked {
+			if now.After(until) {
+				delete(h.revoked, k)
+			}
 		}
 	}
 	h.revoked[id] = now.Add(revocationMemory)

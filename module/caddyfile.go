@@ -25,6 +25,7 @@ func init() {
 //	gatehouse {
 //		store sqlite [<path>] | postgres <dsn>
 //		cleanup_interval <duration>
+//		revocation_poll <duration>
 //		domain [<name>] {
 //			issuer <url>
 //			signing_algorithm RS256|ES256|EdDSA
@@ -83,6 +84,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.CleanupInterval = dur
+		case "revocation_poll":
+			dur, err := parseDurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.RevocationPoll = dur
 		case "domain":
 			dc, err := parseDomain(d)
 			if err != nil {
@@ -90,7 +97,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.Domains = append(app.Domains, dc)
 		default:
-			return nil, d.Errf("unknown gatehouse option %q; expected store, cleanup_interval or domain", d.Val())
+			return nil, d.Errf("unknown gatehouse option %q; expected store, cleanup_interval, revocation_poll or domain", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "gatehouse", Value: caddyconfig.JSON(app, nil)}, nil

@@ -289,11 +289,13 @@ func (g *Gate) provisionBearer(ctx caddy.Context, b *GateBearer) (*gateValidator
 	gv := &gateValidator{issuer: cfg.Issuer, v: v}
 	if b.embedded() {
 		gv.revoked = g.ds.revoke
+		// Every request checks the hub, cache hits included; a revoked jti
+		// is also dropped from the cache. A revoked family is not flushed:
+		// logouts revoke families, and flushing every cached token on each
+		// one would make a busy site re-verify everything.
 		g.releases = append(g.releases, g.ds.revoke.subscribe(func(id string) {
 			if strings.Contains(id, ".") {
 				v.Revoke(id)
-			} else {
-				v.RevokeAll() // a whole family: drop cached tokens, the hub refuses them
 			}
 		}))
 	}

@@ -62,6 +62,13 @@ type AuthCode struct {
 	ExpiresAt time.Time
 }
 
+// Revocation is one revoked ID (an access-token jti or a family ID).
+type Revocation struct {
+	ID        string
+	RevokedAt time.Time
+	ExpiresAt time.Time
+}
+
 // RefreshToken is one refresh token of a family, stored under HashID(token).
 type RefreshToken struct {
 	ID string
@@ -155,6 +162,11 @@ type Store interface {
 	// Revoked reports whether any of ids is revoked now (wall clock). No ids
 	// is false.
 	Revoked(ctx context.Context, ids ...string) (bool, error)
+	// RevokedSince lists the live revocations recorded (by Revoke, at the
+	// backend's clock) at or after since, oldest first, at most limit. Every
+	// instance sharing the database polls it, so a revocation made on one
+	// reaches the gates of all.
+	RevokedSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
 
 	// CreateSession, Session and DeleteSession manage SSO sessions. Session of
 	// an unknown or expired ID is ErrNotFound; deleting an unknown session is

@@ -85,6 +85,12 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_expires_at ON sessions (expires_at);
 `,
+	// 2: when each revocation was recorded, so every instance can poll for
+	// new ones (RevokedSince).
+	`
+ALTER TABLE revocations ADD COLUMN revoked_at timestamptz NOT NULL DEFAULT '-infinity';
+CREATE INDEX revocations_revoked_at ON revocations (revoked_at);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations across

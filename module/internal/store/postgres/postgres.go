@@ -371,8 +371,9 @@ func (s *Store) Revoke(ctx context.Context, id string, expiresAt time.Time) erro
 		return errors.New("store: a revocation needs an ID and an expiry")
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO revocations (id, expires_at) VALUES ($1, $2)
-			ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at)`, id, expiresAt); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO revocations (id, expires_at, revoked_at) VALUES ($1, $2, $3)
+			ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at), revoked_at = EXCLUDED.revoked_at`,
+			id, expiresAt, s.Now()); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE family_id = $1`, id)
@@ -389,6 +390,29 @@ func (s *Store) Revoked(ctx context.Context, ids ...string) (bool, error) {
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revocations WHERE id = ANY($1) AND expires_at > $2)`,
 		ids, s.Now()).Scan(&revoked)
 	return revoked, err
+}
+
+// RevokedSince lists the live revocations recorded at or after since.
+func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+	if limit <= 0 {
+		return nil, errors.New("store: RevokedSince needs a positive limit")
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, revoked_at, expires_at FROM revocations
+		WHERE revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at, id LIMIT $3`, since, s.Now(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Revocation
+	for rows.Next() {
+		var r store.Revocation
+		if err := rows.Scan(&r.ID, &r.RevokedAt, &r.ExpiresAt); err != nil {
+			return nil, err
+		}
+		r.RevokedAt, r.ExpiresAt = r.RevokedAt.UTC(), r.ExpiresAt.UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // Sessions.

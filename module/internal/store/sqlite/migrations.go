@@ -84,6 +84,12 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_expires_at ON sessions (expires_at);
 `,
+	// 2: when each revocation was recorded, so instances sharing the file
+	// can poll for new ones (RevokedSince).
+	`
+ALTER TABLE revocations ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX revocations_revoked_at ON revocations (revoked_at);
+`,
 }
 
 // migrate brings the schema up to date. Each version is checked and applied

@@ -441,8 +441,9 @@ func (s *Store) Revoke(ctx context.Context, id string, expiresAt time.Time) erro
 		return errors.New("store: a revocation needs an ID and an expiry")
 	}
 	return inTx(ctx, s.w, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (id, expires_at) VALUES (?, ?)
-			ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`, id, expiresAt.UnixMicro()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at), revoked_at = excluded.revoked_at`,
+			id, expiresAt.UnixMicro(), s.Now().UnixMicro()); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE family_id = ?`, id)
@@ -467,6 +468,31 @@ func (s *Store) Revoked(ctx context.Context, ids ...string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// RevokedSince lists the live revocations recorded at or after since.
+func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+	if limit <= 0 {
+		return nil, errors.New("store: RevokedSince needs a positive limit")
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id, revoked_at, expires_at FROM revocations
+		WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at, id LIMIT ?`,
+		since.UnixMicro(), s.Now().UnixMicro(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Revocation
+	for rows.Next() {
+		var r store.Revocation
+		var at, exp int64
+		if err := rows.Scan(&r.ID, &at, &exp); err != nil {
+			return nil, err
+		}
+		r.RevokedAt, r.ExpiresAt = time.UnixMicro(at).UTC(), time.UnixMicro(exp).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // Sessions.

@@ -69,6 +69,10 @@ func (r *roundRobin) Revoked(ctx context.Context, ids ...string) (bool, error) {
 	return r.pick().Revoked(ctx, ids...)
 }
 
+func (r *roundRobin) RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+	return r.pick().RevokedSince(ctx, since, limit)
+}
+
 func (r *roundRobin) CreateSession(ctx context.Context, s store.Session) error {
 	return r.pick().CreateSession(ctx, s)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"revocation holds until it expires", testRevokeExpiry},
 		{"revoked reports any of several ids", testRevokedAny},
 		{"revoking again keeps the later expiry", testRevokeExtend},
+		{"revocations are listed by when they were recorded", testRevokedSince},
 		{"session is created, read and deleted", testSessionCRUD},
 		{"expired session is not found", testSessionExpired},
 		{"deleting an unknown session is not an error", testSessionDeleteUnknown},
@@ -1012,5 +1014,54 @@ func testValidation(t *testing.T, s store.Store) {
 			}
 			wantErr(t, tc.check(), store.ErrNotFound)
 		})
+	}
+}
+
+func testRevokedSince(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	t0 := time.Now()
+	must(t, s.Revoke(ctx, "first", t0.Add(time.Hour)))
+	must(t, s.Revoke(ctx, "expired", t0.Add(-time.Hour)))
+	time.Sleep(2 * time.Millisecond) // distinct recording times at microsecond precision
+	mid := time.Now()
+	must(t, s.Revoke(ctx, "second", t0.Add(time.Hour)))
+	must(t, s.Revoke(ctx, "third", t0.Add(2*time.Hour)))
+
+	ids := func(rs []store.Revocation) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	all, err := s.RevokedSince(ctx, time.Time{}, 100)
+	must(t, err)
+	if got := ids(all); !slices.Equal(got, []string{"first", "second", "third"}) {
+		t.Fatalf("RevokedSince(zero) = %v, want first, second, third (oldest first, expired left out)", got)
+	}
+	if r := all[2]; !r.ExpiresAt.Equal(t0.Add(2*time.Hour).Truncate(time.Microsecond)) || r.RevokedAt.Before(mid.Add(-time.Second)) || r.RevokedAt.After(time.Now().Add(time.Second)) {
+		t.Fatalf("third = %+v", r)
+	}
+	later, err := s.RevokedSince(ctx, mid, 100)
+	must(t, err)
+	if got := ids(later); !slices.Equal(got, []string{"second", "third"}) {
+		t.Fatalf("RevokedSince(mid) = %v, want second, third", got)
+	}
+	page, err := s.RevokedSince(ctx, time.Time{}, 1)
+	must(t, err)
+	if got := ids(page); !slices.Equal(got, []string{"first"}) {
+		t.Fatalf("RevokedSince(limit 1) = %v", got)
+	}
+	// Revoking again records it anew: pollers that already passed it see it again.
+	time.Sleep(2 * time.Millisecond)
+	again := time.Now()
+	must(t, s.Revoke(ctx, "first", t0.Add(time.Hour)))
+	got, err := s.RevokedSince(ctx, again, 100)
+	must(t, err)
+	if !slices.Equal(ids(got), []string{"first"}) {
+		t.Fatalf("after revoking first again: %v", ids(got))
+	}
+	if _, err := s.RevokedSince(ctx, time.Time{}, 0); err == nil {
+		t.Fatal("a zero limit was accepted")
 	}
 }

@@ -1,0 +1,96 @@
+package module
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlite"
+)
+
+func TestWatchRevocationsPublishesWhatOtherInstancesRecorded(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gh.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	now := time.Now()
+	// Recorded before this instance started: learned at start, more than a
+	// page of them.
+	const before = revocationPage*2 + 17
+	for i := range before {
+		if err := st.Revoke(ctx, fmt.Sprintf("old-%d", i), now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Revoke(ctx, "expired", now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	hub := newRevocationHub()
+	published := make(chan string, before+16)
+	defer hub.subscribe(func(id string) { published <- id })()
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchRevocations(wctx, st, hub, 10*time.Millisecond, zap.NewNop())
+	}()
+	defer func() { cancel(); <-done }()
+
+	seen := map[string]int{}
+	wait := func(id string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for seen[id] == 0 {
+			select {
+			case got := <-published:
+				seen[got]++
+			case <-deadline:
+				t.Fatalf("%s was not published (%d ids so far)", id, len(seen))
+			}
+		}
+	}
+	for i := range before {
+		wait(fmt.Sprintf("old-%d", i))
+	}
+	if !hub.isRevoked("old-5") || !hub.isRevoked("old-5.jti") {
+		t.Fatal("the hub does not refuse a revoked family")
+	}
+
+	// Recorded while running: published within a few polls, once.
+	if err := st.Revoke(ctx, "fam-new", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	wait("fam-new")
+	if err := st.Revoke(ctx, "fam-later", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	wait("fam-later")
+	if !hub.isRevoked("fam-new.x") {
+		t.Fatal("the hub does not refuse a token of the newly revoked family")
+	}
+	// Let several more polls run over the overlap window, then count.
+	time.Sleep(100 * time.Millisecond)
+	for drained := false; !drained; {
+		select {
+		case got := <-published:
+			seen[got]++
+		default:
+			drained = true
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s published %d times; the overlap must not repeat what was seen", id, n)
+		}
+	}
+	if seen["expired"] != 0 || hub.isRevoked("expired") {
+		t.Error("an expired revocation was published")
+	}
+}
