@@ -497,3 +497,76 @@ func jwtClaims(t testing.TB, raw string) map[string]any {
 	}
 	return m
 }
+
+// forwardedFor makes a client look like it comes through a proxy for addr.
+type forwardedFor struct {
+	addr string
+	rt   http.RoundTripper
+}
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.addr)
+	return f.rt.RoundTrip(r)
+}
+
+// TestIssuer_LoginThrottleCountsPerClientBehindTrustedProxies: behind a load
+// balancer every sign-in arrives from the balancer's address. With the
+// balancer in the server's trusted_proxies, throttling counts per the real
+// client (Caddy's client IP), so one guesser cannot lock everyone out.
+func TestIssuer_LoginThrottleCountsPerClientBehindTrustedProxies(t *testing.T) {
+	env := newIssuerEnv(t)
+	cf := strings.Replace(issuerCaddyfile(t, env, ""), "\tgatehouse {\n", "\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}\n\tgatehouse {\n", 1)
+	startCaddy(t, cf)
+	provider, err := oidc.NewProvider(context.Background(), env.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := oauth2.Config{ClientID: "webapp", ClientSecret: "webapp-secret-0123456789abcdef", Endpoint: provider.Endpoint(), RedirectURL: env.redirect, Scopes: []string{"openid"}}
+	from := func(addr string) *http.Client {
+		c := browser(t)
+		c.Transport = forwardedFor{addr, http.DefaultTransport}
+		return c
+	}
+	// attempt posts the login form once and returns the status.
+	attempt := func(c *http.Client, password string) int {
+		t.Helper()
+		resp, err := c.Get(conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, err := resp.Location()
+		if err != nil {
+			t.Fatalf("authorize: %d", resp.StatusCode)
+		}
+		if resp, err = c.Get(loc.String()); err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		form := url.Values{"login": {"alice"}, "password": {password}, "method": {"pwd"}}
+		for _, m := range hiddenField.FindAllStringSubmatch(string(page), -1) {
+			form.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
+		}
+		post, err := c.PostForm(resp.Request.URL.String(), form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		post.Body.Close()
+		return post.StatusCode
+	}
+	guesser := from("203.0.113.7")
+	for i := range 5 {
+		if got := attempt(guesser, "wrong"); got != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i+1, got)
+		}
+	}
+	if got := attempt(guesser, testPassword); got != http.StatusTooManyRequests {
+		t.Fatalf("the guesser's address is not throttled: %d", got)
+	}
+	// Alice, at another address behind the same balancer, signs in.
+	if got := attempt(from("198.51.100.20"), testPassword); got != http.StatusFound && got != http.StatusSeeOther {
+		t.Fatalf("alice from another client address: %d; the throttle counted the balancer's address", got)
+	}
+}

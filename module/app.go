@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
@@ -255,11 +257,22 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 		SessionLifetime:   time.Duration(dc.SessionLifetime),
 		AllowInsecureHTTP: true, // http is accepted only for loopback issuers (checked by identity/issuer)
 		OnRevoke:          pk.revoke.publish,
+		ClientIP:          clientIP,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return ds, nil
+}
+
+// clientIP is Caddy's idea of the client's address: the peer, or the
+// X-Forwarded-For client when the peer is one of the server's
+// trusted_proxies. Login throttling counts per this address.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	return issuer.RemoteIP(r)
 }
 
 // policyChecker adapts a policy.Set to the issuer's PolicyChecker.

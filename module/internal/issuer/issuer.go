@@ -66,6 +66,11 @@ type Config struct {
 	// family ID, in which case every jti of the form "<familyID>.<random>"
 	// is revoked. The gate uses it to drop cached tokens.
 	OnRevoke func(id string)
+	// ClientIP names the address sign-in throttling counts per. Default
+	// RemoteIP (the connection's peer). Behind a proxy or load balancer the
+	// peer is the proxy, so the Caddy handler passes Caddy's client IP,
+	// which honours the server's trusted_proxies.
+	ClientIP func(*http.Request) string
 }
 
 // Issuer serves one domain's OpenID Connect provider.
@@ -178,7 +183,7 @@ func New(cfg Config) (*Issuer, error) {
 		secure:     u.Scheme == "https",
 		origins:    origins,
 		scopesList: scopes,
-		throttle:   newLoginThrottle(cfg.Now),
+		throttle:   newLoginThrottle(cfg.Now, cfg.ClientIP),
 	}
 	i.st = timedStore{Store: cfg.Store, m: cfg.Metrics, domain: cfg.Domain.Name}
 	i.ssoCookie, i.csrfCookie = "gatehouse-sso", "gatehouse-csrf"

@@ -27,9 +27,10 @@ const (
 // failures in process memory (per instance; several instances each apply
 // the limits).
 type loginThrottle struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	entries map[string]*throttleEntry
+	mu       sync.Mutex
+	now      func() time.Time
+	clientIP func(*http.Request) string
+	entries  map[string]*throttleEntry
 }
 
 type throttleEntry struct {
@@ -37,19 +38,27 @@ type throttleEntry struct {
 	start    time.Time
 }
 
-func newLoginThrottle(now func() time.Time) *loginThrottle {
-	return &loginThrottle{now: now, entries: map[string]*throttleEntry{}}
+func newLoginThrottle(now func() time.Time, clientIP func(*http.Request) string) *loginThrottle {
+	if clientIP == nil {
+		clientIP = RemoteIP
+	}
+	return &loginThrottle{now: now, clientIP: clientIP, entries: map[string]*throttleEntry{}}
 }
 
-// throttleKeys are the counters a sign-in attempt touches, with their limits.
-func throttleKeys(r *http.Request, login string) [3]struct {
+// RemoteIP is the host part of r.RemoteAddr: the default Config.ClientIP.
+func RemoteIP(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// keys are the counters a sign-in attempt touches, with their limits.
+func (t *loginThrottle) keys(r *http.Request, login string) [3]struct {
 	key   string
 	limit int
 } {
-	ip := r.RemoteAddr
-	if h, _, err := net.SplitHostPort(ip); err == nil {
-		ip = h
-	}
+	ip := t.clientIP(r)
 	login = strings.ToLower(strings.TrimSpace(login))
 	return [3]struct {
 		key   string
@@ -66,7 +75,7 @@ func (t *loginThrottle) blocked(r *http.Request, login string) bool {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, k := range throttleKeys(r, login) {
+	for _, k := range t.keys(r, login) {
 		if e, ok := t.entries[k.key]; ok && now.Sub(e.start) < throttleWindow && e.failures >= k.limit {
 			return true
 		}
@@ -89,7 +98,7 @@ func (t *loginThrottle) failed(r *http.Request, login string) {
 			clear(t.entries) // under a flood, forget rather than grow
 		}
 	}
-	for _, k := range throttleKeys(r, login) {
+	for _, k := range t.keys(r, login) {
 		e, ok := t.entries[k.key]
 		if !ok || now.Sub(e.start) >= throttleWindow {
 			e = &throttleEntry{start: now}
@@ -103,5 +112,5 @@ func (t *loginThrottle) failed(r *http.Request, login string) {
 func (t *loginThrottle) succeeded(r *http.Request, login string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.entries, throttleKeys(r, login)[0].key)
+	delete(t.entries, t.keys(r, login)[0].key)
 }

@@ -44,7 +44,7 @@ func TestLogin_RepeatedFailuresAreThrottled(t *testing.T) {
 
 func TestThrottleMemoryIsBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	th := newLoginThrottle(func() time.Time { return now })
+	th := newLoginThrottle(func() time.Time { return now }, nil)
 	r, _ := http.NewRequest("POST", "/login", nil)
 	r.RemoteAddr = "192.0.2.1:1234"
 	for i := range throttleEntries {
