@@ -41,6 +41,7 @@ type gateWeb struct {
 	refreshBefore time.Duration          // the most a session refreshes ahead of expiry
 	fixedRefresh  bool                   // refreshBefore was configured: use it as is
 	refreshes     refreshGroup
+	sessions      *session.Cache // opened sessions by cookie value
 	revoked       *revocationHub // the embedded issuer's revocations; nil for external providers
 }
 
@@ -63,6 +64,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		lifetime:      time.Duration(l.SessionLifetime),
 		flows:         map[string]*login.Flow{},
 		refreshBefore: 30 * time.Second,
+		sessions:      session.NewCache(0),
 	}
 	if l.RefreshBefore < 0 {
 		return nil, fmt.Errorf("login: refresh_before %s is negative; give a positive duration such as 30s, or omit it", time.Duration(l.RefreshBefore))
@@ -211,7 +213,7 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	g := web.g
 	sl := web.sealer(r)
 	var s session.Session
-	err := sl.Open(r, &s)
+	err := sl.OpenSession(r, &s, web.sessions)
 	now := time.Now()
 	if err == nil && s.Ended(now) {
 		err = session.ErrExpired

@@ -48,3 +48,34 @@ func BenchmarkSealerSeal(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSealerOpenSessionCached is the same with a Cache: every request
+// after the first with a given cookie.
+func BenchmarkSealerOpenSessionCached(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		sess Session
+	}{
+		{"1chunk", sampleSession()},
+		{"3chunks", bigSession(3)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			clk := &clock{t0}
+			s := mustSealer(b, mustKeys(b, secret(1), secret(2)), Config{Now: clk.Now})
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for _, c := range sealTo(b, s, tc.sess, time.Time{}).Result().Cookies() {
+				if c.MaxAge > 0 {
+					r.AddCookie(c)
+				}
+			}
+			cache := NewCache(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				var out Session
+				if err := s.OpenSession(r, &out, cache); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

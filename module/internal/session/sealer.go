@@ -207,57 +207,78 @@ func (s *Sealer) Seal(w http.ResponseWriter, v any, expires time.Time) error {
 // ErrExpired when the sealed expiry has passed and an error wrapping
 // ErrInvalid for anything else that is wrong with the cookies.
 func (s *Sealer) Open(r *http.Request, dst any) error {
+	raw, err := s.joined(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.decode(raw, dst)
+	return err
+}
+
+// joined reassembles the sealed value from r's cookies, checking the chunk
+// structure only.
+func (s *Sealer) joined(r *http.Request) (string, error) {
 	first, chunks := s.collect(r)
 	if first == nil {
-		return ErrNoSession
+		return "", ErrNoSession
 	}
 	dot := strings.IndexByte(*first, '.')
 	if dot != 1 {
-		return fmt.Errorf("%w: malformed value", ErrInvalid)
+		return "", fmt.Errorf("%w: malformed value", ErrInvalid)
 	}
 	n := int((*first)[0] - '0')
 	if n < 1 || n > s.maxChunks {
-		return fmt.Errorf("%w: bad chunk count", ErrInvalid)
+		return "", fmt.Errorf("%w: bad chunk count", ErrInvalid)
 	}
 	if len(*first) > ChunkSize {
-		return fmt.Errorf("%w: oversized cookie", ErrInvalid)
+		return "", fmt.Errorf("%w: oversized cookie", ErrInvalid)
+	}
+	if n == 1 {
+		return (*first)[2:], nil
 	}
 	var b strings.Builder
 	b.WriteString((*first)[2:])
 	for i := 1; i < n; i++ {
 		c := chunks[i]
 		if c == nil {
-			return fmt.Errorf("%w: chunk %d of %d missing", ErrInvalid, i+1, n)
+			return "", fmt.Errorf("%w: chunk %d of %d missing", ErrInvalid, i+1, n)
 		}
 		if len(*c) > ChunkSize || len(*c) == 0 {
-			return fmt.Errorf("%w: bad chunk size", ErrInvalid)
+			return "", fmt.Errorf("%w: bad chunk size", ErrInvalid)
 		}
 		b.WriteString(*c)
 	}
+	return b.String(), nil
+}
+
+// decode authenticates, decrypts and unmarshals a joined value into dst and
+// returns its sealed expiry.
+func (s *Sealer) decode(raw string, dst any) (time.Time, error) {
 	var payload []byte
 	var err error
 	for _, c := range s.codecs {
-		if err = c.Decode(s.name, b.String(), &payload); err == nil {
+		if err = c.Decode(s.name, raw, &payload); err == nil {
 			break
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return time.Time{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	var env openedEnvelope
 	if err := json.Unmarshal(payload, &env); err != nil {
-		return fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+		return time.Time{}, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
 	}
-	if !s.now().Before(time.Unix(env.Exp, 0)) {
-		return ErrExpired
+	exp := time.Unix(env.Exp, 0)
+	if !s.now().Before(exp) {
+		return time.Time{}, ErrExpired
 	}
 	if len(env.V) == 0 {
-		return fmt.Errorf("%w: empty payload", ErrInvalid)
+		return time.Time{}, fmt.Errorf("%w: empty payload", ErrInvalid)
 	}
 	if err := json.Unmarshal(env.V, dst); err != nil {
-		return fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+		return time.Time{}, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
 	}
-	return nil
+	return exp, nil
 }
 
 // Clear deletes the session cookies: the first cookie always, and every chunk

@@ -1,0 +1,107 @@
+package session
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Cache remembers opened sessions by a SHA-256 of their sealed cookie value,
+// so a browser's next requests with the same cookie skip the MAC check, the
+// decryption and the JSON decoding (tens of microseconds for a session that
+// carries tokens). A hit means these exact bytes were authenticated before;
+// the entry never outlives the cookie's sealed expiry nor MaxCacheAge.
+// Callers still judge what is inside (Ended, Expiry, revocation) on every
+// request. Safe for concurrent use.
+type Cache struct {
+	mu  sync.Mutex
+	m   map[[32]byte]*cacheEntry
+	max int
+}
+
+type cacheEntry struct {
+	s     Session
+	until time.Time // min(sealed expiry, opened + MaxCacheAge)
+}
+
+const (
+	// DefaultCacheSize bounds a Cache made with NewCache(0). An entry holds
+	// a session's tokens, a few KiB.
+	DefaultCacheSize = 4096
+	// MaxCacheAge bounds how long an opened session is reused without
+	// opening it again (and so how long a retired cookie key keeps working
+	// for a cookie already in the cache).
+	MaxCacheAge = 10 * time.Minute
+)
+
+// NewCache returns a cache of at most max sessions (0: DefaultCacheSize).
+func NewCache(max int) *Cache {
+	if max <= 0 {
+		max = DefaultCacheSize
+	}
+	return &Cache{m: make(map[[32]byte]*cacheEntry), max: max}
+}
+
+// OpenSession is Open for a Session, through c (nil: no cache). The Session
+// it fills shares its Claims map with the cache: treat it as read-only.
+func (s *Sealer) OpenSession(r *http.Request, dst *Session, c *Cache) error {
+	if c == nil {
+		return s.Open(r, dst)
+	}
+	raw, err := s.joined(r)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	h.Write([]byte(s.name))
+	h.Write([]byte{0})
+	h.Write([]byte(raw))
+	var key [32]byte
+	h.Sum(key[:0])
+	now := s.now()
+	c.mu.Lock()
+	e, ok := c.m[key]
+	if ok && !now.Before(e.until) {
+		delete(c.m, key)
+		ok = false
+	}
+	c.mu.Unlock()
+	if ok {
+		*dst = e.s
+		return nil
+	}
+	var fresh Session
+	exp, err := s.decode(raw, &fresh)
+	if err != nil {
+		return err
+	}
+	until := exp
+	if now.Add(MaxCacheAge).Before(until) {
+		until = now.Add(MaxCacheAge)
+	}
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		// Evict: expired entries first, else whichever the map yields.
+		n := 0
+		for k, v := range c.m {
+			if !now.Before(v.until) || n == 0 {
+				delete(c.m, k)
+			}
+			if n++; n >= 8 {
+				break
+			}
+		}
+	}
+	c.m[key] = &cacheEntry{s: fresh, until: until}
+	c.mu.Unlock()
+	*dst = fresh
+	return nil
+}
+
+// Len reports how many sessions c holds.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
