@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -751,5 +752,51 @@ func TestGate_RevocationByAnotherInstanceReachesTheGate(t *testing.T) {
 			t.Fatalf("5s after another instance revoked the token the gate still answers %d", resp.StatusCode)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestGate_SigningKeysSealedWithKeyEncryptionKey: with key_encryption_key the
+// private keys in the database are sealed, and everything still signs and
+// verifies.
+func TestGate_SigningKeysSealedWithKeyEncryptionKey(t *testing.T) {
+	t.Setenv("GATEHOUSE_TEST_KEK", "integration-key-encryption-secret-0123456789")
+	env := startGate(t, `
+			bearer {
+				audience https://api.example.com
+			}
+			forward X-Auth-Subject sub`, func(cf string) string {
+		return strings.Replace(cf, "\t\tdomain {\n", "\t\tkey_encryption_key {env.GATEHOUSE_TEST_KEK}\n\t\tdomain {\n", 1)
+	})
+	tok := serviceToken(t, env)
+	if resp, _ := do(t, nil, "GET", env.app+"/orders", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
+		t.Fatalf("token signed with a sealed key: %d", resp.StatusCode)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(env.dir, "gatehouse.db")+"?_pragma=busy_timeout(5000)&mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT kid, private_key FROM signing_keys`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var kid string
+		var blob []byte
+		if err := rows.Scan(&kid, &blob); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !bytes.HasPrefix(blob, []byte("GHK1")) {
+			t.Errorf("signing key %s is stored unsealed", kid)
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(blob); err == nil {
+			t.Errorf("signing key %s parses as a plaintext private key", kid)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no signing key in the database")
 	}
 }

@@ -50,6 +50,15 @@ type App struct {
 	// Revocations made in this process reach its gates at once. Default: 5s.
 	RevocationPoll caddy.Duration `json:"revocation_poll,omitempty"`
 
+	// KeyEncryptionKeys seal the signing keys' private halves in the store
+	// (AES-256-GCM under a key derived from the first; every one opens keys
+	// sealed with it). Each is at least 32 bytes of secret, usually given
+	// as {env.NAME} or {file./path}. To change it, put the new secret first
+	// and keep the old one until the keys sealed with it have expired.
+	// Default: none — keys are stored as they are (protect the database).
+	KeyEncryptionKeys []string `json:"key_encryption_keys,omitempty"`
+
+	encryption *keys.Encryption
 	logger   *zap.Logger
 	audit    *zap.Logger
 	store    store.Store
@@ -115,6 +124,20 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.CleanupInterval < 0 || a.RevocationPoll < 0 {
 		return fmt.Errorf("cleanup_interval and revocation_poll must be positive durations")
+	}
+	if len(a.KeyEncryptionKeys) > 0 {
+		repl := caddy.NewReplacer()
+		secrets := make([]string, len(a.KeyEncryptionKeys))
+		for i, k := range a.KeyEncryptionKeys {
+			if secrets[i] = repl.ReplaceKnown(k, ""); secrets[i] == "" {
+				return fmt.Errorf("key_encryption_key %q expands to nothing; set the environment variable or file it names", k)
+			}
+		}
+		enc, err := keys.NewEncryption(secrets)
+		if err != nil {
+			return fmt.Errorf("key_encryption_key: %w", err)
+		}
+		a.encryption = enc
 	}
 
 	// Store.
@@ -197,6 +220,7 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 	if err != nil {
 		return nil, err
 	}
+	kcfg.Encryption = a.encryption
 
 	// Key managers (and their rotation goroutines) are shared across
 	// reloads per store, domain and key settings.
@@ -208,7 +232,7 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 			zap.String("event", "key_rotation"), zap.String("outcome", "success"), zap.String("domain", domainName),
 			zap.String("old_kid", oldKID), zap.String("kid", newKID))
 	}
-	poolKey := fmt.Sprintf("keys|%s|%s|%s|%s|%s|%s", a.storeKey, dc.Name, kcfg.Algorithm, kcfg.RotateEvery, kcfg.MaxTokenLifetime, time.Duration(a.RevocationPoll))
+	poolKey := fmt.Sprintf("keys|%s|%s|%s|%s|%s|%s|%s", a.storeKey, dc.Name, kcfg.Algorithm, kcfg.RotateEvery, kcfg.MaxTokenLifetime, time.Duration(a.RevocationPoll), a.encryption.Fingerprint())
 	logger := a.logger.With(zap.String("domain", dc.Name))
 	val, _, err := pool.LoadOrNew(poolKey, func() (caddy.Destructor, error) {
 		mgr, err := keys.New(a.store, dc.Name, kcfg)

@@ -26,6 +26,7 @@ func init() {
 //		store sqlite [<path>] | postgres <dsn>
 //		cleanup_interval <duration>
 //		revocation_poll <duration>
+//		key_encryption_key <secret> [<older secret>...]
 //		domain [<name>] {
 //			issuer <url>
 //			signing_algorithm RS256|ES256|EdDSA
@@ -84,6 +85,15 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.CleanupInterval = dur
+		case "key_encryption_key":
+			vals := d.RemainingArgs()
+			if len(vals) == 0 {
+				return nil, d.Err("key_encryption_key needs a secret of at least 32 bytes, e.g. `key_encryption_key {env.GATEHOUSE_KEY_ENCRYPTION_KEY}` (generate one with `openssl rand -base64 32`); list older secrets after it while keys sealed with them are still published")
+			}
+			if len(app.KeyEncryptionKeys) > 0 {
+				return nil, d.Err("key_encryption_key is given twice; list every secret on one line, the current one first")
+			}
+			app.KeyEncryptionKeys = vals
 		case "revocation_poll":
 			dur, err := parseDurationArg(d)
 			if err != nil {
@@ -97,7 +107,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.Domains = append(app.Domains, dc)
 		default:
-			return nil, d.Errf("unknown gatehouse option %q; expected store, cleanup_interval, revocation_poll or domain", d.Val())
+			return nil, d.Errf("unknown gatehouse option %q; expected store, cleanup_interval, revocation_poll, key_encryption_key or domain", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "gatehouse", Value: caddyconfig.JSON(app, nil)}, nil

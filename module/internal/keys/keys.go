@@ -48,6 +48,11 @@ type Config struct {
 	// OnRotate, if set, is called when the active signing key changes
 	// (including the first key), with the previous kid ("" at first start).
 	OnRotate func(oldKID, newKID string)
+	// Encryption, if set, seals new private keys at rest and opens sealed
+	// ones. Keys stored in plaintext before it was set are still read; when
+	// the active key is one of them, Load makes a new, sealed key active at
+	// once (the old one stays published until its tokens have expired).
+	Encryption *Encryption
 }
 
 // Manager holds a domain's keys in memory, backed by the store.
@@ -123,13 +128,18 @@ func (m *Manager) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading signing keys of domain %q: %w", m.domain, err)
 	}
-	if pickActive(recs, m.cfg.Algorithm, now) == nil {
+	if a := pickActive(recs, m.cfg.Algorithm, now); a == nil || m.wantsSealed(a) {
 		recs, err = m.st.RotateSigningKeys(ctx, m.domain, m.decide)
 		if err != nil {
 			return fmt.Errorf("rotating signing keys of domain %q: %w", m.domain, err)
 		}
 	}
 	return m.install(recs, now)
+}
+
+// wantsSealed reports whether k is a plaintext key while encryption is on.
+func (m *Manager) wantsSealed(k *store.SigningKey) bool {
+	return m.cfg.Encryption != nil && !isSealed(k.PrivateKey)
 }
 
 // Rotate forces a new key to take over signing now; the previous key stays
@@ -160,7 +170,7 @@ func (m *Manager) Rotate(ctx context.Context) error {
 // active key. Several instances may call it; only the first adds a key.
 func (m *Manager) decide(current []store.SigningKey) ([]store.SigningKey, error) {
 	now := m.cfg.Now()
-	if pickActive(current, m.cfg.Algorithm, now) != nil {
+	if a := pickActive(current, m.cfg.Algorithm, now); a != nil && !m.wantsSealed(a) {
 		return nil, nil
 	}
 	k, err := m.generate(now)
@@ -208,9 +218,15 @@ func (m *Manager) generate(now time.Time) (store.SigningKey, error) {
 		return store.SigningKey{}, err
 	}
 	notAfter := now.Add(m.cfg.RotateEvery)
+	kidText := base64.RawURLEncoding.EncodeToString(kid)
+	if m.cfg.Encryption != nil {
+		if der, err = m.cfg.Encryption.seal(m.domain, kidText, der); err != nil {
+			return store.SigningKey{}, err
+		}
+	}
 	return store.SigningKey{
 		Domain:     m.domain,
-		KID:        base64.RawURLEncoding.EncodeToString(kid),
+		KID:        kidText,
 		Alg:        m.cfg.Algorithm,
 		PrivateKey: der,
 		CreatedAt:  now,
@@ -225,7 +241,7 @@ func (m *Manager) install(recs []store.SigningKey, now time.Time) error {
 		if !now.Before(r.ExpiresAt) {
 			continue
 		}
-		k, err := parseKey(r)
+		k, err := parseKey(r, m.cfg.Encryption)
 		if err != nil {
 			return fmt.Errorf("signing key %s of domain %q: %w", r.KID, m.domain, err)
 		}
@@ -272,8 +288,15 @@ func sameKIDs(a, b *keyState) bool {
 	return true
 }
 
-func parseKey(r store.SigningKey) (*signingKey, error) {
-	raw, err := x509.ParsePKCS8PrivateKey(r.PrivateKey)
+func parseKey(r store.SigningKey, enc *Encryption) (*signingKey, error) {
+	der := r.PrivateKey
+	if isSealed(der) {
+		var err error
+		if der, err = enc.open(r.Domain, r.KID, der); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, err
 	}
