@@ -59,13 +59,13 @@ type App struct {
 	KeyEncryptionKeys []string `json:"key_encryption_keys,omitempty"`
 
 	encryption *keys.Encryption
-	logger   *zap.Logger
-	audit    *zap.Logger
-	store    store.Store
-	storeKey string
-	domains  map[string]*domainState
-	metrics  *issuer.Metrics
-	poolKeys []string // usage-pool keys this config holds
+	logger     *zap.Logger
+	audit      *zap.Logger
+	store      store.Store
+	storeKey   string
+	domains    map[string]*domainState
+	metrics    *issuer.Metrics
+	poolKeys   []string // usage-pool keys this config holds
 }
 
 // CaddyModule returns the Caddy module information.
