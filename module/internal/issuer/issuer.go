@@ -186,6 +186,7 @@ func New(cfg Config) (*Issuer, error) {
 		throttle:   newLoginThrottle(cfg.Now, cfg.ClientIP),
 	}
 	i.st = timedStore{Store: cfg.Store, m: cfg.Metrics, domain: cfg.Domain.Name}
+	i.throttle.shared, i.throttle.onError = i.st, i.storeError
 	i.ssoCookie, i.csrfCookie = "gatehouse-sso", "gatehouse-csrf"
 	if i.secure {
 		i.ssoCookie, i.csrfCookie = "__Host-gatehouse-sso", "__Host-gatehouse-csrf"

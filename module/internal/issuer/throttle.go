@@ -1,11 +1,15 @@
 package issuer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
 // Sign-in throttling defaults: failed password sign-ins counted per
@@ -24,13 +28,16 @@ const (
 )
 
 // loginThrottle slows down password guessing at the login form. It counts
-// failures in process memory (per instance; several instances each apply
-// the limits).
+// failures twice: in the store, shared by every instance (keys hashed, so
+// no account name or address is stored), and in process memory, which keeps
+// the limits in force while the store is unreachable.
 type loginThrottle struct {
 	mu       sync.Mutex
 	now      func() time.Time
 	clientIP func(*http.Request) string
 	entries  map[string]*throttleEntry
+	shared   store.Store // nil: memory only
+	onError  func(op string, err error)
 }
 
 type throttleEntry struct {
@@ -42,7 +49,14 @@ func newLoginThrottle(now func() time.Time, clientIP func(*http.Request) string)
 	if clientIP == nil {
 		clientIP = RemoteIP
 	}
-	return &loginThrottle{now: now, clientIP: clientIP, entries: map[string]*throttleEntry{}}
+	return &loginThrottle{now: now, clientIP: clientIP, entries: map[string]*throttleEntry{}, onError: func(string, error) {}}
+}
+
+// sharedKey is the store's name for a throttle key: a hash, so the table
+// holds neither account names nor addresses.
+func sharedKey(key string) string {
+	sum := sha256.Sum256([]byte("gatehouse login throttle v1\x00" + key))
+	return hex.EncodeToString(sum[:])
 }
 
 // RemoteIP is the host part of r.RemoteAddr: the default Config.ClientIP.
@@ -70,24 +84,51 @@ func (t *loginThrottle) keys(r *http.Request, login string) [3]struct {
 	}
 }
 
-// blocked reports whether any counter of this attempt is at its limit.
+// blocked reports whether any counter of this attempt is at its limit, in
+// this process or (with a store) across instances.
 func (t *loginThrottle) blocked(r *http.Request, login string) bool {
 	now := t.now()
+	keys := t.keys(r, login)
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range t.keys(r, login) {
+	for _, k := range keys {
 		if e, ok := t.entries[k.key]; ok && now.Sub(e.start) < throttleWindow && e.failures >= k.limit {
+			t.mu.Unlock()
+			return true
+		}
+	}
+	t.mu.Unlock()
+	if t.shared == nil {
+		return false
+	}
+	counts, err := t.shared.LoginFailures(r.Context(), t.sharedKeys(keys), now)
+	if err != nil {
+		t.onError("login failures", err)
+		return false // the in-memory limits still apply
+	}
+	for i, k := range keys {
+		if counts[i] >= k.limit {
 			return true
 		}
 	}
 	return false
 }
 
+func (t *loginThrottle) sharedKeys(keys [3]struct {
+	key   string
+	limit int
+}) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = sharedKey(k.key)
+	}
+	return out
+}
+
 // failed counts a failed sign-in.
 func (t *loginThrottle) failed(r *http.Request, login string) {
 	now := t.now()
+	keys := t.keys(r, login)
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if len(t.entries) >= throttleEntries {
 		for k, e := range t.entries {
 			if now.Sub(e.start) >= throttleWindow {
@@ -98,7 +139,7 @@ func (t *loginThrottle) failed(r *http.Request, login string) {
 			clear(t.entries) // under a flood, forget rather than grow
 		}
 	}
-	for _, k := range t.keys(r, login) {
+	for _, k := range keys {
 		e, ok := t.entries[k.key]
 		if !ok || now.Sub(e.start) >= throttleWindow {
 			e = &throttleEntry{start: now}
@@ -106,11 +147,23 @@ func (t *loginThrottle) failed(r *http.Request, login string) {
 		}
 		e.failures++
 	}
+	t.mu.Unlock()
+	if t.shared != nil {
+		if _, err := t.shared.AddLoginFailures(r.Context(), t.sharedKeys(keys), now, throttleWindow); err != nil {
+			t.onError("count login failure", err)
+		}
+	}
 }
 
 // succeeded clears the account-from-this-address counter.
 func (t *loginThrottle) succeeded(r *http.Request, login string) {
+	key := t.keys(r, login)[0].key
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.entries, t.keys(r, login)[0].key)
+	delete(t.entries, key)
+	t.mu.Unlock()
+	if t.shared != nil {
+		if err := t.shared.ClearLoginFailures(r.Context(), sharedKey(key)); err != nil {
+			t.onError("clear login failures", err)
+		}
+	}
 }

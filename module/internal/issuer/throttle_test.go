@@ -1,9 +1,12 @@
 package issuer
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 )
 
 // Password guessing at the login form: after perLoginAndIP failures for one
@@ -52,5 +55,45 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 	}
 	if len(th.entries) > throttleEntries {
 		t.Fatalf("%d entries, bound %d", len(th.entries), throttleEntries)
+	}
+}
+
+// TestLogin_ThrottleIsSharedByInstancesOfOneStore: failures counted by one
+// instance count at another sharing the store, so spreading guesses over a
+// cluster gains nothing.
+func TestLogin_ThrottleIsSharedByInstancesOfOneStore(t *testing.T) {
+	a := newFixture(t)
+	b := newFixture(t, withConfig(func(c *Config, _ *identity.Domain) { c.Store = a.st }))
+	try := func(f *fixture, password string) int {
+		c := f.browser()
+		loc := location(t, f.get(c, f.authorizeURL(authParams("spa", spaRedirect))))
+		form := loginForm(t, body(t, f.get(c, loc.String())))
+		form.Set("login", "alice")
+		form.Set("password", password)
+		resp, err := c.PostForm(f.url+"/login", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for n := range perLoginAndIP {
+		f := a
+		if n%2 == 1 {
+			f = b
+		}
+		if got := try(f, "wrong"); got != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d", n+1, got)
+		}
+	}
+	for name, f := range map[string]*fixture{"a": a, "b": b} {
+		if got := try(f, alicePassword); got != http.StatusTooManyRequests {
+			t.Fatalf("instance %s after %d failures spread over two instances: %d, want 429", name, perLoginAndIP, got)
+		}
+	}
+	// Nothing readable is stored: the keys are hashes.
+	counts, err := a.st.LoginFailures(context.Background(), []string{"l\x00alice\x00127.0.0.1"}, time.Now())
+	if err != nil || counts[0] != 0 {
+		t.Fatalf("a plaintext throttle key is stored: %v %v", counts, err)
 	}
 }

@@ -168,6 +168,18 @@ type Store interface {
 	// reaches the gates of all.
 	RevokedSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
 
+	// AddLoginFailures counts one failed sign-in for each key (opaque; the
+	// issuer hashes them) and returns each key's count in its window. A
+	// window starts at a key's first failure and lasts window; a failure
+	// after it starts a new one. Instances sharing the database share the
+	// counts, so spreading guesses over instances gains nothing.
+	AddLoginFailures(ctx context.Context, keys []string, now time.Time, window time.Duration) ([]int, error)
+	// LoginFailures returns each key's count in its current window at now
+	// (0 for an unknown key or a window that has passed).
+	LoginFailures(ctx context.Context, keys []string, now time.Time) ([]int, error)
+	// ClearLoginFailures forgets key's count.
+	ClearLoginFailures(ctx context.Context, key string) error
+
 	// CreateSession, Session and DeleteSession manage SSO sessions. Session of
 	// an unknown or expired ID is ErrNotFound; deleting an unknown session is
 	// not an error.
@@ -176,7 +188,8 @@ type Store interface {
 	DeleteSession(ctx context.Context, id string) error
 
 	// DeleteExpired removes every record expired at now (ExpiresAt not after
-	// now): codes, refresh tokens, revocations, sessions and signing keys.
+	// now): codes, refresh tokens, revocations, sessions, signing keys and
+	// login-failure windows.
 	// Live records are untouched.
 	DeleteExpired(ctx context.Context, now time.Time) error
 

@@ -91,6 +91,15 @@ CREATE INDEX sessions_expires_at ON sessions (expires_at);
 ALTER TABLE revocations ADD COLUMN revoked_at timestamptz NOT NULL DEFAULT '-infinity';
 CREATE INDEX revocations_revoked_at ON revocations (revoked_at);
 `,
+	// 3: failed sign-ins per (hashed) throttle key, shared by instances.
+	`
+CREATE TABLE login_failures (
+	key        text        PRIMARY KEY,
+	failures   integer     NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+CREATE INDEX login_failures_expires_at ON login_failures (expires_at);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations across

@@ -90,6 +90,15 @@ CREATE INDEX sessions_expires_at ON sessions (expires_at);
 ALTER TABLE revocations ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX revocations_revoked_at ON revocations (revoked_at);
 `,
+	// 3: failed sign-ins per (hashed) throttle key, shared by instances.
+	`
+CREATE TABLE login_failures (
+	key        TEXT    PRIMARY KEY,
+	failures   INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX login_failures_expires_at ON login_failures (expires_at);
+`,
 }
 
 // migrate brings the schema up to date. Each version is checked and applied

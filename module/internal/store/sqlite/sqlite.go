@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -495,6 +496,73 @@ func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([
 	return out, rows.Err()
 }
 
+// Login failures.
+
+// AddLoginFailures counts one failure for each key.
+func (s *Store) AddLoginFailures(ctx context.Context, keys []string, now time.Time, window time.Duration) ([]int, error) {
+	if window <= 0 {
+		return nil, errors.New("store: a login-failure window must be positive")
+	}
+	out := make([]int, len(keys))
+	err := inTx(ctx, s.w, func(tx *sql.Tx) error {
+		// Keys in one global order: concurrent callers never wait on each
+		// other in a cycle.
+		for _, i := range sortedIndexes(keys) {
+			k := keys[i]
+			if err := tx.QueryRowContext(ctx, `INSERT INTO login_failures (key, failures, expires_at) VALUES (?1, 1, ?2)
+				ON CONFLICT (key) DO UPDATE SET
+					failures   = CASE WHEN login_failures.expires_at <= ?3 THEN 1 ELSE login_failures.failures + 1 END,
+					expires_at = CASE WHEN login_failures.expires_at <= ?3 THEN excluded.expires_at ELSE login_failures.expires_at END
+				RETURNING failures`, k, now.Add(window).UnixMicro(), now.UnixMicro()).Scan(&out[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LoginFailures returns each key's count in its current window.
+func (s *Store) LoginFailures(ctx context.Context, keys []string, now time.Time) ([]int, error) {
+	out := make([]int, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(keys)+1)
+	args = append(args, now.UnixMicro())
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT key, failures FROM login_failures WHERE expires_at > ? AND key IN (?`+
+		strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		for i, want := range keys {
+			if want == k {
+				out[i] = n
+			}
+		}
+	}
+	return out, rows.Err()
+}
+
+// ClearLoginFailures forgets key's count.
+func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM login_failures WHERE key = ?`, key)
+	return err
+}
+
 // Sessions.
 
 // CreateSession stores a new SSO session.
@@ -542,11 +610,21 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // DeleteExpired removes every record expired at now.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	return inTx(ctx, s.w, func(tx *sql.Tx) error {
-		for _, table := range []string{"auth_codes", "refresh_tokens", "revocations", "sessions", "signing_keys"} {
+		for _, table := range []string{"auth_codes", "refresh_tokens", "revocations", "sessions", "signing_keys", "login_failures"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at <= ?`, now.UnixMicro()); err != nil {
 				return fmt.Errorf("deleting expired %s: %w", table, err)
 			}
 		}
 		return nil
 	})
+}
+
+// sortedIndexes returns the indexes of keys in the keys' sorted order.
+func sortedIndexes(keys []string) []int {
+	idx := make([]int, len(keys))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	return idx
 }

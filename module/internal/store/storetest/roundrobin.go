@@ -73,6 +73,18 @@ func (r *roundRobin) RevokedSince(ctx context.Context, since time.Time, limit in
 	return r.pick().RevokedSince(ctx, since, limit)
 }
 
+func (r *roundRobin) AddLoginFailures(ctx context.Context, keys []string, now time.Time, window time.Duration) ([]int, error) {
+	return r.pick().AddLoginFailures(ctx, keys, now, window)
+}
+
+func (r *roundRobin) LoginFailures(ctx context.Context, keys []string, now time.Time) ([]int, error) {
+	return r.pick().LoginFailures(ctx, keys, now)
+}
+
+func (r *roundRobin) ClearLoginFailures(ctx context.Context, key string) error {
+	return r.pick().ClearLoginFailures(ctx, key)
+}
+
 func (r *roundRobin) CreateSession(ctx context.Context, s store.Session) error {
 	return r.pick().CreateSession(ctx, s)
 }

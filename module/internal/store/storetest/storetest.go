@@ -67,6 +67,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"deleting an unknown session is not an error", testSessionDeleteUnknown},
 		{"duplicate session ID is a conflict", testSessionConflict},
 		{"delete expired removes only expired records", testDeleteExpired},
+		{"login failures count per key within a window", testLoginFailures},
+		{"concurrent login failures are all counted", testLoginFailuresConcurrent},
 		{"empty slices and zero times round-trip", testEmptyRoundTrip},
 		{"records without an ID or expiry are refused", testValidation},
 	}
@@ -1063,5 +1065,76 @@ func testRevokedSince(t *testing.T, s store.Store) {
 	}
 	if _, err := s.RevokedSince(ctx, time.Time{}, 0); err == nil {
 		t.Fatal("a zero limit was accepted")
+	}
+}
+
+// Login failures.
+
+func testLoginFailures(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	w := 15 * time.Minute
+	got, err := s.AddLoginFailures(ctx, []string{"a", "b"}, base, w)
+	must(t, err)
+	if !slices.Equal(got, []int{1, 1}) {
+		t.Fatalf("first failures = %v", got)
+	}
+	got, err = s.AddLoginFailures(ctx, []string{"a"}, base.Add(time.Minute), w)
+	must(t, err)
+	if !slices.Equal(got, []int{2}) {
+		t.Fatalf("second failure of a = %v", got)
+	}
+	counts, err := s.LoginFailures(ctx, []string{"b", "a", "unknown"}, base.Add(2*time.Minute))
+	must(t, err)
+	if !slices.Equal(counts, []int{1, 2, 0}) {
+		t.Fatalf("LoginFailures = %v, want [1 2 0]", counts)
+	}
+	// The window runs from the first failure: at base+w it has passed.
+	counts, err = s.LoginFailures(ctx, []string{"a"}, base.Add(w))
+	must(t, err)
+	if !slices.Equal(counts, []int{0}) {
+		t.Fatalf("after the window: %v", counts)
+	}
+	got, err = s.AddLoginFailures(ctx, []string{"a"}, base.Add(w), w)
+	must(t, err)
+	if !slices.Equal(got, []int{1}) {
+		t.Fatalf("a failure after the window starts a new one: %v", got)
+	}
+	must(t, s.ClearLoginFailures(ctx, "b"))
+	counts, err = s.LoginFailures(ctx, []string{"b"}, base.Add(time.Minute))
+	must(t, err)
+	if !slices.Equal(counts, []int{0}) {
+		t.Fatalf("after clearing: %v", counts)
+	}
+	// DeleteExpired forgets passed windows only.
+	_, err = s.AddLoginFailures(ctx, []string{"c"}, base.Add(w), w)
+	must(t, err)
+	must(t, s.DeleteExpired(ctx, base.Add(2*w)))
+	counts, err = s.LoginFailures(ctx, []string{"a", "c"}, base.Add(w))
+	must(t, err)
+	if !slices.Equal(counts, []int{0, 0}) {
+		t.Fatalf("after DeleteExpired at the end of both windows: %v", counts)
+	}
+	if _, err := s.AddLoginFailures(ctx, []string{"a"}, base, 0); err == nil {
+		t.Fatal("a zero window was accepted")
+	}
+	if counts, err := s.LoginFailures(ctx, nil, base); err != nil || len(counts) != 0 {
+		t.Fatalf("no keys: %v %v", counts, err)
+	}
+}
+
+func testLoginFailuresConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	warm(s)
+	errs := make([]error, concurrency)
+	race(concurrency, func(i int) {
+		_, errs[i] = s.AddLoginFailures(ctx, []string{"shared", fmt.Sprint("own-", i)}, base, time.Hour)
+	})
+	for _, err := range errs {
+		must(t, err)
+	}
+	counts, err := s.LoginFailures(ctx, []string{"shared"}, base)
+	must(t, err)
+	if counts[0] != concurrency {
+		t.Fatalf("%d concurrent failures counted as %d", concurrency, counts[0])
 	}
 }
