@@ -3,7 +3,8 @@
 //
 //   - the Validator: compact-JWS parsing, header policy (algorithm allow-list from
 //     configuration, never from the token; no jku/x5u/x5c/jwk/crit/b64), signature
-//     verification, claims checks (exp, nbf, iat, iss, aud, typ, scopes);
+//     verification, strict claims-set decoding (claimsjson.go: no duplicate names,
+//     valid UTF-8, bounded nesting), claims checks (exp, nbf, iat, iss, aud, typ, scopes);
 //   - the verified-token cache (keyed by SHA-256 of the token, bounded, entries never
 //     outliving exp, dropped on key rotation and on revocation);
 //   - key sources: StaticKeys (JWKS/JWK/PEM), RemoteKeySet (JWKS URL or OIDC discovery,

@@ -32,7 +32,7 @@ type compactJWS struct {
 	h64          string // the encoded protected header (the header cache key)
 	cachedHdr    bool   // hdr came from the header cache
 	signingInput string // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
-	payload      []byte
+	payload      []byte // never modified: the decoded claims share its memory
 	sig          []byte
 }
 

@@ -63,8 +63,9 @@ type Config struct {
 // Token is a verified access token. Tokens returned from the cache are shared between
 // requests: treat every field, including Claims, as read-only.
 type Token struct {
-	// Claims holds every claim of the payload as decoded by encoding/json
-	// (numbers are float64).
+	// Claims holds every claim of the payload, with the types encoding/json gives a
+	// map[string]any (numbers are float64). Payloads with duplicate member names,
+	// invalid UTF-8 or nesting deeper than 32 levels are refused (see parseClaimsJSON).
 	Claims    map[string]any
 	Subject   string
 	Issuer    string
@@ -415,9 +416,10 @@ func (v *Validator) checkClaims(jws *compactJWS, now time.Time) (*Token, time.Ti
 	bad := func(desc, reason string) (*Token, time.Time, *Error) {
 		return nil, time.Time{}, invalidToken(desc, reason)
 	}
-	var claims map[string]any
-	if err := json.Unmarshal(jws.payload, &claims); err != nil || claims == nil {
-		return bad("the token payload is malformed", "payload is not a JSON object")
+	// jws.payload is never modified after decoding, so the claims may share its memory.
+	claims, err := parseClaimsJSON(unsafe.String(unsafe.SliceData(jws.payload), len(jws.payload)))
+	if err != nil {
+		return bad("the token payload is malformed", "payload is not an acceptable JSON object: "+err.Error())
 	}
 	tok := &Token{Claims: claims, KID: jws.hdr.kid, Algorithm: jws.hdr.alg, Type: jws.hdr.typ}
 
