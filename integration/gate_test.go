@@ -263,7 +263,9 @@ func TestGate_BrowserLoginThroughEmbeddedIssuer(t *testing.T) {
 	// Logout clears the session and ends the issuer session (RP-initiated).
 	resp, _ = do(t, b, "GET", env.app+"/.gatehouse/logout", nil)
 	loc, _ = resp.Location()
-	if resp.StatusCode != 302 || loc == nil || !strings.HasPrefix(loc.String(), env.issuer+"/logout") || loc.Query().Get("id_token_hint") == "" {
+	// The session keeps no ID token it does not forward: the embedded
+	// issuer's logout is named by client_id.
+	if resp.StatusCode != 302 || loc == nil || !strings.HasPrefix(loc.String(), env.issuer+"/logout") || loc.Query().Get("client_id") != "webapp" || loc.Query().Has("id_token_hint") {
 		t.Fatalf("logout: %d %v", resp.StatusCode, loc)
 	}
 	resp, _ = do(t, b, "GET", env.app+"/dashboard", map[string]string{"Accept": "application/json"})
@@ -798,5 +800,63 @@ func TestGate_SigningKeysSealedWithKeyEncryptionKey(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no signing key in the database")
+	}
+}
+
+// TestGate_OverlongClaimIsNotForwarded: a claim whose header value would pass
+// 4096 bytes is left out (never cut short: a truncated list or name could
+// mean something else upstream), and a client's own copy is still deleted.
+func TestGate_OverlongClaimIsNotForwarded(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	env := startGate(t, `
+			login webapp
+			forward X-Auth-Subject sub
+			forward X-Auth-Notes notes
+			forward X-Auth-Groups groups`, func(cf string) string {
+		return strings.Replace(cf, "\t\t\t\t\tgroups admins dev\n", "\t\t\t\t\tgroups admins dev\n\t\t\t\t\tnotes "+long+"\n", 1)
+	})
+	b := loginAs(t, env, "alice")
+	resp, _ := do(t, b, "GET", env.app+"/x", map[string]string{"Accept": "text/html", "X-Auth-Notes": "spoofed"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	h := env.upstream.header()
+	if _, present := h["X-Auth-Notes"]; present {
+		t.Fatalf("an overlong or spoofed X-Auth-Notes reached the upstream (%d bytes)", len(h.Get("X-Auth-Notes")))
+	}
+	if h.Get("X-Auth-Subject") != "alice" || h.Get("X-Auth-Groups") != "admins,dev" {
+		t.Fatalf("the other headers: %v", h)
+	}
+}
+
+// TestGate_OversizedSessionIsRefusedAtSignIn: Caddy answers 431 to request
+// headers over 16 KiB, so a session cookie that large would lock the user
+// out with no explanation. The gate refuses it at the callback instead, and
+// says why in the audit log.
+func TestGate_OversizedSessionIsRefusedAtSignIn(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			forward X-Auth-Subject sub`, func(cf string) string {
+		return strings.Replace(cf, "\t\t\t\t\tgroups admins dev\n", "\t\t\t\t\tgroups admins dev\n\t\t\t\t\tnotes "+strings.Repeat("y", 9000)+"\n", 1)
+	})
+	b := browser(t)
+	resp, _ := do(t, b, "GET", env.app+"/", map[string]string{"Accept": "text/html"})
+	loc, _ := resp.Location()
+	if loc == nil {
+		t.Fatalf("no redirect to sign in: %d", resp.StatusCode)
+	}
+	back := signIn(t, b, loc.String(), "alice", testPassword)
+	resp, _ = do(t, b, "GET", back.String(), nil)
+	if resp.StatusCode != 500 {
+		t.Fatalf("callback with an oversized session: %d, want 500", resp.StatusCode)
+	}
+	appURL, _ := url.Parse(env.app)
+	for _, c := range b.Jar.Cookies(appURL) {
+		if c.Name == "gatehouse" || strings.HasPrefix(c.Name, "gatehouse.") {
+			t.Fatalf("a session cookie was set: %s (%d bytes)", c.Name, len(c.Value))
+		}
+	}
+	if audit := readAudit(t, env); !strings.Contains(audit, "session too large for a cookie") {
+		t.Fatalf("the refusal is not in the audit log:\n%s", audit)
 	}
 }

@@ -396,7 +396,13 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	for i, f := range g.Forward {
 		if v, ok := lookupClaim(claims, f.Claim); ok {
-			if s := headerValue(v); s != "" {
+			if s := headerValue(v); len(s) > maxForwardedValue {
+				// Never a truncated value: a cut list or name could mean
+				// something else upstream. The header is left out.
+				if ce := g.logger.Check(zap.WarnLevel, "claim too long to forward; header left out"); ce != nil {
+					ce.Write(zap.String("header", g.forwardKeys[i]), zap.String("claim", f.Claim), zap.Int("length", len(s)), zap.Int("max", maxForwardedValue))
+				}
+			} else if s != "" {
 				r.Header[g.forwardKeys[i]] = []string{s}
 			}
 		}
@@ -492,6 +498,10 @@ func lookupClaim(claims map[string]any, name string) (any, bool) {
 	}
 	return cur, true
 }
+
+// maxForwardedValue bounds a forwarded claim header's value (common proxies
+// and servers refuse header lines of about 8 KiB).
+const maxForwardedValue = 4096
 
 // headerValue renders a claim for a header: strings as they are, numbers
 // and booleans as JSON text, arrays comma-joined, objects as JSON. Control

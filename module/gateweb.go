@@ -50,6 +50,11 @@ type gateWeb struct {
 // provider's exact redirect-URI match anyway).
 const maxOrigins = 32
 
+// maxSessionChunks bounds a session cookie to 3 × 3800 bytes: Caddy refuses
+// request headers over 16 KiB (max_header_size) with 431, which would make
+// an oversized session unusable; refusing it at sign-in says why instead.
+const maxSessionChunks = 3
+
 // cookieSecretName is the store entry holding the gate's cookie keys, shared
 // by every instance and every reload.
 const cookieSecretName = "gate/cookie-keys/v1"
@@ -96,7 +101,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		return nil, err
 	}
 	for i, secure := range []bool{false, true} {
-		web.sealers[i], err = session.NewSealer(web.keys, session.Config{Secure: secure, MaxAge: web.lifetime})
+		web.sealers[i], err = session.NewSealer(web.keys, session.Config{Secure: secure, MaxAge: web.lifetime, MaxChunks: maxSessionChunks})
 		if err != nil {
 			return nil, err
 		}
@@ -232,6 +237,7 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 		switch {
 		case rerr == nil:
 			s = *fresh
+			web.compact(&s)
 			if serr := sl.Seal(w, &s, s.SessionExpiry); serr != nil {
 				g.logger.Error("cannot seal the refreshed session", zap.Error(serr))
 			}
@@ -262,6 +268,20 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 		return g.challenge(w, nil)
 	}
 	return g.authorize(w, r, next, s.Claims, s.Subject, login.IsNavigation(r), &s)
+}
+
+// compact drops what the session need not carry: the access token unless it
+// is forwarded, and the ID token unless it is forwarded or an external
+// provider needs it as id_token_hint at logout (the embedded issuer's logout
+// takes the client_id). Smaller cookies open faster and stay under the
+// request-header limit.
+func (web *gateWeb) compact(s *session.Session) {
+	if web.g.ForwardAccessToken == "" {
+		s.AccessToken = ""
+	}
+	if web.g.ForwardIDToken == "" && web.cfg.Issuer == "" {
+		s.IDToken = ""
+	}
 }
 
 var errSessionRevoked = errors.New("gatehouse: the session's tokens were revoked")
@@ -331,7 +351,12 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("gatehouse: login callback: %w", err))
 	}
 	s := login.NewSession(tokens, time.Now().Add(web.lifetime))
+	web.compact(s)
 	if err := web.sealer(r).Seal(w, s, s.SessionExpiry); err != nil {
+		if errors.Is(err, session.ErrTooLarge) {
+			g.auditEvent("gate.login", "failed", s.Subject, "session too large for a cookie")
+			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("gatehouse: the session is too large for a cookie (at most %d bytes, below Caddy's 16 KiB request-header limit); forward fewer tokens (forward_access_token, forward_id_token) or ask the provider for fewer claims: %w", maxSessionChunks*session.ChunkSize, err))
+		}
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("gatehouse: sealing the session: %w", err))
 	}
 	g.auditEvent("gate.login", "success", s.Subject, "")
