@@ -365,6 +365,15 @@ func (a *App) domain(name string) (*domainState, error) {
 // sweep deletes expired records until ctx is done.
 func sweep(ctx context.Context, st store.Store, every time.Duration, logger *zap.Logger, done chan struct{}) {
 	defer close(done)
+	tick(ctx, every, func() {
+		if err := st.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			logger.Error("deleting expired records", zap.Error(err))
+		}
+	})
+}
+
+// tick calls fn every `every` until ctx is done.
+func tick(ctx context.Context, every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -372,9 +381,7 @@ func sweep(ctx context.Context, st store.Store, every time.Duration, logger *zap
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := st.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				logger.Error("deleting expired records", zap.Error(err))
-			}
+			fn()
 		}
 	}
 }
@@ -435,16 +442,7 @@ func watchRevocations(ctx context.Context, st store.Store, hub *revocationHub, e
 		}
 	}
 	poll()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			poll()
-		}
-	}
+	tick(ctx, every, poll)
 }
 
 // revocationHub fans revocation events from the issuer out to the gates of

@@ -14,20 +14,7 @@ import (
 // spent) until the window passes; then it works again.
 func TestLogin_RepeatedFailuresAreThrottled(t *testing.T) {
 	f := newFixture(t)
-	c := f.browser()
-	loc := location(t, f.get(c, f.authorizeURL(authParams("spa", spaRedirect))))
-	page := body(t, f.get(c, loc.String()))
-	try := func(password string) int {
-		form := loginForm(t, page)
-		form.Set("login", "alice")
-		form.Set("password", password)
-		resp, err := c.PostForm(f.url+"/login", form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	try := func(password string) int { return tryLogin(t, f, "alice", password) }
 	for n := range perLoginAndIP {
 		if got := try("wrong"); got != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d", n+1, got)
@@ -64,19 +51,7 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 func TestLogin_ThrottleIsSharedByInstancesOfOneStore(t *testing.T) {
 	a := newFixture(t)
 	b := newFixture(t, withConfig(func(c *Config, _ *identity.Domain) { c.Store = a.st }))
-	try := func(f *fixture, password string) int {
-		c := f.browser()
-		loc := location(t, f.get(c, f.authorizeURL(authParams("spa", spaRedirect))))
-		form := loginForm(t, body(t, f.get(c, loc.String())))
-		form.Set("login", "alice")
-		form.Set("password", password)
-		resp, err := c.PostForm(f.url+"/login", form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	try := func(f *fixture, password string) int { return tryLogin(t, f, "alice", password) }
 	for n := range perLoginAndIP {
 		f := a
 		if n%2 == 1 {
@@ -96,4 +71,21 @@ func TestLogin_ThrottleIsSharedByInstancesOfOneStore(t *testing.T) {
 	if err != nil || counts[0] != 0 {
 		t.Fatalf("a plaintext throttle key is stored: %v %v", counts, err)
 	}
+}
+
+// tryLogin posts the login form of a fresh authorization request once and
+// returns the status.
+func tryLogin(t *testing.T, f *fixture, login, password string) int {
+	t.Helper()
+	c := f.browser()
+	loc := location(t, f.get(c, f.authorizeURL(authParams("spa", spaRedirect))))
+	form := loginForm(t, body(t, f.get(c, loc.String())))
+	form.Set("login", login)
+	form.Set("password", password)
+	resp, err := c.PostForm(f.url+"/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

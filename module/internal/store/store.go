@@ -196,3 +196,13 @@ type Store interface {
 	// Close releases the backend's resources.
 	Close() error
 }
+
+// InOrder returns counts[k] for each of keys, in keys' order (0 when absent):
+// how backends answer LoginFailures from the rows they found.
+func InOrder(keys []string, counts map[string]int) []int {
+	out := make([]int, len(keys))
+	for i, k := range keys {
+		out[i] = counts[k]
+	}
+	return out
+}

@@ -527,9 +527,8 @@ func (s *Store) AddLoginFailures(ctx context.Context, keys []string, now time.Ti
 
 // LoginFailures returns each key's count in its current window.
 func (s *Store) LoginFailures(ctx context.Context, keys []string, now time.Time) ([]int, error) {
-	out := make([]int, len(keys))
 	if len(keys) == 0 {
-		return out, nil
+		return []int{}, nil
 	}
 	args := make([]any, 0, len(keys)+1)
 	args = append(args, now.UnixMicro())
@@ -542,19 +541,19 @@ func (s *Store) LoginFailures(ctx context.Context, keys []string, now time.Time)
 		return nil, err
 	}
 	defer rows.Close()
+	found := make(map[string]int, len(keys))
 	for rows.Next() {
 		var k string
 		var n int
 		if err := rows.Scan(&k, &n); err != nil {
 			return nil, err
 		}
-		for i, want := range keys {
-			if want == k {
-				out[i] = n
-			}
-		}
+		found[k] = n
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return store.InOrder(keys, found), nil
 }
 
 // ClearLoginFailures forgets key's count.
