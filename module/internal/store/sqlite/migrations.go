@@ -3,8 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // migrations are the schema versions in order; migrations[i] is version i+1.
@@ -107,31 +111,54 @@ CREATE INDEX login_failures_expires_at ON login_failures (expires_at);
 func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
 	for i, m := range migrations {
 		version := i + 1
-		if err := inTx(ctx, db, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		if err := retryBusy(ctx, func() error {
+			return inTx(ctx, db, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version    INTEGER PRIMARY KEY,
 				applied_at INTEGER NOT NULL
 			)`); err != nil {
+					return err
+				}
+				var newest int
+				if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+					return err
+				}
+				if newest > len(migrations) {
+					return fmt.Errorf("the database has schema version %d but this Gatehouse knows only up to %d: upgrade Gatehouse or use another database file", newest, len(migrations))
+				}
+				if newest >= version {
+					return nil
+				}
+				if _, err := tx.ExecContext(ctx, m); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, now().UnixMicro())
 				return err
-			}
-			var newest int
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
-				return err
-			}
-			if newest > len(migrations) {
-				return fmt.Errorf("the database has schema version %d but this Gatehouse knows only up to %d: upgrade Gatehouse or use another database file", newest, len(migrations))
-			}
-			if newest >= version {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, m); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, now().UnixMicro())
-			return err
+			})
 		}); err != nil {
 			return fmt.Errorf("applying schema migration %d: %w", version, err)
 		}
 	}
 	return nil
+}
+
+// retryBusy runs fn again while it fails with SQLITE_BUSY, for up to
+// busyTimeout. Processes opening a new database file at the same moment can
+// get SQLITE_BUSY at once, without the busy handler waiting (one of them is
+// switching the file to WAL mode); the migration itself is idempotent, so
+// trying again is safe.
+func retryBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := fn()
+		var se *msqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
