@@ -255,11 +255,9 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 		// The access token expired and cannot be refreshed: sign in again.
 		err = session.ErrExpired
 	}
-	if err != nil && !errors.Is(err, session.ErrNoSession) {
-		sl.Clear(w, r)
-	}
 	if err != nil {
-		if !errors.Is(err, session.ErrNoSession) && err != nil {
+		if !errors.Is(err, session.ErrNoSession) {
+			sl.Clear(w, r)
 			g.auditEvent("gate.session", "rejected", "", sessionReason(err))
 		}
 		if login.IsNavigation(r) {
