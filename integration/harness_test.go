@@ -3,11 +3,13 @@ package integration
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,12 +33,26 @@ var (
 	handedOut = map[int]bool{}
 )
 
-// freePort returns a loopback port that was free a moment ago and that no
-// earlier call returned.
+// freePort returns a port that was free a moment ago (on every interface:
+// Caddy binds ":port") and that no earlier call returned. It is picked below
+// the kernel's ephemeral range when it can be: a port from that range, free
+// when tested, can be taken a moment later as the local port of any outgoing
+// connection or ":0" listener (an "address already in use" flake seen under
+// load); below it only explicit binds compete.
 func freePort(t testing.TB) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
+	if lo := ephemeralLow(); lo > 21000 {
+		for range 1000 {
+			port := 20000 + mrand.IntN(lo-20000)
+			if handedOut[port] || !bindable(port) {
+				continue
+			}
+			handedOut[port] = true
+			return port
+		}
+	}
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -44,13 +60,41 @@ func freePort(t testing.TB) int {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if !handedOut[port] {
+		if !handedOut[port] && bindable(port) {
 			handedOut[port] = true
 			return port
 		}
 	}
-	t.Fatal("no fresh loopback port found")
+	t.Fatal("no fresh port found")
 	return 0
+}
+
+// bindable reports whether port can be listened on, on every interface.
+func bindable(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// ephemeralLow is the lowest port the kernel hands out on its own (Linux),
+// or 0 when unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
 
 // startCaddy adapts the Caddyfile and runs it in this process until the
