@@ -44,3 +44,55 @@ func scrape(t testing.TB, u string) string {
 	}
 	return string(b)
 }
+
+// TestMetrics_GateCountsEveryDecision: the gate's outcomes and session events
+// are on Caddy's metrics endpoint.
+func TestMetrics_GateCountsEveryDecision(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			bearer {
+				audience https://api.example.com
+				scopes orders:read
+			}
+			forward X-Auth-Subject sub`, func(cf string) string {
+		return strings.Replace(cf, "\tgatehouse_issuer\n", "\tgatehouse_issuer\n\tmetrics /metrics\n", 1)
+	})
+	api := env.app + "/orders"
+	good := serviceToken(t, env, "orders:read")
+	noScope := serviceToken(t, env, "orders:write")
+	for _, tc := range []struct {
+		hdr  map[string]string
+		want int
+	}{
+		{map[string]string{"Authorization": "Bearer " + good}, 200},
+		{map[string]string{"Authorization": "Bearer " + good}, 200},
+		{map[string]string{"Authorization": "Bearer " + noScope}, 403},
+		{map[string]string{"Authorization": "Bearer not-a-jwt"}, 401},
+		{map[string]string{"Accept": "application/json"}, 401},
+		{map[string]string{"Accept": "text/html"}, 302},
+	} {
+		if resp, _ := do(t, nil, "GET", api, tc.hdr); resp.StatusCode != tc.want {
+			t.Fatalf("%v: %d, want %d", tc.hdr, resp.StatusCode, tc.want)
+		}
+	}
+	b := loginAs(t, env, "alice") // one more login redirect, then a login
+	if resp, _ := do(t, b, "GET", env.app+"/.gatehouse/logout", nil); resp.StatusCode != 302 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+
+	body := scrape(t, env.issuer+"/metrics")
+	for _, want := range []string{
+		`gatehouse_gate_requests_total{outcome="allowed"} 2`,
+		`gatehouse_gate_requests_total{outcome="insufficient_scope"} 1`,
+		`gatehouse_gate_requests_total{outcome="invalid_token"} 1`,
+		`gatehouse_gate_requests_total{outcome="no_credentials"} 1`,
+		`gatehouse_gate_requests_total{outcome="login_redirect"} 2`,
+		`gatehouse_gate_requests_total{outcome="policy_denied"} 0`,
+		`gatehouse_gate_sessions_total{event="login"} 1`,
+		`gatehouse_gate_sessions_total{event="logout"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

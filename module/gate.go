@@ -68,6 +68,7 @@ type Gate struct {
 	forwardKeys []string
 	logger      *zap.Logger
 	audit       *zap.Logger
+	metrics     *gateMetrics
 	web         *gateWeb
 	releases    []func()
 }
@@ -158,6 +159,9 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return err
 	}
 	g.audit = g.app.audit.With(zap.String("domain", g.Domain))
+	if g.metrics, err = newGateMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering the gate's metrics: %w", err)
+	}
 	needDomain := g.Login != nil && g.Login.Issuer == "" || len(g.Policies) > 0
 	for _, b := range g.Bearer {
 		needDomain = needDomain || b.embedded()
@@ -383,9 +387,11 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			if ce := g.audit.Check(zap.InfoLevel, "gate denied access"); ce != nil {
 				ce.Write(zap.String("event", "gate.policy"), zap.String("outcome", "denied"), zap.String("sub", sub), zap.Strings("policies", g.Policies), zap.String("reason", d.Explanation()), zap.String("path", r.URL.Path))
 			}
+			g.metrics.request(outcomePolicyDenied)
 			return g.denied(w, r, browser)
 		}
 	}
+	g.metrics.request(outcomeAllowed)
 	// Gatehouse's cookies (the session, and the issuer's SSO cookie when the
 	// issuer shares this host) are not the upstream's business.
 	stripGatehouseCookies(r)
@@ -424,6 +430,16 @@ const realm = "gatehouse"
 // WWW-Authenticate header. Never a redirect.
 func (g *Gate) challenge(w http.ResponseWriter, be *bearer.Error) error {
 	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case be == nil:
+		g.metrics.request(outcomeNoCredentials)
+	case be.Code == "insufficient_scope":
+		g.metrics.request(outcomeInsufficientScope)
+	case be.Code == "invalid_request":
+		g.metrics.request(outcomeInvalidRequest)
+	default:
+		g.metrics.request(outcomeInvalidToken)
+	}
 	if be == nil {
 		w.Header().Set("WWW-Authenticate", bearer.Challenge(realm))
 		return caddyhttp.Error(http.StatusUnauthorized, errors.New("gatehouse: no credentials"))

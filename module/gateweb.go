@@ -236,6 +236,7 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 		fresh, rerr := web.refresh(r.Context(), &s)
 		switch {
 		case rerr == nil:
+			g.metrics.session(sessionRefreshed)
 			s = *fresh
 			web.compact(&s)
 			if serr := sl.Seal(w, &s, s.SessionExpiry); serr != nil {
@@ -246,8 +247,10 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 			// again on the next. Another instance may have rotated the
 			// refresh token a moment ago, and clearing the cookie here
 			// would log the user out under parallel requests.
+			g.metrics.session(sessionRefreshFailed)
 			g.auditEvent("gate.session", "refresh_failed", s.Subject, rerr.Error())
 		default:
+			g.metrics.session(sessionRefreshFailed)
 			g.auditEvent("gate.session", "refresh_failed", s.Subject, rerr.Error())
 			err = rerr
 		}
@@ -258,6 +261,7 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	if err != nil {
 		if !errors.Is(err, session.ErrNoSession) {
 			sl.Clear(w, r)
+			g.metrics.session(sessionRejected)
 			g.auditEvent("gate.session", "rejected", "", sessionReason(err))
 		}
 		if login.IsNavigation(r) {
@@ -317,6 +321,7 @@ func sessionReason(err error) string {
 }
 
 func (web *gateWeb) startLogin(w http.ResponseWriter, r *http.Request) error {
+	web.g.metrics.request(outcomeLoginRedirect)
 	f, err := web.flow(r.Context(), r)
 	if err != nil {
 		web.g.logger.Error("cannot start login", zap.Error(err))
@@ -341,6 +346,7 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &pe) {
 			reason = "provider error " + pe.Code
 		}
+		g.metrics.session(sessionLoginFailed)
 		g.auditEvent("gate.login", "failed", "", reason)
 		w.Header().Set("Cache-Control", "no-store")
 		if errors.As(err, &pe) && pe.AccessDenied() {
@@ -352,11 +358,13 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 	web.compact(s)
 	if err := web.sealer(r).Seal(w, s, s.SessionExpiry); err != nil {
 		if errors.Is(err, session.ErrTooLarge) {
+			g.metrics.session(sessionLoginFailed)
 			g.auditEvent("gate.login", "failed", s.Subject, "session too large for a cookie")
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("gatehouse: the session is too large for a cookie (at most %d bytes, below Caddy's 16 KiB request-header limit); forward fewer tokens (forward_access_token, forward_id_token) or ask the provider for fewer claims: %w", maxSessionChunks*session.ChunkSize, err))
 		}
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("gatehouse: sealing the session: %w", err))
 	}
+	g.metrics.session(sessionLogin)
 	g.auditEvent("gate.login", "success", s.Subject, "")
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, login.SafeReturnPath(returnTo), http.StatusFound)
@@ -382,6 +390,7 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 		absTarget = scheme + "://" + host + login.SafeReturnPath(target)
 	}
 	if hadSession {
+		g.metrics.session(sessionLogout)
 		g.auditEvent("gate.logout", "success", s.Subject, "")
 		web.revoke(r.Context(), &s)
 		if p, err := web.getProvider(r.Context()); err == nil {

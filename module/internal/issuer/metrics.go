@@ -2,11 +2,11 @@ package issuer
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -46,32 +46,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.tokensIssued, err = register(reg, m.tokensIssued); err != nil {
+	if m.tokensIssued, err = metrics.Register(reg, m.tokensIssued); err != nil {
 		return nil, err
 	}
-	if m.signIns, err = register(reg, m.signIns); err != nil {
+	if m.signIns, err = metrics.Register(reg, m.signIns); err != nil {
 		return nil, err
 	}
-	if m.tokenErrors, err = register(reg, m.tokenErrors); err != nil {
+	if m.tokenErrors, err = metrics.Register(reg, m.tokenErrors); err != nil {
 		return nil, err
 	}
-	if m.storeLatency, err = register(reg, m.storeLatency); err != nil {
+	if m.storeLatency, err = metrics.Register(reg, m.storeLatency); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func (m *Metrics) tokenIssued(domain, grant string) {
