@@ -860,3 +860,45 @@ func TestGate_OversizedSessionIsRefusedAtSignIn(t *testing.T) {
 		t.Fatalf("the refusal is not in the audit log:\n%s", audit)
 	}
 }
+
+// TestGate_GatesSharingASessionGetTheTokensTheyForward: two gates on one
+// host share the session cookie. One that forwards the access token still
+// does so when the session was sealed by one that does not (it refreshes to
+// get a token instead of forwarding nothing).
+func TestGate_GatesSharingASessionGetTheTokensTheyForward(t *testing.T) {
+	env := &gateEnv{issuerEnv: newIssuerEnv(t), upstream: newRecorder(t)}
+	env.app = fmt.Sprintf("http://127.0.0.1:%d", env.rpPort)
+	env.redirect = env.app + "/.gatehouse/callback"
+	startCaddy(t, issuerCaddyfile(t, env.issuerEnv, fmt.Sprintf(`
+%s {
+	handle /api/* {
+		gatehouse {
+			login webapp
+			forward_access_token X-Access-Token
+		}
+		reverse_proxy %s
+	}
+	handle {
+		gatehouse {
+			login webapp
+		}
+		reverse_proxy %s
+	}
+}`, env.app, env.upstream.addr(), env.upstream.addr())))
+	b := loginAs(t, env, "alice") // signed in through the gate that forwards nothing
+	if resp, _ := do(t, b, "GET", env.app+"/api/orders", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
+		t.Fatalf("api: %d", resp.StatusCode)
+	}
+	at := env.upstream.header().Get("X-Access-Token")
+	if at == "" {
+		t.Fatal("the gate that forwards the access token forwarded none")
+	}
+	if claims := jwtClaims(t, at); claims["sub"] != "alice" {
+		t.Fatalf("forwarded token: %v", claims)
+	}
+	// The resealed session carries the token now: no refresh on the next call.
+	do(t, b, "GET", env.app+"/api/orders", map[string]string{"Accept": "application/json"})
+	if again := env.upstream.header().Get("X-Access-Token"); again != at {
+		t.Fatal("the second request refreshed again")
+	}
+}

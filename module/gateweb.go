@@ -232,7 +232,7 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	if !web.fixedRefresh {
 		skew = s.RefreshSkew(web.refreshBefore)
 	}
-	if err == nil && s.NeedsRefresh(now, skew) {
+	if err == nil && (s.NeedsRefresh(now, skew) || web.lacksForwardedTokens(&s)) {
 		fresh, rerr := web.refresh(r.Context(), &s)
 		switch {
 		case rerr == nil:
@@ -284,6 +284,15 @@ func (web *gateWeb) compact(s *session.Session) {
 	if web.g.ForwardIDToken == "" && web.cfg.Issuer == "" {
 		s.IDToken = ""
 	}
+}
+
+// lacksForwardedTokens reports whether s was sealed without the access
+// token this gate forwards (by another gate on the same host, which shares
+// the cookie but not forward_access_token) and can get one with its refresh
+// token. (An ID token is not asked for this way: providers need not return
+// one on refresh, which would refresh on every request.)
+func (web *gateWeb) lacksForwardedTokens(s *session.Session) bool {
+	return web.g.ForwardAccessToken != "" && s.AccessToken == "" && s.RefreshToken != ""
 }
 
 var errSessionRevoked = errors.New("gatehouse: the session's tokens were revoked")
