@@ -875,6 +875,7 @@ func TestGate_GatesSharingASessionGetTheTokensTheyForward(t *testing.T) {
 		gatehouse {
 			login webapp
 			forward_access_token X-Access-Token
+			forward_id_token X-ID-Token
 		}
 		reverse_proxy %s
 	}
@@ -895,6 +896,9 @@ func TestGate_GatesSharingASessionGetTheTokensTheyForward(t *testing.T) {
 	}
 	if claims := jwtClaims(t, at); claims["sub"] != "alice" {
 		t.Fatalf("forwarded token: %v", claims)
+	}
+	if id := env.upstream.header().Get("X-ID-Token"); id == "" || jwtClaims(t, id)["aud"] != "webapp" {
+		t.Fatalf("the gate that forwards the ID token forwarded %q", id)
 	}
 	// The resealed session carries the token now: no refresh on the next call.
 	do(t, b, "GET", env.app+"/api/orders", map[string]string{"Accept": "application/json"})

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ type gateWeb struct {
 	refreshes     refreshGroup
 	sessions      *session.Cache // opened sessions by cookie value
 	revoked       *revocationHub // the embedded issuer's revocations; nil for external providers
+	idOnRefresh   bool           // refreshing returns an ID token (embedded issuer, openid scope)
 }
 
 // maxOrigins bounds the per-origin login flows a gate keeps (the Host
@@ -119,6 +121,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		p := &embeddedProvider{iss: g.ds.issuer, clientID: client.ID, secret: client.Secret, scopes: scopes}
 		web.provider = p
 		web.revoked = g.ds.revoke
+		web.idOnRefresh = slices.Contains(scopes, "openid")
 	} else {
 		repl := caddy.NewReplacer()
 		oc := login.OIDCConfig{
@@ -286,13 +289,17 @@ func (web *gateWeb) compact(s *session.Session) {
 	}
 }
 
-// lacksForwardedTokens reports whether s was sealed without the access
-// token this gate forwards (by another gate on the same host, which shares
-// the cookie but not forward_access_token) and can get one with its refresh
-// token. (An ID token is not asked for this way: providers need not return
-// one on refresh, which would refresh on every request.)
+// lacksForwardedTokens reports whether s was sealed without a token this
+// gate forwards (by another gate on the same host, which shares the cookie
+// but not the forward_* options) and a refresh would bring it. An ID token
+// is asked for this way only where refreshing returns one (the embedded
+// issuer with the openid scope): elsewhere it would refresh on every request.
 func (web *gateWeb) lacksForwardedTokens(s *session.Session) bool {
-	return web.g.ForwardAccessToken != "" && s.AccessToken == "" && s.RefreshToken != ""
+	if s.RefreshToken == "" {
+		return false
+	}
+	return web.g.ForwardAccessToken != "" && s.AccessToken == "" ||
+		web.g.ForwardIDToken != "" && s.IDToken == "" && web.idOnRefresh
 }
 
 var errSessionRevoked = errors.New("gatehouse: the session's tokens were revoked")
