@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// FuzzOpen feeds arbitrary cookie values to Open. It must never panic, and
-// nothing but the genuine sealed value may open.
+// FuzzOpen feeds arbitrary cookie values to Open and to the cached
+// OpenSession. They must never panic, must agree, and nothing but the
+// genuine sealed value may open.
 func FuzzOpen(f *testing.F) {
 	clk := &clock{t0}
 	s := mustSealer(f, mustKeys(f, secret(1)), Config{Now: clk.Now})
@@ -23,11 +24,21 @@ func FuzzOpen(f *testing.F) {
 	f.Add("1.MTIzfHh8eQ==", "")
 	f.Add("", "")
 	f.Add("1.\x00\xff|||", "\r\n")
+	cache := NewCache(64)
 	f.Fuzz(func(t *testing.T, first, second string) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Cookie", "gatehouse="+first+"; gatehouse.1="+second)
-		var out Session
-		if err := s.Open(r, &out); err != nil {
+		var out, cached Session
+		err := s.Open(r, &out)
+		// The cached path must agree with Open, opened or not, twice (the
+		// second time from the cache).
+		for range 2 {
+			cerr := s.OpenSession(r, &cached, cache)
+			if (err == nil) != (cerr == nil) || err == nil && (cached.Subject != out.Subject || cached.IDToken != out.IDToken) {
+				t.Fatalf("OpenSession (%v) disagrees with Open (%v)", cerr, err)
+			}
+		}
+		if err != nil {
 			return
 		}
 		// Seeds are sealed afresh in every fuzz worker (random IVs), so
