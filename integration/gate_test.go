@@ -906,3 +906,58 @@ func TestGate_GatesSharingASessionGetTheTokensTheyForward(t *testing.T) {
 		t.Fatal("the second request refreshed again")
 	}
 }
+
+// TestGate_StartingInstanceKnowsEarlierRevocations: an instance (here: a
+// domain rebuilt by a reload with other settings) loads the revocations
+// already in the store before it serves, so it never accepts a token that
+// was revoked while it was not running — no waiting for a poll.
+func TestGate_StartingInstanceKnowsEarlierRevocations(t *testing.T) {
+	var cf string
+	env := startGate(t, `
+			bearer {
+				audience https://api.example.com
+			}
+			forward X-Auth-Subject sub`, func(c string) string {
+		// Polls too rare to matter in this test.
+		cf = strings.Replace(c, "\t\tdomain {\n", "\t\trevocation_poll 1h\n\t\tdomain {\n", 1)
+		return cf
+	})
+	tok := serviceToken(t, env)
+	if resp, _ := do(t, nil, "GET", env.app+"/orders", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
+		t.Fatalf("valid token: %d", resp.StatusCode)
+	}
+	other, err := sql.Open("sqlite", "file:"+filepath.Join(env.dir, "gatehouse.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	claims := jwtClaims(t, tok)
+	exp := time.Unix(int64(claims["exp"].(float64)), 0)
+	if _, err := other.Exec(`INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?, ?, ?)`, claims["jti"], exp.UnixMicro(), time.Now().UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	// Other poll settings: the domain's runtime is built anew, as on a fresh
+	// instance.
+	reloadCaddy(t, strings.Replace(cf, "revocation_poll 1h", "revocation_poll 59m", 1))
+	req, _ := http.NewRequest("GET", env.app+"/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp := getAfterReload(t, &http.Client{Transport: withHeaders{req.Header, http.DefaultTransport}, Timeout: 10 * time.Second}, env.app+"/orders")
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("the first request after start with a token revoked earlier: %d, want 401", resp.StatusCode)
+	}
+}
+
+// withHeaders adds fixed headers to every request.
+type withHeaders struct {
+	h  http.Header
+	rt http.RoundTripper
+}
+
+func (w withHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range w.h {
+		r.Header[k] = v
+	}
+	return w.rt.RoundTrip(r)
+}

@@ -252,7 +252,13 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 				logger.Error("key maintenance failed", zap.Error(err))
 			})
 		})
-		wg.Go(func() { watchRevocations(bg, a.store, p.revoke, time.Duration(a.RevocationPoll), logger) })
+		// The revocations already recorded are loaded before the domain
+		// serves anything: a new instance never accepts a token another
+		// revoked.
+		w := newRevocationWatcher(a.store, p.revoke, logger)
+		w.poll(lctx)
+		every := time.Duration(a.RevocationPoll)
+		wg.Go(func() { w.run(bg, every) })
 		go func() {
 			wg.Wait()
 			close(p.done)
@@ -397,52 +403,66 @@ const (
 	revocationOverlap = 10 * time.Second
 )
 
-// watchRevocations publishes to hub every revocation recorded in st: first
-// those of the last revocationMemory (an instance that starts, or a domain
-// that is rebuilt, learns what was revoked before), then every `every`.
-func watchRevocations(ctx context.Context, st store.Store, hub *revocationHub, every time.Duration, logger *zap.Logger) {
-	since := time.Now().Add(-revocationMemory)
-	seen := map[string]time.Time{} // id → RevokedAt already published
-	poll := func() {
-		for ctx.Err() == nil {
-			revs, err := st.RevokedSince(ctx, since, revocationPage)
-			if err != nil {
-				if ctx.Err() == nil {
-					logger.Error("reading revocations from the store", zap.Error(err))
-				}
-				return
-			}
-			newest := since
-			for _, r := range revs {
-				if at, ok := seen[r.ID]; !ok || !at.Equal(r.RevokedAt) {
-					seen[r.ID] = r.RevokedAt
-					hub.publish(r.ID)
-				}
-				if r.RevokedAt.After(newest) {
-					newest = r.RevokedAt
-				}
-			}
-			if len(revs) == revocationPage {
-				// A full page: read on from the newest one.
-				if !newest.After(since) {
-					newest = since.Add(time.Microsecond)
-				}
-				since = newest
-				continue
-			}
-			if c := newest.Add(-revocationOverlap); c.After(since) {
-				since = c
-			}
-			for id, at := range seen {
-				if at.Before(since) {
-					delete(seen, id)
-				}
+// revocationWatcher publishes to a hub every revocation recorded in the
+// store: first those of the last revocationMemory (an instance that starts,
+// or a domain that is rebuilt, learns what was revoked before), then, each
+// poll, those recorded since.
+type revocationWatcher struct {
+	st     store.Store
+	hub    *revocationHub
+	logger *zap.Logger
+	since  time.Time
+	seen   map[string]time.Time // id → RevokedAt already published
+}
+
+func newRevocationWatcher(st store.Store, hub *revocationHub, logger *zap.Logger) *revocationWatcher {
+	return &revocationWatcher{st: st, hub: hub, logger: logger, since: time.Now().Add(-revocationMemory), seen: map[string]time.Time{}}
+}
+
+// poll publishes what was recorded since the last poll. Not safe for
+// concurrent use.
+func (w *revocationWatcher) poll(ctx context.Context) {
+	for ctx.Err() == nil {
+		revs, err := w.st.RevokedSince(ctx, w.since, revocationPage)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.logger.Error("reading revocations from the store", zap.Error(err))
 			}
 			return
 		}
+		newest := w.since
+		for _, r := range revs {
+			if at, ok := w.seen[r.ID]; !ok || !at.Equal(r.RevokedAt) {
+				w.seen[r.ID] = r.RevokedAt
+				w.hub.publish(r.ID)
+			}
+			if r.RevokedAt.After(newest) {
+				newest = r.RevokedAt
+			}
+		}
+		if len(revs) == revocationPage {
+			// A full page: read on from the newest one.
+			if !newest.After(w.since) {
+				newest = w.since.Add(time.Microsecond)
+			}
+			w.since = newest
+			continue
+		}
+		if c := newest.Add(-revocationOverlap); c.After(w.since) {
+			w.since = c
+		}
+		for id, at := range w.seen {
+			if at.Before(w.since) {
+				delete(w.seen, id)
+			}
+		}
+		return
 	}
-	poll()
-	tick(ctx, every, poll)
+}
+
+// run polls every `every` until ctx is done.
+func (w *revocationWatcher) run(ctx context.Context, every time.Duration) {
+	tick(ctx, every, func() { w.poll(ctx) })
 }
 
 // revocationHub fans revocation events from the issuer out to the gates of

@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlite"
 )
 
-func TestWatchRevocationsPublishesWhatOtherInstancesRecorded(t *testing.T) {
+func TestRevocationWatcherPublishesWhatOtherInstancesRecorded(t *testing.T) {
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gh.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -35,11 +35,20 @@ func TestWatchRevocationsPublishesWhatOtherInstancesRecorded(t *testing.T) {
 	hub := newRevocationHub()
 	published := make(chan string, before+16)
 	defer hub.subscribe(func(id string) { published <- id })()
+	// The first poll runs before the domain serves: everything recorded
+	// earlier is refused from the first request on.
+	w := newRevocationWatcher(st, hub, zap.NewNop())
+	w.poll(ctx)
+	for _, id := range []string{"old-0", fmt.Sprintf("old-%d", before-1)} {
+		if !hub.isRevoked(id) {
+			t.Fatalf("%s is not refused after the first poll", id)
+		}
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		watchRevocations(wctx, st, hub, 10*time.Millisecond, zap.NewNop())
+		w.run(wctx, 10*time.Millisecond)
 	}()
 	defer func() { cancel(); <-done }()
 
