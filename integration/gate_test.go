@@ -730,20 +730,7 @@ func TestGate_RevocationByAnotherInstanceReachesTheGate(t *testing.T) {
 		}
 	}
 
-	other, err := sql.Open("sqlite", "file:"+filepath.Join(env.dir, "gatehouse.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	claims := jwtClaims(t, tok)
-	jti, _ := claims["jti"].(string)
-	if jti == "" {
-		t.Fatalf("token without jti: %v", claims)
-	}
-	exp := time.Unix(int64(claims["exp"].(float64)), 0)
-	if _, err := other.Exec(`INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?, ?, ?)`, jti, exp.UnixMicro(), time.Now().UnixMicro()); err != nil {
-		t.Fatal(err)
-	}
+	revokeAsAnotherInstance(t, env, tok)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		resp, _ := do(t, nil, "GET", env.app+"/orders", bearer)
@@ -926,16 +913,7 @@ func TestGate_StartingInstanceKnowsEarlierRevocations(t *testing.T) {
 	if resp, _ := do(t, nil, "GET", env.app+"/orders", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
 		t.Fatalf("valid token: %d", resp.StatusCode)
 	}
-	other, err := sql.Open("sqlite", "file:"+filepath.Join(env.dir, "gatehouse.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	claims := jwtClaims(t, tok)
-	exp := time.Unix(int64(claims["exp"].(float64)), 0)
-	if _, err := other.Exec(`INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?, ?, ?)`, claims["jti"], exp.UnixMicro(), time.Now().UnixMicro()); err != nil {
-		t.Fatal(err)
-	}
+	revokeAsAnotherInstance(t, env, tok)
 	// Other poll settings: the domain's runtime is built anew, as on a fresh
 	// instance.
 	reloadCaddy(t, strings.Replace(cf, "revocation_poll 1h", "revocation_poll 59m", 1))
@@ -960,4 +938,25 @@ func (w withHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header[k] = v
 	}
 	return w.rt.RoundTrip(r)
+}
+
+// revokeAsAnotherInstance records the revocation of tok's jti the way the
+// store does (schema version 2), through its own connection to the SQLite
+// file: what another instance sharing the store would do.
+func revokeAsAnotherInstance(t *testing.T, env *gateEnv, tok string) {
+	t.Helper()
+	other, err := sql.Open("sqlite", "file:"+filepath.Join(env.dir, "gatehouse.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	claims := jwtClaims(t, tok)
+	jti, _ := claims["jti"].(string)
+	if jti == "" {
+		t.Fatalf("token without jti: %v", claims)
+	}
+	exp := time.Unix(int64(claims["exp"].(float64)), 0)
+	if _, err := other.Exec(`INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?, ?, ?)`, jti, exp.UnixMicro(), time.Now().UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
 }
