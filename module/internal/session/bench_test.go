@@ -8,7 +8,9 @@ import (
 )
 
 // BenchmarkSealerOpen measures opening a session on every browser request:
-// a typical small session (one cookie) and one with large tokens (3 chunks).
+// a typical small session (one cookie) and one with large tokens (3 chunks),
+// opened afresh and through a Cache (every request after the first with a
+// given cookie).
 func BenchmarkSealerOpen(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -17,23 +19,33 @@ func BenchmarkSealerOpen(b *testing.B) {
 		{"1chunk", sampleSession()},
 		{"3chunks", bigSession(3)},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			clk := &clock{t0}
-			s := mustSealer(b, mustKeys(b, secret(1), secret(2)), Config{Now: clk.Now})
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			for _, c := range sealTo(b, s, tc.sess, time.Time{}).Result().Cookies() {
-				if c.MaxAge > 0 {
-					r.AddCookie(c)
-				}
+		for _, cached := range []bool{false, true} {
+			name := tc.name
+			if cached {
+				name += "/cached"
 			}
-			b.ReportAllocs()
-			for b.Loop() {
-				var out Session
-				if err := s.Open(r, &out); err != nil {
-					b.Fatal(err)
+			b.Run(name, func(b *testing.B) {
+				clk := &clock{t0}
+				s := mustSealer(b, mustKeys(b, secret(1), secret(2)), Config{Now: clk.Now})
+				r := httptest.NewRequest(http.MethodGet, "/", nil)
+				for _, c := range sealTo(b, s, tc.sess, time.Time{}).Result().Cookies() {
+					if c.MaxAge > 0 {
+						r.AddCookie(c)
+					}
 				}
-			}
-		})
+				var cache *Cache
+				if cached {
+					cache = NewCache(0)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					var out Session
+					if err := s.OpenSession(r, &out, cache); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -46,36 +58,5 @@ func BenchmarkSealerSeal(b *testing.B) {
 		if err := s.Seal(httptest.NewRecorder(), sess, time.Time{}); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkSealerOpenSessionCached is the same with a Cache: every request
-// after the first with a given cookie.
-func BenchmarkSealerOpenSessionCached(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		sess Session
-	}{
-		{"1chunk", sampleSession()},
-		{"3chunks", bigSession(3)},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			clk := &clock{t0}
-			s := mustSealer(b, mustKeys(b, secret(1), secret(2)), Config{Now: clk.Now})
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			for _, c := range sealTo(b, s, tc.sess, time.Time{}).Result().Cookies() {
-				if c.MaxAge > 0 {
-					r.AddCookie(c)
-				}
-			}
-			cache := NewCache(0)
-			b.ReportAllocs()
-			for b.Loop() {
-				var out Session
-				if err := s.OpenSession(r, &out, cache); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
