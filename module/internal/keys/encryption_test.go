@@ -126,6 +126,10 @@ func TestKeyEncryptionSecretRotation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not configured") {
 		t.Fatalf("the old key still needs the old secret while it is published: %v", err)
 	}
+	c.Add(PublishAhead(90 * 24 * time.Hour)) // the rotated key, published ahead, signs now
+	if err := m.Load(ctx); err != nil || m.ActiveKID() == old.ActiveKID() {
+		t.Fatalf("after the publish lead the rotated key must sign: %v", err)
+	}
 	for _, r := range storedKeys(t, st, "acme") {
 		if r.KID == m.ActiveKID() {
 			if _, err := parseKey(r, mustEncryption(t, kekB)); err != nil {

@@ -32,12 +32,42 @@ const (
 // Algorithms lists the algorithms a domain may sign with.
 var Algorithms = []string{RS256, ES256, EdDSA}
 
+// Timing of rotation with several instances on one store.
+const (
+	// MinRotation is the shortest rotation period. Its publish lead (15 s)
+	// leaves every instance three reads of the store before a new key signs.
+	MinRotation = time.Minute
+	// maxPublishAhead caps the publish lead of long rotation periods: an
+	// hour is far more than any instance needs to read a new key, and more
+	// than the five minutes relying parties may cache the JWKS.
+	maxPublishAhead = time.Hour
+	// UnknownKIDCooldown is the least time between two store reads caused
+	// by tokens with a kid the manager does not know, so a flood of made-up
+	// kids cannot hammer the database.
+	UnknownKIDCooldown = 10 * time.Second
+	// clockSkew is how far another instance's clock may run ahead of this
+	// one's: when no key has started signing by this instance's clock, a key
+	// that starts within clockSkew counts as started (another instance made
+	// it active at once).
+	clockSkew = time.Minute
+	// rereadTimeout bounds a store read caused by an unknown kid.
+	rereadTimeout = 10 * time.Second
+)
+
+// PublishAhead is how long before it starts signing a scheduled key is
+// stored, and so published in every instance's JWKS and known to every
+// instance's gates: a quarter of the rotation period, at most an hour.
+func PublishAhead(rotateEvery time.Duration) time.Duration {
+	return min(rotateEvery/4, maxPublishAhead)
+}
+
 // Config says how a domain's keys are made and rotated.
 type Config struct {
 	// Algorithm of new keys: RS256 (default), ES256 or EdDSA.
 	Algorithm string
 	// RotateEvery is how long a key signs before a new one takes over.
-	// Zero means 90 days.
+	// Zero means 90 days; at least MinRotation. The next key is published
+	// PublishAhead(RotateEvery) before it starts signing.
 	RotateEvery time.Duration
 	// MaxTokenLifetime is the longest lifetime of any token signed by the
 	// domain; a retired key stays published this long after it stops signing.
@@ -56,23 +86,54 @@ type Config struct {
 }
 
 // Manager holds a domain's keys in memory, backed by the store.
+//
+// A key's CreatedAt is the instant it starts signing; it signs until its
+// NotAfter, or until a later key starts. A successor is stored PublishAhead
+// before its predecessor stops, and every instance reads the store at that
+// instant (Maintain), so each publishes it — in its JWKS and to its gates
+// (Keys) — a whole lead before any instance signs with it. Only a key that
+// replaces one that cannot sign (the domain's first, one after every key has
+// stopped, a sealed one replacing a plaintext one) signs at once. Keys stay
+// published until their ExpiresAt.
 type Manager struct {
 	st     store.Store
 	domain string
 	cfg    Config
+	lead   time.Duration // PublishAhead(cfg.RotateEvery)
 
-	mu    sync.RWMutex
-	state *keyState // replaced whole on reload
-	gen   atomic.Uint64
+	mu       sync.RWMutex
+	state    *keyState // replaced whole on reload
+	reported string    // the signing kid last passed to OnRotate
+	gen      atomic.Uint64
+	reads    atomic.Uint64 // numbers store reads, so an older read never replaces a newer one
+
+	rmu        sync.Mutex // guards the two fields below
+	reread     *flight    // the store read an unknown kid started, if running
+	lastReread time.Time  // when the last such read started
 }
 
 type keyState struct {
-	active  *signingKey
-	byKID   map[string]*signingKey
-	jwks    []byte // marshalled public JWKS
-	public  []jose.JSONWebKey
-	expires time.Time // earliest NotAfter of the active key: reload after it
+	read   uint64      // the store read this state comes from
+	active *signingKey // the key that signed when the state was read
+	// next is a published key that starts signing after active (at its
+	// CreatedAt), or nil.
+	next   *signingKey
+	recs   []store.SigningKey // the unexpired keys, for scheduling
+	byKID  map[string]*signingKey
+	jwks   []byte // marshalled public JWKS
+	public []jose.JSONWebKey
 }
+
+// signer is the key that signs at now.
+func (s *keyState) signer(now time.Time) *signingKey {
+	if s.next != nil && !now.Before(s.next.rec.CreatedAt) {
+		return s.next
+	}
+	return s.active
+}
+
+// flight is one store read that callers wait for together.
+type flight struct{ done chan struct{} }
 
 type signingKey struct {
 	rec    store.SigningKey
@@ -99,20 +160,19 @@ func New(st store.Store, domain string, cfg Config) (*Manager, error) {
 	if cfg.MaxTokenLifetime == 0 {
 		cfg.MaxTokenLifetime = 24 * time.Hour
 	}
-	if cfg.RotateEvery < time.Minute {
-		return nil, fmt.Errorf("key rotation period %s is too short; use at least 1m", cfg.RotateEvery)
+	if cfg.RotateEvery < MinRotation {
+		return nil, fmt.Errorf("key rotation period %s is too short: a new key is published a quarter of the period before it signs, so that every instance has read it by then; use at least %s", cfg.RotateEvery, MinRotation)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{st: st, domain: domain, cfg: cfg}, nil
+	return &Manager{st: st, domain: domain, cfg: cfg, lead: PublishAhead(cfg.RotateEvery)}, nil
 }
 
 // Algorithm is the algorithm new tokens are signed with.
 func (m *Manager) Algorithm() string {
-	s := m.current()
-	if s != nil && s.active != nil {
-		return s.active.rec.Alg
+	if s := m.current(); s != nil {
+		return s.signer(m.cfg.Now()).rec.Alg
 	}
 	return m.cfg.Algorithm
 }
@@ -120,21 +180,23 @@ func (m *Manager) Algorithm() string {
 // Generation changes every time the set of keys changes.
 func (m *Manager) Generation() uint64 { return m.gen.Load() }
 
-// Load reads the domain's keys, generating or rotating them if the active key
-// is missing or due, and makes them current.
+// Load reads the domain's keys, adding one if none can sign or the signing
+// key's successor is due to be published, and makes them current.
 func (m *Manager) Load(ctx context.Context) error {
 	now := m.cfg.Now()
+	read := m.reads.Add(1)
 	recs, err := m.st.SigningKeys(ctx, m.domain)
 	if err != nil {
 		return fmt.Errorf("loading signing keys of domain %q: %w", m.domain, err)
 	}
-	if a := pickActive(recs, m.cfg.Algorithm, now); a == nil || m.wantsSealed(a) {
+	if add, _ := m.due(recs, now); add {
+		read = m.reads.Add(1)
 		recs, err = m.st.RotateSigningKeys(ctx, m.domain, m.decide)
 		if err != nil {
 			return fmt.Errorf("rotating signing keys of domain %q: %w", m.domain, err)
 		}
 	}
-	return m.install(recs, now)
+	return m.install(read, recs, now)
 }
 
 // wantsSealed reports whether k is a plaintext key while encryption is on.
@@ -142,19 +204,29 @@ func (m *Manager) wantsSealed(k *store.SigningKey) bool {
 	return m.cfg.Encryption != nil && !isSealed(k.PrivateKey)
 }
 
-// Rotate forces a new key to take over signing now; the previous key stays
-// published until the tokens it signed have expired.
+// Rotate adds a new key ahead of schedule. Like a scheduled one, it is
+// published first and starts signing PublishAhead later (or when the
+// current key stops, if that is sooner), so every instance knows it before
+// any token carries it; the previous key stays published until the tokens
+// it signed have expired. A domain without a key that can sign gets one
+// that signs at once. If another instance rotated since this one last read
+// the keys, or a successor is already published, Rotate adds nothing.
 func (m *Manager) Rotate(ctx context.Context) error {
 	now := m.cfg.Now()
-	before := m.current()
+	seen := ""
+	if s := m.current(); s != nil {
+		seen = s.signer(now).rec.KID
+	}
+	read := m.reads.Add(1)
 	recs, err := m.st.RotateSigningKeys(ctx, m.domain, func(current []store.SigningKey) ([]store.SigningKey, error) {
-		// Another instance may have rotated since we looked: only rotate if
-		// the active key is still the one we saw.
-		a := pickActive(current, m.cfg.Algorithm, now)
-		if a != nil && before != nil && before.active != nil && a.KID != before.active.rec.KID {
-			return nil, nil
+		from := now
+		if a := pickActive(current, m.cfg.Algorithm, now); a != nil {
+			if (seen != "" && a.KID != seen) || successor(current, a) != nil {
+				return nil, nil
+			}
+			from = earlier(now.Add(m.lead), a.NotAfter)
 		}
-		k, err := m.generate(now)
+		k, err := m.generate(from)
 		if err != nil {
 			return nil, err
 		}
@@ -163,39 +235,99 @@ func (m *Manager) Rotate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rotating signing keys of domain %q: %w", m.domain, err)
 	}
-	return m.install(recs, now)
+	return m.install(read, recs, now)
 }
 
-// decide adds a key when, inside the store's lock, there is still no usable
-// active key. Several instances may call it; only the first adds a key.
+// decide adds a key when, inside the store's lock, one is still due.
+// Several instances may call it; only the first adds a key.
 func (m *Manager) decide(current []store.SigningKey) ([]store.SigningKey, error) {
-	now := m.cfg.Now()
-	if a := pickActive(current, m.cfg.Algorithm, now); a != nil && !m.wantsSealed(a) {
+	add, from := m.due(current, m.cfg.Now())
+	if !add {
 		return nil, nil
 	}
-	k, err := m.generate(now)
+	k, err := m.generate(from)
 	if err != nil {
 		return nil, err
 	}
 	return []store.SigningKey{k}, nil
 }
 
-// pickActive returns the newest key of alg that may still sign at now.
+// due reports whether recs need a new key at now, and when it starts
+// signing:
+//   - no key can sign (the domain's first start, or every key has stopped):
+//     a key that signs at once;
+//   - the signing key is stored in plaintext while encryption is on: a
+//     sealed key that signs at once (Config.Encryption);
+//   - the signing key stops within the publish lead and no successor is
+//     published: its successor, which starts when it stops. Maintain loads
+//     at the instant the lead begins, so the successor is published a whole
+//     lead ahead; only if no instance could reach the store then is the
+//     lead shorter (gates still find the key, see Keys).
+func (m *Manager) due(recs []store.SigningKey, now time.Time) (add bool, from time.Time) {
+	a := pickActive(recs, m.cfg.Algorithm, now)
+	switch {
+	case a == nil, m.wantsSealed(a):
+		return true, now
+	case successor(recs, a) != nil, now.Before(a.NotAfter.Add(-m.lead)):
+		return false, time.Time{}
+	}
+	return true, a.NotAfter
+}
+
+// pickActive returns the key of alg that signs at now: the newest that has
+// started (CreatedAt) and not stopped (NotAfter). When none has started by
+// this instance's clock, a key starting within clockSkew counts.
 func pickActive(recs []store.SigningKey, alg string, now time.Time) *store.SigningKey {
+	if k := newestStarted(recs, alg, now, now); k != nil {
+		return k
+	}
+	return newestStarted(recs, alg, now.Add(clockSkew), now)
+}
+
+func newestStarted(recs []store.SigningKey, alg string, startedBy, now time.Time) *store.SigningKey {
 	var best *store.SigningKey
 	for i := range recs {
 		r := &recs[i]
-		if r.Alg != alg || !now.Before(r.NotAfter) || r.CreatedAt.After(now.Add(time.Minute)) {
+		if r.Alg != alg || r.CreatedAt.After(startedBy) || !now.Before(r.NotAfter) {
 			continue
 		}
-		if best == nil || r.CreatedAt.After(best.CreatedAt) {
+		if best == nil || later(r, best) {
 			best = r
 		}
 	}
 	return best
 }
 
-func (m *Manager) generate(now time.Time) (store.SigningKey, error) {
+// successor returns the newest published key of a's algorithm that starts
+// after a, or nil.
+func successor(recs []store.SigningKey, a *store.SigningKey) *store.SigningKey {
+	var best *store.SigningKey
+	for i := range recs {
+		r := &recs[i]
+		if r.Alg == a.Alg && later(r, a) && (best == nil || later(r, best)) {
+			best = r
+		}
+	}
+	return best
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// later orders keys by start, then kid, so every instance ranks them alike.
+func later(a, b *store.SigningKey) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.KID > b.KID
+}
+
+// generate makes a key that signs from from until a rotation period later.
+func (m *Manager) generate(from time.Time) (store.SigningKey, error) {
 	var priv crypto.Signer
 	var err error
 	switch m.cfg.Algorithm {
@@ -217,7 +349,7 @@ func (m *Manager) generate(now time.Time) (store.SigningKey, error) {
 	if _, err := rand.Read(kid); err != nil {
 		return store.SigningKey{}, err
 	}
-	notAfter := now.Add(m.cfg.RotateEvery)
+	notAfter := from.Add(m.cfg.RotateEvery)
 	kidText := base64.RawURLEncoding.EncodeToString(kid)
 	if m.cfg.Encryption != nil {
 		if der, err = m.cfg.Encryption.seal(m.domain, kidText, der); err != nil {
@@ -229,14 +361,16 @@ func (m *Manager) generate(now time.Time) (store.SigningKey, error) {
 		KID:        kidText,
 		Alg:        m.cfg.Algorithm,
 		PrivateKey: der,
-		CreatedAt:  now,
+		CreatedAt:  from,
 		NotAfter:   notAfter,
 		ExpiresAt:  notAfter.Add(m.cfg.MaxTokenLifetime),
 	}, nil
 }
 
-func (m *Manager) install(recs []store.SigningKey, now time.Time) error {
-	st := &keyState{byKID: make(map[string]*signingKey, len(recs))}
+// install makes recs, as read by store read number read, current, unless a
+// later read was installed already.
+func (m *Manager) install(read uint64, recs []store.SigningKey, now time.Time) error {
+	st := &keyState{read: read, recs: recs, byKID: make(map[string]*signingKey, len(recs))}
 	for _, r := range recs {
 		if !now.Before(r.ExpiresAt) {
 			continue
@@ -253,7 +387,9 @@ func (m *Manager) install(recs []store.SigningKey, now time.Time) error {
 		return fmt.Errorf("domain %q has no active signing key", m.domain)
 	}
 	st.active = st.byKID[a.KID]
-	st.expires = a.NotAfter
+	if n := successor(recs, a); n != nil {
+		st.next = st.byKID[n.KID]
+	}
 	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: st.public})
 	if err != nil {
 		return err
@@ -261,23 +397,25 @@ func (m *Manager) install(recs []store.SigningKey, now time.Time) error {
 	st.jwks = jwks
 	m.mu.Lock()
 	old := m.state
+	if old != nil && old.read > read {
+		m.mu.Unlock()
+		return nil // a later read is current already
+	}
 	m.state = st
+	oldKID, newKID := m.reported, st.active.rec.KID
+	m.reported = newKID
 	m.mu.Unlock()
 	if old == nil || !sameKIDs(old, st) {
 		m.gen.Add(1)
 	}
-	if m.cfg.OnRotate != nil && (old == nil || old.active.rec.KID != st.active.rec.KID) {
-		oldKID := ""
-		if old != nil {
-			oldKID = old.active.rec.KID
-		}
-		m.cfg.OnRotate(oldKID, st.active.rec.KID)
+	if m.cfg.OnRotate != nil && oldKID != newKID {
+		m.cfg.OnRotate(oldKID, newKID)
 	}
 	return nil
 }
 
 func sameKIDs(a, b *keyState) bool {
-	if len(a.byKID) != len(b.byKID) || a.active.rec.KID != b.active.rec.KID {
+	if len(a.byKID) != len(b.byKID) {
 		return false
 	}
 	for kid := range a.byKID {
@@ -357,7 +495,7 @@ func (m *Manager) Sign(claims any, typ string) (string, error) {
 			return "", err
 		}
 	}
-	signer, err := s.active.joseSigner(typ)
+	signer, err := s.signer(m.cfg.Now()).joseSigner(typ)
 	if err != nil {
 		return "", err
 	}
@@ -386,12 +524,13 @@ func (k *signingKey) joseSigner(typ string) (jose.Signer, error) {
 // ActiveKID is the kid of the key that signs now.
 func (m *Manager) ActiveKID() string {
 	if s := m.current(); s != nil {
-		return s.active.rec.KID
+		return s.signer(m.cfg.Now()).rec.KID
 	}
 	return ""
 }
 
-// JWKS returns the published key set (public keys only), marshalled.
+// JWKS returns the published key set (public keys only), marshalled: every
+// unexpired key, including one published ahead that does not sign yet.
 func (m *Manager) JWKS() []byte {
 	if s := m.current(); s != nil {
 		return s.jwks
@@ -409,7 +548,12 @@ func (m *Manager) PublicKeys() []jose.JSONWebKey {
 
 // Keys implements the bearer key-set interface in-process: the public key
 // with that kid (all keys when kid is empty).
-func (m *Manager) Keys(_ context.Context, kid string) ([]jose.JSONWebKey, error) {
+//
+// A kid it does not know makes it read the store again before answering —
+// another instance may have added a key that signs at once (a domain's
+// first, or one replacing a key that could no longer sign) — at most once
+// per UnknownKIDCooldown, with concurrent callers waiting for the same read.
+func (m *Manager) Keys(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	s := m.current()
 	if s == nil {
 		return nil, ErrNotLoaded
@@ -420,20 +564,68 @@ func (m *Manager) Keys(_ context.Context, kid string) ([]jose.JSONWebKey, error)
 	if k, ok := s.byKID[kid]; ok {
 		return []jose.JSONWebKey{k.public}, nil
 	}
+	m.rereadForUnknownKID(ctx)
+	if k, ok := m.current().byKID[kid]; ok {
+		return []jose.JSONWebKey{k.public}, nil
+	}
 	return nil, nil
 }
 
-// Maintain reloads and rotates keys until ctx is done: it checks every
-// interval (and right after the active key's NotAfter) so a key that is due
-// is replaced, keys rotated by another instance are picked up, and expired
-// keys leave the JWKS. onError receives failures (they never stop the loop).
-func (m *Manager) Maintain(ctx context.Context, interval time.Duration, onError func(error)) {
-	if interval <= 0 {
-		interval = time.Minute
+// rereadForUnknownKID starts a store read unless one is running (then it
+// joins it) or the last began less than UnknownKIDCooldown ago, and waits
+// for it or for ctx. The read does not depend on ctx's cancellation, so one
+// impatient caller cannot fail it for the others. A failed read leaves the
+// keys as they were: the unknown kid stays unknown.
+func (m *Manager) rereadForUnknownKID(ctx context.Context) {
+	now := m.cfg.Now()
+	m.rmu.Lock()
+	f := m.reread
+	if f == nil {
+		if !m.lastReread.IsZero() && now.Sub(m.lastReread) < UnknownKIDCooldown {
+			m.rmu.Unlock()
+			return
+		}
+		m.lastReread = now
+		f = &flight{done: make(chan struct{})}
+		m.reread = f
+		go m.rereadKeys(context.WithoutCancel(ctx), f)
 	}
-	t := time.NewTicker(interval)
+	m.rmu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+	}
+}
+
+func (m *Manager) rereadKeys(ctx context.Context, f *flight) {
+	ctx, cancel := context.WithTimeout(ctx, rereadTimeout)
+	defer cancel()
+	read := m.reads.Add(1)
+	if recs, err := m.st.SigningKeys(ctx, m.domain); err == nil {
+		_ = m.install(read, recs, m.cfg.Now()) // a set without a signing key is not installed
+	}
+	m.rmu.Lock()
+	m.reread = nil
+	m.rmu.Unlock()
+	close(f.done)
+}
+
+// Maintain reloads and rotates keys until ctx is done, so a successor is
+// published when it is due, keys added by another instance are picked up,
+// published keys start signing and expired keys leave the JWKS. It loads
+// at every instant one of these is due for a key it knows — in particular
+// when the signing key is a publish lead from stopping, so every instance
+// reads (or adds) its successor then, a whole lead before it signs — and
+// at least every interval (at most a third of the publish lead: keys an
+// instance added at another time are read well before they sign). onError
+// receives failures (they never stop the loop).
+func (m *Manager) Maintain(ctx context.Context, interval time.Duration, onError func(error)) {
+	poll := m.pollInterval(interval)
+	t := time.NewTimer(poll)
 	defer t.Stop()
 	for {
+		now := m.cfg.Now()
+		t.Reset(m.nextCheck(now, poll).Sub(now))
 		select {
 		case <-ctx.Done():
 			return
@@ -443,4 +635,31 @@ func (m *Manager) Maintain(ctx context.Context, interval time.Duration, onError 
 			}
 		}
 	}
+}
+
+// pollInterval is the longest time between two loads of Maintain.
+func (m *Manager) pollInterval(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	return min(interval, m.lead/3)
+}
+
+// nextCheck is when Maintain loads next: poll after now at the latest, and
+// earlier when something is due for a key it knows — its successor to be
+// published (a lead before it stops), its start, its stop, its expiry.
+func (m *Manager) nextCheck(now time.Time, poll time.Duration) time.Time {
+	next := now.Add(poll)
+	s := m.current()
+	if s == nil {
+		return next
+	}
+	for _, r := range s.recs {
+		for _, at := range [...]time.Time{r.NotAfter.Add(-m.lead), r.CreatedAt, r.NotAfter, r.ExpiresAt} {
+			if at.After(now) && at.Before(next) {
+				next = at
+			}
+		}
+	}
+	return next
 }
