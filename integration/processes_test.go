@@ -1,0 +1,168 @@
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Tests that need several Caddy processes (instances of one deployment on
+// one database) run the binary cmd/caddy builds, each in its own process.
+
+// postgresDSNEnv names the variable holding the DSN of a PostgreSQL
+// database the tests may create schemas in (as for the store suite).
+const postgresDSNEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
+
+// postgresSchema returns the DSN of a fresh schema of the test database,
+// dropped when t ends (after every process using it was stopped, since
+// cleanups run last-registered first). Outside CI a missing DSN skips t; in
+// CI (CI=true) it fails it, so the test cannot silently not run there.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv(postgresDSNEnv)
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(postgresDSNEnv + " must be set in CI")
+		}
+		t.Skip(postgresDSNEnv + ` is not set: run (as root) eval "$(bash .ci/postgres.sh)" first, or point it at a database where the tests may create schemas`)
+	}
+	ctx := context.Background()
+	admin, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", postgresDSNEnv, err)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := pgx.Identifier{"gatehouse_it_" + hex.EncodeToString(b)}.Sanitize()
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("creating schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	name := strings.Trim(schema, `"`)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("%s is not a valid URL", postgresDSNEnv)
+		}
+		q := u.Query()
+		q.Set("search_path", name)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + name
+}
+
+var (
+	caddyBinOnce sync.Once
+	caddyBinPath string
+	caddyBinErr  error
+	// caddyBinDir holds the binary; TestMain removes it when the run ends.
+	caddyBinDir string
+)
+
+// caddyBinary builds ./cmd/caddy once per test run and returns its path.
+func caddyBinary(t *testing.T) string {
+	t.Helper()
+	caddyBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gatehouse-caddy-")
+		if err != nil {
+			caddyBinErr = err
+			return
+		}
+		caddyBinDir = dir
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		}
+		bin := filepath.Join(dir, "caddy")
+		cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/caddy")
+		cmd.Dir = repoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			caddyBinErr = &buildError{err: err, out: string(out)}
+			return
+		}
+		caddyBinPath = bin
+	})
+	if caddyBinErr != nil {
+		t.Fatalf("building ./cmd/caddy: %v", caddyBinErr)
+	}
+	return caddyBinPath
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// caddyProcess is one Caddy process started from a Caddyfile.
+type caddyProcess struct {
+	cmd *exec.Cmd
+	log *lockedBuffer
+}
+
+// startCaddyProcess runs the built Caddy with caddyfile (the test globals
+// of startCaddy added) and env, until t ends. Its output is kept and
+// printed if t fails.
+func startCaddyProcess(t *testing.T, name, caddyfile string, env ...string) *caddyProcess {
+	t.Helper()
+	bin := caddyBinary(t)
+	dir := t.TempDir()
+	src := withTestGlobals(caddyfile, "storage file_system "+filepath.Join(dir, "caddy")+"\n")
+	cfgPath := writeFile(t, dir, "Caddyfile", src)
+	cmd := exec.Command(bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
+	cmd.Env = append(cmd.Env, env...)
+	p := &caddyProcess{cmd: cmd, log: &lockedBuffer{}}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	// The process dies with the test binary even if cleanups never run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("output of %s (token audit entries left out):\n%s", name, tail(withoutTokenAudit(p.log.String()), 6000))
+		}
+	})
+	return p
+}
+
+// withoutTokenAudit drops the audit entries of issued tokens, which would
+// bury everything else in the output of a busy test.
+func withoutTokenAudit(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if !strings.Contains(line, `"event":"token"`) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
