@@ -53,8 +53,10 @@ type DomainConfig struct {
 	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
 
 	// KeyRotation is how long a signing key signs before a new one takes
-	// over; the old one stays in the JWKS until its tokens have expired.
-	// Default: 90 days (2160h).
+	// over; the old one stays in the JWKS until its tokens have expired. The
+	// new key is published a quarter of this period (at most an hour) before
+	// it signs, so every instance on the store serves it first; hence at
+	// least 1m. Default: 90 days (2160h).
 	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
 
 	// SessionLifetime is how long a sign-in at the issuer lasts (the SSO
