@@ -52,6 +52,9 @@ const (
 	clockSkew = time.Minute
 	// rereadTimeout bounds a store read caused by an unknown kid.
 	rereadTimeout = 10 * time.Second
+	// maintainTimeout bounds each load of Maintain, so a store that hangs
+	// (a lost connection) does not stop maintenance for good.
+	maintainTimeout = 30 * time.Second
 )
 
 // PublishAhead is how long before it starts signing a scheduled key is
@@ -630,7 +633,10 @@ func (m *Manager) Maintain(ctx context.Context, interval time.Duration, onError 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := m.Load(ctx); err != nil && onError != nil && ctx.Err() == nil {
+			lctx, cancel := context.WithTimeout(ctx, maintainTimeout)
+			err := m.Load(lctx)
+			cancel()
+			if err != nil && onError != nil && ctx.Err() == nil {
 				onError(err)
 			}
 		}

@@ -425,3 +425,47 @@ func TestUnknownKIDReadsAreCoalesced(t *testing.T) {
 		}
 	})
 }
+
+// TestMaintainPublishesEveryKeyOnBothInstancesBeforeItSigns runs the real
+// Maintain loops of two instances on one store, started seconds apart, in
+// a synctest bubble (its clock is fake, so five minutes of one-minute
+// rotation pass at once): at every moment, the key either signs with is
+// known to the other.
+func TestMaintainPublishesEveryKeyOnBothInstancesBeforeItSigns(t *testing.T) {
+	st := newStore(t, &clock{})
+	synctest.Test(t, func(t *testing.T) {
+		st.Now = time.Now // the bubble's clock
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cfg := Config{Algorithm: EdDSA, RotateEvery: time.Minute, MaxTokenLifetime: time.Minute}
+		var wg sync.WaitGroup
+		var managers []*Manager
+		for range 2 {
+			m, _ := New(st, "d", cfg)
+			if err := m.Load(ctx); err != nil {
+				t.Fatal(err)
+			}
+			managers = append(managers, m)
+			wg.Go(func() {
+				m.Maintain(ctx, time.Minute, func(err error) { t.Errorf("maintenance: %v", err) })
+			})
+			time.Sleep(7*time.Second + 300*time.Millisecond)
+		}
+		kids := map[string]bool{}
+		for range 3000 { // 5 minutes
+			time.Sleep(100 * time.Millisecond)
+			for i, m := range managers {
+				kid := m.ActiveKID()
+				kids[kid] = true
+				if _, ok := managers[1-i].current().byKID[kid]; !ok {
+					t.Fatalf("at %s instance %d signs with %s, which the other does not know", time.Now().Format(time.TimeOnly), i, kid)
+				}
+			}
+		}
+		if len(kids) < 5 {
+			t.Errorf("five minutes of one-minute rotation signed with %d keys", len(kids))
+		}
+		cancel()
+		wg.Wait()
+	})
+}
