@@ -5,9 +5,8 @@
 #   - Debian's chromium (/usr/bin/chromium), driven headless by playwright-core;
 #   - the node packages of integration/browser (playwright-core only: it never
 #     downloads a browser of its own);
-#   - the reference OpenID provider from ../shared/tools/reference-op (node
-#     oidc-provider; shared/ sits beside the repository's top-level folder),
-#     copied to integration/browser/reference-op with its node packages.
+#   - the node packages of the reference OpenID provider, integration/testdata/op
+#     (node oidc-provider).
 #
 # Debian, as root (apt-get). Idempotent: what is already there is kept, so a
 # second run does no network work. Progress goes to stderr, one line a step.
@@ -21,7 +20,6 @@ log() { printf 'deps-browser.sh: %s\n' "$*"; }
 die() { log "error: $*"; exit 1; }
 
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel 2>/dev/null) || repo=$(cd "$(dirname "$0")/.." && pwd)
-shared="$repo/../shared"
 
 command -v node >/dev/null || die "node is not installed (the machine's Node.js is expected; apt-get install nodejs npm otherwise)"
 command -v npm >/dev/null || die "npm is not installed"
@@ -78,11 +76,5 @@ npm_deps() {
 }
 
 npm_deps "$repo/integration/browser" playwright-core
-# The reference OP is copied next to the browser scripts (git-ignored): shared/
-# may be read-only, and its node_modules must not be written into it.
-[[ -d $shared/tools/reference-op ]] || die "$shared/tools/reference-op is missing (shared/ must sit beside the repository)"
-op="$repo/integration/browser/reference-op"
-mkdir -p "$op"
-cp "$shared/tools/reference-op/op.mjs" "$shared/tools/reference-op/package.json" "$op/"
-npm_deps "$op" oidc-provider
+npm_deps "$repo/integration/testdata/op" oidc-provider
 log "ready"

@@ -15,7 +15,7 @@ import (
 
 // Browser and federation tests drive real programs outside Go: Debian's
 // Chromium through playwright-core (integration/browser) and the reference
-// OpenID provider, node oidc-provider (../shared/tools/reference-op).
+// OpenID provider, node oidc-provider (integration/testdata/op).
 // `.ci/deps-browser.sh` installs all of them. They run when
 // GATEHOUSE_BROWSER_TESTS=1 or CI=true and then fail, never skip, when
 // something is missing.

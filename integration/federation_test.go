@@ -37,9 +37,9 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// referenceOP is the independent OpenID provider of
-// ../shared/tools/reference-op (node oidc-provider) running as a
-// subprocess on loopback. It signs everyone in as alice without asking.
+// referenceOP is the independent OpenID provider of integration/testdata/op
+// (node oidc-provider, op.mjs) running as a subprocess on loopback. It signs
+// everyone in as alice without asking.
 type referenceOP struct {
 	issuer string
 	meta   struct {
@@ -52,9 +52,8 @@ type referenceOP struct {
 }
 
 func referenceOPDir(t testing.TB) string {
-	// .ci/deps-browser.sh copies ../shared/tools/reference-op here and
-	// installs its node packages (shared/ may be read-only).
-	return filepath.Join(repoRoot(t), "integration", "browser", "reference-op")
+	// .ci/deps-browser.sh installs its node packages (npm ci).
+	return filepath.Join(repoRoot(t), "integration", "testdata", "op")
 }
 
 // startReferenceOP starts the reference OP on a free loopback port, with

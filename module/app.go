@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
+	"github.com/gatehouse-auth/gatehouse/module/internal/version"
 	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
@@ -313,8 +314,11 @@ func (p policyChecker) Check(claims map[string]any, ids []string) (bool, string)
 	return d.Allow, d.Explanation()
 }
 
-// Start implements caddy.App.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App; it logs the version of Gatehouse that runs.
+func (a *App) Start() error {
+	a.logger.Info("started", zap.Stringer("version", version.Get()))
+	return nil
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }

@@ -15,6 +15,11 @@ import (
 // config is provisioned (after the Caddyfile parsed): each names the
 // problem and the fix.
 func TestProvisionErrors(t *testing.T) {
+	// A config without a store path opens the SQLite file in Caddy's data
+	// directory: keep it in the test's own, never the user's (where a file
+	// from another Gatehouse build, with a newer schema, fails the test).
+	t.Setenv("XDG_DATA_HOME", filepath.Join(t.TempDir(), "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(t.TempDir(), "config"))
 	domain := func(body string) string {
 		return fmt.Sprintf(`{
 	gatehouse {

@@ -6,19 +6,36 @@
 //
 // xcaddy.toml understands two keys: caddy_version = "vX.Y.Z" and
 // plugins = ["module@version", ...].
+//
+// xcaddy includes this checkout as a replaced v0.0.0 dependency, which carries
+// no revision in the binary's build information, so gatehouse-build stamps
+// the checkout's git revision, commit time and dirty flag into the binary with
+// -ldflags -X (through xcaddy's XCADDY_GO_BUILD_FLAGS, keeping xcaddy's default
+// flags); `caddy gatehouse version` prints them.
 package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
-const module = "github.com/gatehouse-auth/gatehouse"
+const (
+	module = "github.com/gatehouse-auth/gatehouse"
+	// stampPackage holds the variables the stamp sets
+	// (module/internal/version; its StampPackage).
+	stampPackage = module + "/module/internal/version"
+	// xcaddyDefaultFlags are the go build flags xcaddy uses when
+	// XCADDY_GO_BUILD_FLAGS is empty (xcaddy replaces them all when it is
+	// set), less its -ldflags, which ldflags repeats.
+	xcaddyDefaultFlags = "-trimpath -tags nobadger,nomysql,nopgx"
+)
 
 type buildConfig struct {
 	CaddyVersion string
@@ -36,14 +53,28 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if os.Getenv("XCADDY_GO_BUILD_FLAGS") != "" {
+		fmt.Fprintln(os.Stderr, "XCADDY_GO_BUILD_FLAGS is set; gatehouse-build sets it itself (to stamp the revision into the binary): unset it, or run xcaddy yourself")
+		os.Exit(1)
+	}
 	args := xcaddyArgs(cfg, *out)
+	var env []string
+	if st, err := gitStamp("."); err != nil {
+		fmt.Fprintf(os.Stderr, "gatehouse-build: building without a revision (caddy gatehouse version will say (devel)): %v\n", err)
+	} else {
+		env = append(env, "XCADDY_GO_BUILD_FLAGS="+xcaddyBuildFlags(st))
+	}
 	if *printOnly {
+		for _, e := range env {
+			k, v, _ := strings.Cut(e, "=")
+			fmt.Printf("%s=%q ", k, v)
+		}
 		fmt.Println("xcaddy " + strings.Join(args, " "))
 		return
 	}
 	cmd := exec.Command("xcaddy", args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "xcaddy:", err)
 		os.Exit(1)
@@ -56,6 +87,63 @@ func xcaddyArgs(cfg buildConfig, out string) []string {
 		args = append(args, "--with", p)
 	}
 	return args
+}
+
+// stamp is the revision a build is made from.
+type stamp struct {
+	Revision string    // full commit hash
+	Time     time.Time // commit time
+	Modified bool      // the working tree has uncommitted changes
+}
+
+// gitStamp reads the revision of the git checkout dir: HEAD, its commit time,
+// and whether tracked or untracked files differ from it.
+func gitStamp(dir string) (stamp, error) {
+	git := func(args ...string) (string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && len(exit.Stderr) > 0 {
+			err = fmt.Errorf("git %s: %s", strings.Join(args, " "), strings.TrimSpace(string(exit.Stderr)))
+		}
+		return strings.TrimSpace(string(out)), err
+	}
+	var st stamp
+	rev, err := git("rev-parse", "--verify", "HEAD")
+	if err != nil {
+		return st, err
+	}
+	secs, err := git("show", "-s", "--format=%ct", rev)
+	if err != nil {
+		return st, err
+	}
+	unix, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil {
+		return st, fmt.Errorf("commit time of %s: %q is not a number", rev, secs)
+	}
+	status, err := git("status", "--porcelain")
+	if err != nil {
+		return st, err
+	}
+	return stamp{Revision: rev, Time: time.Unix(unix, 0).UTC(), Modified: status != ""}, nil
+}
+
+// ldflags are xcaddy's default linker flags plus the -X flags that set the
+// stamp in module/internal/version.
+func ldflags(st stamp) string {
+	f := "-w -s -X " + stampPackage + ".revision=" + st.Revision +
+		" -X " + stampPackage + ".revisionTime=" + st.Time.UTC().Format(time.RFC3339)
+	if st.Modified {
+		f += " -X " + stampPackage + ".modified=true"
+	}
+	return f
+}
+
+// xcaddyBuildFlags is XCADDY_GO_BUILD_FLAGS (split by xcaddy like a shell
+// would): xcaddy's defaults with the stamp.
+func xcaddyBuildFlags(st stamp) string {
+	return "-ldflags '" + ldflags(st) + "' " + xcaddyDefaultFlags
 }
 
 // readConfig parses the small TOML subset xcaddy.toml uses.

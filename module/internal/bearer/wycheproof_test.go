@@ -10,9 +10,9 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// The Wycheproof JWS/JWK vectors (C2SP Wycheproof, copied unchanged into
-// shared/testdata/wycheproof) are run through the validator's complete JWS layer
-// (Validator.verifyJWS: compact parsing, strict base64url, header policy including the
+// The Wycheproof JWS/JWK vectors (C2SP Wycheproof, vendored unchanged in
+// testdata/wycheproof with their licence; see the README there) are run through
+// the validator's complete JWS layer (Validator.verifyJWS: compact parsing, strict base64url, header policy including the
 // allow-list of every asymmetric algorithm, key selection by kid with use/alg/type
 // compatibility, signature), with a key set built by ParseStaticKeys from each group's
 // key. Claims are not checked: the vectors' payloads are not JWT claims. The typ policy
@@ -45,25 +45,15 @@ var wycheproofOverrides = map[string]map[int]string{
 	},
 }
 
-// wycheproofDir finds shared/testdata/wycheproof by walking up from the package
-// directory (CI clones the repository next to shared/). It fails, never skips.
-func wycheproofDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "testdata", "wycheproof")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/testdata/wycheproof not found in any parent of the package directory")
-		}
-		dir = parent
-	}
+// wycheproofDir holds the vendored vectors (go test runs in the package
+// directory). A missing file fails the test, never skips it.
+const wycheproofDir = "testdata/wycheproof"
+
+// wycheproofCases is how many cases each vendored file holds: running fewer
+// (a truncated or replaced file) fails the test.
+var wycheproofCases = map[string]int{
+	"json_web_signature_test.json": 401,
+	"json_web_key_test.json":       26,
 }
 
 type wycheproofFile struct {
@@ -82,10 +72,9 @@ type wycheproofFile struct {
 }
 
 func TestWycheproof(t *testing.T) {
-	dir := wycheproofDir(t)
 	for _, name := range []string{"json_web_signature_test.json", "json_web_key_test.json"} {
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join(dir, name))
+			data, err := os.ReadFile(filepath.Join(wycheproofDir, name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,8 +130,8 @@ func TestWycheproof(t *testing.T) {
 					}
 				}
 			}
-			if ran != f.NumberOfTests {
-				t.Fatalf("ran %d cases, file declares %d", ran, f.NumberOfTests)
+			if ran != f.NumberOfTests || ran != wycheproofCases[name] {
+				t.Fatalf("ran %d cases, file declares %d, the vendored file has %d", ran, f.NumberOfTests, wycheproofCases[name])
 			}
 			for id := range overrides {
 				if !used[id] {
