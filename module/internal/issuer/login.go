@@ -188,7 +188,8 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login := form.Get("login")
-	if i.throttle.blocked(r, login) {
+	account := accountKey(i.domain, login)
+	if i.throttle.blocked(r, account) {
 		// Refused before any password hash is spent.
 		i.auditEntry(evSignIn, outcomeDenied, "too many failed sign-ins", client.ID, "", zap.String("method", method.Name()))
 		i.metrics.signIn(i.domain.Name, "throttled")
@@ -197,7 +198,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	user, err := method.Authenticate(r.Context(), form)
 	if err != nil {
-		i.throttle.failed(r, login)
+		i.throttle.failed(r, account)
 		sub := ""
 		if user != nil {
 			sub = user.Subject
@@ -207,7 +208,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		i.renderLogin(w, r, http.StatusUnauthorized, sealed, req, client, "Incorrect username or password.", form.Get("login"))
 		return
 	}
-	i.throttle.succeeded(r, login)
+	i.throttle.succeeded(r, account)
 	i.completeLogin(w, r, req, user, []string{method.Name()})
 }
 
