@@ -2,11 +2,14 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -69,5 +72,88 @@ func TestIssuer_ThrottleCountsPerAccountNotPerSpelling(t *testing.T) {
 	// Another account from the same address still signs in.
 	if got := loginAttempt(t, c, conf, "mallory", testPassword); got != http.StatusFound && got != http.StatusSeeOther {
 		t.Fatalf("mallory after alice was throttled: %d", got)
+	}
+}
+
+// TestIssuer_RevocationDuringStoreOutageIs503 (issue 8, item 12): with the
+// database unreachable, the revocation endpoint could not find the refresh
+// token, took it for an unknown one and answered 200 — the client believed
+// it revoked, and it worked again once the database was back. Here Caddy
+// reaches a real PostgreSQL through a proxy the test cuts: revocation (and
+// introspection) answer 503 with Retry-After and claim nothing; the token,
+// never revoked, still works after the outage; the retried revocation holds.
+func TestIssuer_RevocationDuringStoreOutageIs503(t *testing.T) {
+	dsn := postgresDSN(t)
+	schemaDSN := postgresSchema(t, dsn)
+	proxy := startTCPProxy(t, postgresTarget(t, dsn))
+	t.Setenv("GATEHOUSE_TEST_OUTAGE_DSN", viaProxy(t, schemaDSN, proxy.Addr()))
+	env := newIssuerEnv(t)
+	cf := issuerCaddyfile(t, env, "")
+	cf = strings.Replace(cf, "store sqlite "+filepath.Join(env.dir, "gatehouse.db"), "store postgres {env.GATEHOUSE_TEST_OUTAGE_DSN}", 1)
+	startCaddy(t, cf)
+	ctx := context.Background()
+	provider, err := oidc.NewProvider(ctx, env.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := oauth2.Config{ClientID: "webapp", ClientSecret: "webapp-secret-0123456789abcdef", Endpoint: provider.Endpoint(), RedirectURL: env.redirect, Scopes: []string{"openid", "offline_access"}}
+	verifier := oauth2.GenerateVerifier()
+	back := signIn(t, browser(t), conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), "alice", testPassword)
+	tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("code exchange: %v", err)
+	}
+	const secret = "webapp-secret-0123456789abcdef"
+	call := func(path, token string) (int, string, map[string]any) {
+		resp := postForm(t, env.issuer+path, "webapp", secret, url.Values{"token": {token}})
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(b, &m)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), m
+	}
+
+	proxy.Cut()
+	for name, tk := range map[string]string{"refresh token": tok.RefreshToken, "access token": tok.AccessToken} {
+		status, retry, m := call("/revoke", tk)
+		if status != http.StatusServiceUnavailable || retry == "" || m["error"] != "temporarily_unavailable" {
+			t.Fatalf("revoking the %s with the database down: %d (Retry-After %q) %v; want 503 temporarily_unavailable with Retry-After", name, status, retry, m)
+		}
+	}
+	if status, retry, m := call("/introspect", tok.RefreshToken); status != http.StatusServiceUnavailable || retry == "" {
+		t.Fatalf("introspection with the database down: %d %v; want 503, not a claim about the token", status, m)
+	}
+
+	proxy.Restore()
+	// The pool notices the closed connections on first use; wait until the
+	// store answers again. Nothing was recorded: the token is still active.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, _, m := call("/introspect", tok.RefreshToken)
+		if status == http.StatusOK {
+			if m["active"] != true {
+				t.Fatalf("after the outage the refresh token is %v; nothing was revoked, so it must be active", m)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store did not come back: introspection answers %d", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	expired := *tok
+	expired.Expiry = time.Now().Add(-time.Minute)
+	next, err := conf.TokenSource(ctx, &expired).Token()
+	if err != nil {
+		t.Fatalf("after the outage the (never revoked) refresh token: %v", err)
+	}
+	// The client retries, as the 503 told it to: now the revocation holds.
+	if status, _, m := call("/revoke", next.RefreshToken); status != http.StatusOK {
+		t.Fatalf("revocation after the outage: %d %v", status, m)
+	}
+	again := *next
+	again.Expiry = time.Now().Add(-time.Minute)
+	if _, err := conf.TokenSource(ctx, &again).Token(); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("the revoked refresh token still works: %v", err)
 	}
 }

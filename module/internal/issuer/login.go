@@ -252,7 +252,7 @@ func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, req *pend
 	}
 	if err := i.st.CreateSession(ctx, sess); err != nil {
 		i.storeError("create_session", err)
-		writeErrorPage(w, http.StatusInternalServerError, "Sign-in failed", "The session could not be stored; try again.", ErrServerError)
+		writeErrorPage(w, http.StatusServiceUnavailable, "Sign-in failed", "The session could not be stored; try again in a moment.", ErrTemporarilyUnavailable)
 		return
 	}
 	http.SetCookie(w, i.cookie(i.ssoCookie, value, int(i.cfg.SessionLifetime.Seconds())))

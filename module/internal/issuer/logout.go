@@ -79,11 +79,25 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	if c, err := r.Cookie(i.ssoCookie); err == nil && c.Value != "" && len(c.Value) <= 128 {
 		id := store.HashID(c.Value)
-		if s, err := i.st.Session(ctx, id, i.now()); err == nil && sub == "" {
+		s, err := i.st.Session(ctx, id, i.now())
+		if err == nil && sub == "" {
 			sub = s.Subject
 		}
-		if err := i.st.DeleteSession(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			err = i.st.DeleteSession(ctx, id)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			// The session could not be ended: keep the cookie, so that a
+			// retry can, and do not say "signed out".
 			i.storeError("delete_session", err)
+			clientID := ""
+			if client != nil {
+				clientID = client.ID
+			}
+			i.auditEntry(evLogout, outcomeFailed, "store unavailable; session not ended", clientID, sub)
+			writeErrorPage(w, http.StatusServiceUnavailable, "Sign-out failed",
+				"You are still signed in: the sign-out could not be completed. Try again in a moment.", ErrTemporarilyUnavailable)
+			return
 		}
 	}
 	http.SetCookie(w, i.cookie(i.ssoCookie, "", -1))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -41,6 +42,11 @@ const maxTokenBytes = 8192
 
 var errBadToken = errors.New("token is invalid")
 
+// errKeysUnavailable: the published keys could not be read, so the token
+// could be neither accepted nor refused. Callers answer 503, never
+// "invalid token".
+var errKeysUnavailable = errors.New("the signing keys could not be read")
+
 // verifyOwn verifies a JWT this issuer signed: an allowed algorithm that
 // matches the published key named by kid, the expected typ header, a valid
 // signature, our issuer and (unless allowExpired) an unexpired exp. An
@@ -61,7 +67,11 @@ func (i *Issuer) verifyOwn(ctx context.Context, raw, typ string, allowExpired bo
 		return nil, errBadToken
 	}
 	ks, err := i.keys.Keys(ctx, h.KeyID)
-	if err != nil || len(ks) != 1 || ks[0].Algorithm != h.Algorithm {
+	if err != nil {
+		i.storeError("keys", err)
+		return nil, fmt.Errorf("%w: %v", errKeysUnavailable, err)
+	}
+	if len(ks) != 1 || ks[0].Algorithm != h.Algorithm {
 		return nil, errBadToken
 	}
 	payload, err := jws.Verify(ks[0].Key)
