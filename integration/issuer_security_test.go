@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,118 @@ func TestIssuer_RevocationDuringStoreOutageIs503(t *testing.T) {
 	again.Expiry = time.Now().Add(-time.Minute)
 	if _, err := conf.TokenSource(ctx, &again).Token(); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Fatalf("the revoked refresh token still works: %v", err)
+	}
+}
+
+// silentSignIn reports whether browser c still has an SSO session at the
+// issuer: an authorization request with prompt=none gets a code.
+func silentSignIn(t *testing.T, c *http.Client, conf oauth2.Config) bool {
+	t.Helper()
+	resp, err := c.Get(conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "none")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("prompt=none: %d", resp.StatusCode)
+	}
+	return loc.Query().Get("code") != ""
+}
+
+var formField = regexp.MustCompile(`name="([a-z_]+)" value="([^"]*)"`)
+
+// TestIssuer_LogoutWithoutHintAsksForConfirmation (issue 8, item 6): any
+// site could sign a user out of the issuer by sending the browser to
+// /logout — a top-level GET carries the SameSite=Lax session cookie — and it
+// happened silently. Without a valid id_token_hint the issuer now shows a
+// confirmation page; only its POST, with a CSRF token bound to the browser
+// and the session, ends the session.
+func TestIssuer_LogoutWithoutHintAsksForConfirmation(t *testing.T) {
+	env := newIssuerEnv(t)
+	startCaddy(t, issuerCaddyfile(t, env, ""))
+	provider, err := oidc.NewProvider(context.Background(), env.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := oauth2.Config{ClientID: "webapp", ClientSecret: "webapp-secret-0123456789abcdef", Endpoint: provider.Endpoint(), RedirectURL: env.redirect, Scopes: []string{"openid"}}
+	b := browser(t)
+	signIn(t, b, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", testPassword)
+	bye := strings.TrimSuffix(env.redirect, "/cb") + "/bye"
+	// What a link or redirect on an attacker's page makes the browser do.
+	req, _ := http.NewRequest("GET", env.issuer+"/logout?"+url.Values{"client_id": {"webapp"}, "post_logout_redirect_uri": {bye}}.Encode(), nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Sign out?") {
+		t.Fatalf("cross-site GET /logout without id_token_hint: %d %s; want the confirmation page", resp.StatusCode, page)
+	}
+	if !silentSignIn(t, b, conf) {
+		t.Fatal("a cross-site GET to /logout ended the session")
+	}
+	form := url.Values{}
+	for _, m := range formField.FindAllStringSubmatch(string(page), -1) {
+		form.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
+	}
+	post, err := b.PostForm(env.issuer+"/logout", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Body.Close()
+	if loc, _ := post.Location(); post.StatusCode != http.StatusSeeOther || loc == nil || loc.String() != bye {
+		t.Fatalf("confirmed sign-out: %d %v", post.StatusCode, loc)
+	}
+	if silentSignIn(t, b, conf) {
+		t.Fatal("the confirmed sign-out left the session")
+	}
+}
+
+// TestGate_LogoutEndsTheIssuerSessionWithoutConfirmation: the embedded
+// gate keeps no ID token, so its logout sends the issuer a logout_hint the
+// issuer sealed for it (EndSessionURLFor); that counts as a valid hint, and
+// the user is signed out of the issuer without a confirmation page.
+func TestGate_LogoutEndsTheIssuerSessionWithoutConfirmation(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			forward X-Auth-Subject sub`, func(cf string) string {
+		return strings.Replace(cf, "/.gatehouse/callback/bye", "/", 1)
+	})
+	b := loginAs(t, env, "alice")
+	req, _ := http.NewRequest("GET", env.app+"/.gatehouse/logout", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil || !strings.HasPrefix(loc.String(), env.issuer+"/logout?") || loc.Query().Get("logout_hint") == "" {
+		t.Fatalf("gate logout: %d %v; want a redirect to the issuer's logout with a logout_hint", resp.StatusCode, loc)
+	}
+	resp, err = b.Get(loc.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if end, _ := resp.Location(); resp.StatusCode != http.StatusFound || end == nil || end.String() != env.app+"/" {
+		t.Fatalf("issuer logout with the gate's hint: %d %v; want a redirect back to the app", resp.StatusCode, end)
+	}
+	// Signed out of the issuer too: the app sends the browser to the login page.
+	resp, _ = do(t, b, "GET", env.app+"/", map[string]string{"Accept": "text/html"})
+	authz, _ := resp.Location()
+	if authz == nil {
+		t.Fatalf("app after logout: %d", resp.StatusCode)
+	}
+	resp, err = b.Get(authz.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if next, _ := resp.Location(); next == nil || !strings.HasPrefix(next.String(), env.issuer+"/login?") {
+		t.Fatalf("after logout the issuer signed the browser in silently: %d %v", resp.StatusCode, next)
 	}
 }

@@ -115,13 +115,7 @@ func (i *Issuer) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 			"No sign-in method is enabled for this application.", "")
 		return
 	}
-	csrf := ""
-	if c, err := r.Cookie(i.csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
-		csrf = c.Value
-	} else {
-		csrf = randomString(32)
-		http.SetCookie(w, i.cookie(i.csrfCookie, csrf, 0))
-	}
+	csrf := i.csrfCookieValue(w, r)
 	htmlHeaders(w.Header())
 	// Browsers apply form-action to every redirect that follows a form
 	// submission, so the login form must also be allowed to end at the
@@ -259,6 +253,17 @@ func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, req *pend
 	i.auditEntry(evSignIn, outcomeOK, "signed in", client.ID, user.Subject, zap.Strings("amr", amr))
 	i.metrics.signIn(i.domain.Name, outcomeOK)
 	i.finishAuthorization(w, r, req, client, user, sess)
+}
+
+// csrfCookieValue returns the browser's CSRF cookie, setting a new one when
+// it has none: the forms the issuer renders carry tokens bound to it.
+func (i *Issuer) csrfCookieValue(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(i.csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
+		return c.Value
+	}
+	v := randomString(32)
+	http.SetCookie(w, i.cookie(i.csrfCookie, v, 0))
+	return v
 }
 
 // cookie builds an issuer cookie: host-only, Path=/, HttpOnly, SameSite=Lax,

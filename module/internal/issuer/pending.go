@@ -64,11 +64,18 @@ func newSealer(secret []byte) (*sealer, error) {
 	return &sealer{aead: aead, csrfKey: derive("gatehouse issuer login csrf v1")}, nil
 }
 
-// additional data binds a sealed value to its purpose.
-var sealAD = []byte("pending-authorization-request")
+// Additional data binds a sealed value to its purpose: one kind is never
+// accepted as another.
+var (
+	sealAD       = []byte("pending-authorization-request")
+	logoutHintAD = []byte("logout-hint")
+)
 
-func (s *sealer) seal(p *pendingRequest) (string, error) {
-	plain, err := json.Marshal(p)
+func (s *sealer) seal(p *pendingRequest) (string, error) { return s.sealJSON(p, sealAD) }
+
+// sealJSON encrypts and authenticates v's JSON for the purpose ad.
+func (s *sealer) sealJSON(v any, ad []byte) (string, error) {
+	plain, err := json.Marshal(v)
 	if err != nil {
 		return "", err
 	}
@@ -76,7 +83,7 @@ func (s *sealer) seal(p *pendingRequest) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	out := s.aead.Seal(nonce, nonce, plain, sealAD)
+	out := s.aead.Seal(nonce, nonce, plain, ad)
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
@@ -84,26 +91,35 @@ func (s *sealer) seal(p *pendingRequest) (string, error) {
 const maxSealed = 8192
 
 func (s *sealer) open(v string, now time.Time) (*pendingRequest, error) {
-	if v == "" || len(v) > maxSealed {
-		return nil, errBadSeal
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(v)
-	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
-		return nil, errBadSeal
-	}
-	ns := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], sealAD)
-	if err != nil {
-		return nil, errBadSeal
-	}
 	var p pendingRequest
-	if err := json.Unmarshal(plain, &p); err != nil {
-		return nil, errBadSeal
+	if err := s.openJSON(v, sealAD, &p); err != nil {
+		return nil, err
 	}
 	if now.Unix() > p.Expires {
 		return nil, errBadSeal
 	}
 	return &p, nil
+}
+
+// openJSON authenticates and decrypts a value sealed for the purpose ad
+// into dst.
+func (s *sealer) openJSON(v string, ad []byte, dst any) error {
+	if v == "" || len(v) > maxSealed {
+		return errBadSeal
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(v)
+	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
+		return errBadSeal
+	}
+	ns := s.aead.NonceSize()
+	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], ad)
+	if err != nil {
+		return errBadSeal
+	}
+	if err := json.Unmarshal(plain, dst); err != nil {
+		return errBadSeal
+	}
+	return nil
 }
 
 // csrfToken binds the login form to the browser (its CSRF cookie) and to
