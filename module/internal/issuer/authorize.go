@@ -354,6 +354,15 @@ func (i *Issuer) finishAuthorization(w http.ResponseWriter, r *http.Request, req
 	if req.RedirectGiven {
 		rec.RedirectURI = req.RedirectURI
 	}
+	// Recorded first: every grant a code may start is known to the session,
+	// so signing out revokes it (see endSession).
+	if err := i.st.AddSessionGrant(r.Context(), store.SessionGrant{
+		SessionID: sess.ID, FamilyID: rec.FamilyID, ClientID: client.ID, CreatedAt: now, ExpiresAt: sess.ExpiresAt,
+	}); err != nil {
+		i.storeError("add_session_grant", err)
+		i.authorizeError(w, r, &authzError{code: ErrTemporarilyUnavailable, desc: "could not issue a code; try again", redirectURI: req.RedirectURI, state: req.State})
+		return
+	}
 	if err := i.st.CreateAuthCode(r.Context(), rec); err != nil {
 		i.storeError("create_auth_code", err)
 		i.authorizeError(w, r, &authzError{code: ErrTemporarilyUnavailable, desc: "could not issue a code; try again", redirectURI: req.RedirectURI, state: req.State})

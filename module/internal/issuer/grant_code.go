@@ -70,6 +70,16 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 	if user == nil || !user.Active {
 		return deny("user missing or disabled", "the user is no longer active")
 	}
+	// The session that approved the code may have ended since (logout
+	// revokes the families of its grants): nothing is issued into a revoked
+	// family.
+	switch revoked, err := i.st.Revoked(ctx, rec.FamilyID); {
+	case err != nil:
+		i.storeError("revoked", err)
+		return nil, unavailable("the code could not be checked now; try again")
+	case revoked:
+		return deny("the session that approved the code has ended", "the code is invalid or expired")
+	}
 	audience, oe := i.grantedAudience(client, form, rec.Audience)
 	if oe != nil {
 		return nil, oe

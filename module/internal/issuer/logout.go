@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -172,15 +174,16 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sub := ""
+	var grants []store.SessionGrant
 	if found {
 		sub = sess.Subject
-		if err := i.endSession(ctx, sess); err != nil {
+		if grants, err = i.endSession(ctx, sess); err != nil {
 			unavailablePage(sub)
 			return
 		}
 	}
 	http.SetCookie(w, i.cookie(i.ssoCookie, "", -1))
-	i.auditEntry(evLogout, outcomeOK, "session ended", clientID, sub)
+	i.auditEntry(evLogout, outcomeOK, "session ended", clientID, sub, zap.Int("grants_revoked", len(grants)))
 	if target != "" {
 		loc := target
 		if state != "" {
@@ -218,13 +221,32 @@ func (i *Issuer) logoutSession(ctx context.Context, r *http.Request) (store.Sess
 	return sess, true, nil
 }
 
-// endSession ends an SSO session in the store.
-func (i *Issuer) endSession(ctx context.Context, sess store.Session) error {
+// endSession ends an SSO session and what it started: the token family of
+// every grant made under it is revoked (refresh tokens stop working, access
+// tokens are revoked, OnRevoke tells the gates), then the session is
+// deleted. On an error the session is left in place, so a retry finds the
+// grants again; revoking a family twice is harmless.
+func (i *Issuer) endSession(ctx context.Context, sess store.Session) ([]store.SessionGrant, error) {
+	now := i.now()
+	grants, err := i.st.SessionGrants(ctx, sess.ID, now)
+	if err != nil {
+		i.storeError("session_grants", err)
+		return nil, err
+	}
+	for _, g := range grants {
+		until := now.Add(identity.MaxRefreshTokenLifetime) // a client no longer configured
+		if c := i.domain.Client(g.ClientID); c != nil {
+			until = now.Add(familyLifetime(c))
+		}
+		if err := i.revoke(ctx, g.FamilyID, until); err != nil {
+			return nil, err
+		}
+	}
 	if err := i.st.DeleteSession(ctx, sess.ID); err != nil {
 		i.storeError("delete_session", err)
-		return err
+		return nil, err
 	}
-	return nil
+	return grants, nil
 }
 
 // logoutCSRFPurpose binds the confirmation form's CSRF token to the session

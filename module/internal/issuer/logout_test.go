@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,61 @@ func TestLogout_EndSessionURLForCountsAsAHint(t *testing.T) {
 	}
 	if f.signedIn(c) {
 		t.Fatal("the issuer's own hint did not end the session")
+	}
+}
+
+// TestLogout_RevokesWhatTheSessionStarted (issue 8, item 10): signing out at
+// the issuer deleted the SSO session and nothing else, so every application
+// signed in through it — gates in front of the issuer's clients, refresh
+// tokens, access tokens of code-only clients — went on as if nothing had
+// happened. Logout now revokes the token family of every grant made under
+// the session (recorded when the code was issued): refresh tokens stop
+// working and access tokens are revoked (OnRevoke tells the gates), while
+// another session of the same user is untouched.
+func TestLogout_RevokesWhatTheSessionStarted(t *testing.T) {
+	f := newFixture(t)
+	c := f.browser()
+	web := f.token(codeForm(f.code(c, authParams("web", webRedirect)), webRedirect), "web", webSecret)
+	// A code-only client, signed in silently with the same session.
+	legacy := f.token(codeForm(f.code(c, authParams("legacy", webRedirect)), webRedirect), "legacy", webSecret)
+	// A code issued now and redeemed after the logout.
+	late := f.code(c, authParams("web", webRedirect))
+	// The same user in another browser: another session.
+	other := f.token(codeForm(f.code(f.browser(), authParams("web", webRedirect)), webRedirect), "web", webSecret)
+	for _, tr := range []tokenResult{web, legacy, other} {
+		if tr.status != 200 {
+			t.Fatalf("sign-in: %d %+v", tr.status, tr.err)
+		}
+	}
+	resp := f.get(c, f.url+"/logout?"+url.Values{"id_token_hint": {web.resp.IDToken}}.Encode())
+	if b := body(t, resp); resp.StatusCode != 200 || !strings.Contains(b, "signed out") {
+		t.Fatalf("logout: %d %s", resp.StatusCode, b)
+	}
+	if r := f.token(refreshForm(web.resp.RefreshToken), "web", webSecret); r.err.Code != ErrInvalidGrant {
+		t.Fatalf("the refresh token of the ended session still works: %d %+v", r.status, r.err)
+	}
+	if m := f.introspect(web.resp.AccessToken, "web", webSecret); m["active"] != false {
+		t.Fatalf("web's access token of the ended session: %v", m)
+	}
+	if m := f.introspect(legacy.resp.AccessToken, "legacy", webSecret); m["active"] != false {
+		t.Fatalf("the code-only client's access token of the ended session: %v", m)
+	}
+	if r := f.token(codeForm(late, webRedirect), "web", webSecret); r.err.Code != ErrInvalidGrant {
+		t.Fatalf("a code of the ended session redeemed after logout: %d %+v", r.status, r.err)
+	}
+	f.mu.Lock()
+	revoked := append([]string(nil), f.revoked...)
+	f.mu.Unlock()
+	for name, tr := range map[string]tokenResult{"web": web, "legacy": legacy} {
+		_, at := claims(t, tr.resp.AccessToken)
+		if fam := familyOf(at["jti"].(string)); !slices.Contains(revoked, fam) {
+			t.Fatalf("%s's family %s was not published to the gates (OnRevoke): %v", name, fam, revoked)
+		}
+	}
+	if r := f.token(refreshForm(other.resp.RefreshToken), "web", webSecret); r.status != 200 {
+		t.Fatalf("another session of the same user was ended: %d %+v", r.status, r.err)
+	}
+	if !f.auditHas(evLogout, outcomeOK) {
+		t.Fatal("logout not audited")
 	}
 }

@@ -101,6 +101,20 @@ func (o *outageStore) DeleteSession(ctx context.Context, id string) error {
 	return o.Store.DeleteSession(ctx, id)
 }
 
+func (o *outageStore) AddSessionGrant(ctx context.Context, g store.SessionGrant) error {
+	if err := o.fail(); err != nil {
+		return err
+	}
+	return o.Store.AddSessionGrant(ctx, g)
+}
+
+func (o *outageStore) SessionGrants(ctx context.Context, sessionID string, now time.Time) ([]store.SessionGrant, error) {
+	if err := o.fail(); err != nil {
+		return nil, err
+	}
+	return o.Store.SessionGrants(ctx, sessionID, now)
+}
+
 // newOutageFixture is a fixture whose issuer reaches the store through an
 // outageStore.
 func newOutageFixture(t *testing.T) (*fixture, *outageStore) {
