@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 )
 
@@ -269,5 +272,126 @@ func TestGate_LogoutEndsTheIssuerSessionWithoutConfirmation(t *testing.T) {
 	resp.Body.Close()
 	if next, _ := resp.Location(); next == nil || !strings.HasPrefix(next.String(), env.issuer+"/login?") {
 		t.Fatalf("after logout the issuer signed the browser in silently: %d %v", resp.StatusCode, next)
+	}
+}
+
+// TestIssuer_LogoutEndsWhatItStarted (issue 8, item 10): signing out at the
+// issuer deleted its SSO session and nothing else — the gate session made
+// through it, a partner's refresh token and a code-only client's access
+// token all went on working, and the partner was never told. Now the
+// issuer's logout revokes the token family of every grant made under the
+// session (the gate refuses its cookie at once), and sends each registered
+// partner a signed OpenID Connect Back-Channel Logout token, received here
+// by a real HTTP endpoint and verified against the issuer's JWKS.
+func TestIssuer_LogoutEndsWhatItStarted(t *testing.T) {
+	type delivery struct {
+		contentType, token string
+	}
+	received := make(chan delivery, 4)
+	partnerRP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received <- delivery{r.Header.Get("Content-Type"), r.PostFormValue("logout_token")}
+	}))
+	t.Cleanup(partnerRP.Close)
+	partnerCallback := fmt.Sprintf("http://127.0.0.1:%d/partner/cb", freePort(t))
+	env := startGate(t, `
+			login webapp
+			forward X-Auth-Subject sub`, func(cf string) string {
+		return strings.Replace(cf, "\t\t\tclient spa {\n", fmt.Sprintf(`			client partner {
+				secret partner-secret-0123456789abcdef
+				redirect_uris %[1]s
+				backchannel_logout_uri %[2]s/backchannel-logout
+				backchannel_logout_session_required
+			}
+			client reports {
+				secret reports-secret-0123456789abcdef
+				grant_types authorization_code
+				redirect_uris %[1]s
+			}
+			client spa {
+`, partnerCallback, partnerRP.URL), 1)
+	})
+	ctx := context.Background()
+	b := loginAs(t, env, "alice")
+	json200 := map[string]string{"Accept": "application/json"}
+	if resp, _ := do(t, b, "GET", env.app+"/x", json200); resp.StatusCode != 200 {
+		t.Fatalf("gate session: %d", resp.StatusCode)
+	}
+	// Same browser, same SSO session: the partner and a code-only client
+	// sign in silently.
+	endpoint := oauth2.Endpoint{AuthURL: env.issuer + "/authorize", TokenURL: env.issuer + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+	silently := func(conf oauth2.Config) *oauth2.Token {
+		t.Helper()
+		v := oauth2.GenerateVerifier()
+		back := signIn(t, b, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), "alice", testPassword)
+		tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(v))
+		if err != nil {
+			t.Fatalf("%s: %v", conf.ClientID, err)
+		}
+		return tok
+	}
+	partner := oauth2.Config{ClientID: "partner", ClientSecret: "partner-secret-0123456789abcdef", Endpoint: endpoint, RedirectURL: partnerCallback, Scopes: []string{"openid"}}
+	partnerTok := silently(partner)
+	reportsTok := silently(oauth2.Config{ClientID: "reports", ClientSecret: "reports-secret-0123456789abcdef", Endpoint: endpoint, RedirectURL: partnerCallback, Scopes: []string{"openid"}})
+	idToken, _ := partnerTok.Extra("id_token").(string)
+	sid, _ := jwtClaims(t, idToken)["sid"].(string)
+	if sid == "" || partnerTok.RefreshToken == "" {
+		t.Fatalf("partner tokens: sid %q, refresh token issued: %v", sid, partnerTok.RefreshToken != "")
+	}
+
+	resp, body := do(t, b, "GET", env.issuer+"/logout?"+url.Values{"id_token_hint": {idToken}}.Encode(), nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "signed out") {
+		t.Fatalf("issuer logout: %d %s", resp.StatusCode, body)
+	}
+	// The gate in front of webapp refuses the session at once.
+	if resp, _ := do(t, b, "GET", env.app+"/x", json200); resp.StatusCode != 401 {
+		t.Fatalf("gate session after signing out at the issuer: %d, want 401", resp.StatusCode)
+	}
+	// The partner's refresh token and the code-only client's access token are dead.
+	expired := *partnerTok
+	expired.Expiry = time.Now().Add(-time.Minute)
+	if _, err := partner.TokenSource(ctx, &expired).Token(); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("partner refresh after logout: %v", err)
+	}
+	if m := introspect(t, nil, env.issuer+"/introspect", "reports", "reports-secret-0123456789abcdef", reportsTok.AccessToken); m["active"] != false {
+		t.Fatalf("code-only client's access token after logout: %v", m)
+	}
+	// The partner was told, with a token it can verify.
+	var d delivery
+	select {
+	case d = <-received:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no back-channel logout token within 5s")
+	}
+	if d.contentType != "application/x-www-form-urlencoded" {
+		t.Fatalf("back-channel logout content type %q", d.contentType)
+	}
+	jws, err := jose.ParseSigned(d.token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ := jws.Signatures[0].Protected.ExtraHeaders[jose.HeaderType]; typ != "logout+jwt" {
+		t.Fatalf("logout token typ %v", typ)
+	}
+	var set jose.JSONWebKeySet
+	raw, _ := json.Marshal(getJSON(t, env.issuer+"/jwks"))
+	if err := json.Unmarshal(raw, &set); err != nil {
+		t.Fatal(err)
+	}
+	keys := set.Key(jws.Signatures[0].Header.KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("the logout token's kid is not in the issuer's JWKS")
+	}
+	payload, err := jws.Verify(keys[0])
+	if err != nil {
+		t.Fatalf("logout token signature: %v", err)
+	}
+	var lt map[string]any
+	if err := json.Unmarshal(payload, &lt); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := lt["events"].(map[string]any)
+	if lt["iss"] != env.issuer || lt["aud"] != "partner" || lt["sub"] != "alice" || lt["sid"] != sid || lt["jti"] == nil ||
+		lt["iat"] == nil || lt["exp"] == nil || lt["nonce"] != nil || events["http://schemas.openid.net/event/backchannel-logout"] == nil {
+		t.Fatalf("logout token claims: %v", lt)
 	}
 }

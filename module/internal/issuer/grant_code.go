@@ -85,16 +85,17 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 		return nil, oe
 	}
 	is := issue{
-		grant:    identity.GrantAuthorizationCode,
-		client:   client,
-		user:     user,
-		subject:  user.Subject,
-		scopes:   rec.Scopes,
-		audience: audience,
-		authTime: rec.AuthTime,
-		nonce:    rec.Nonce,
-		familyID: rec.FamilyID,
-		idToken:  contains(rec.Scopes, "openid"),
+		grant:     identity.GrantAuthorizationCode,
+		client:    client,
+		user:      user,
+		subject:   user.Subject,
+		scopes:    rec.Scopes,
+		audience:  audience,
+		authTime:  rec.AuthTime,
+		nonce:     rec.Nonce,
+		familyID:  rec.FamilyID,
+		sessionID: rec.SessionID,
+		idToken:   contains(rec.Scopes, "openid"),
 	}
 	if client.HasGrant(identity.GrantRefreshToken) {
 		tok := randomString(32)

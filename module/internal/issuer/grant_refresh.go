@@ -108,15 +108,16 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 		return nil, unavailable("the refresh token could not be rotated now; try again")
 	}
 	return i.mint(issue{
-		grant:    identity.GrantRefreshToken,
-		client:   client,
-		user:     user,
-		subject:  user.Subject,
-		scopes:   scopes,
-		audience: audience,
-		authTime: old.AuthTime,
-		familyID: old.FamilyID,
-		idToken:  contains(old.Scopes, "openid"),
-		refresh:  next,
+		grant:     identity.GrantRefreshToken,
+		client:    client,
+		user:      user,
+		subject:   user.Subject,
+		scopes:    scopes,
+		audience:  audience,
+		authTime:  old.AuthTime,
+		familyID:  old.FamilyID,
+		sessionID: old.SessionID,
+		idToken:   contains(old.Scopes, "openid"),
+		refresh:   next,
 	})
 }

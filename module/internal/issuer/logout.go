@@ -50,8 +50,15 @@ func (i *Issuer) EndSessionURLFor(clientID, subject, postLogoutRedirectURI, stat
 	return i.EndSessionURL() + "?" + v.Encode()
 }
 
-// vouch is who a logout request's hint says is signing out.
-type vouch struct{ sub string }
+// vouch is who a logout request's hint says is signing out: a subject, and
+// the session when the hint names one (an ID token's sid).
+type vouch struct{ sub, sid string }
+
+// covers reports whether the hint is for sess: its user, and its session
+// when the hint names one.
+func (i *Issuer) covers(h *vouch, sess store.Session) bool {
+	return h != nil && h.sub == sess.Subject && (h.sid == "" || h.sid == i.sid(sess.ID))
+}
 
 // serveLogout implements OpenID Connect RP-Initiated Logout. A request with
 // a valid hint for the browser's session — an ID token of this issuer
@@ -109,7 +116,7 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 		if aud := c.audiences(); len(aud) == 1 {
 			client = i.domain.Client(aud[0])
 		}
-		hint = &vouch{sub: c.Sub}
+		hint = &vouch{sub: c.Sub, sid: c.Sid}
 	}
 	if raw := p.Get("logout_hint"); raw != "" && hint == nil {
 		// Only the issuer's own, unexpired hints vouch for anyone; any other
@@ -161,7 +168,7 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 		unavailablePage("")
 		return
 	}
-	if found && (hint == nil || hint.sub != sess.Subject) {
+	if found && !i.covers(hint, sess) {
 		if r.Method != http.MethodPost || !p.Has("csrf") {
 			i.renderLogoutConfirmation(w, r, http.StatusOK, sess, clientID, target, state)
 			return
@@ -184,6 +191,9 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, i.cookie(i.ssoCookie, "", -1))
 	i.auditEntry(evLogout, outcomeOK, "session ended", clientID, sub, zap.Int("grants_revoked", len(grants)))
+	if found {
+		i.backchannelLogout(sess, grants)
+	}
 	if target != "" {
 		loc := target
 		if state != "" {

@@ -37,11 +37,12 @@ type pendingRequest struct {
 
 var errBadSeal = errors.New("sealed request is invalid or expired")
 
-// sealer encrypts and authenticates pending requests, and derives the CSRF
-// tokens of the login form.
+// sealer encrypts and authenticates pending requests (and logout hints),
+// and derives the CSRF tokens of the issuer's forms and the sid of sessions.
 type sealer struct {
 	aead    cipher.AEAD
 	csrfKey []byte
+	sidKey  []byte // derives the sid relying parties see (Issuer.sid)
 }
 
 func newSealer(secret []byte) (*sealer, error) {
@@ -61,7 +62,7 @@ func newSealer(secret []byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: aead, csrfKey: derive("gatehouse issuer login csrf v1")}, nil
+	return &sealer{aead: aead, csrfKey: derive("gatehouse issuer login csrf v1"), sidKey: derive("gatehouse issuer sid v1")}, nil
 }
 
 // Additional data binds a sealed value to its purpose: one kind is never

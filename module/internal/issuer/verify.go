@@ -22,6 +22,7 @@ type ownClaims struct {
 	ClientID string          `json:"client_id"`
 	Scope    string          `json:"scope"`
 	AuthTime int64           `json:"auth_time"`
+	Sid      string          `json:"sid"`
 }
 
 // audiences returns aud as a list.
