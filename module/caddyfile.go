@@ -344,7 +344,7 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 			case "policies":
 				c.Policies = append(c.Policies, vals...)
 			}
-		case "deny_local_login", "allow_plain_pkce", "optional_pkce":
+		case "deny_local_login", "allow_plain_pkce", "optional_pkce", "backchannel_logout_session_required":
 			if d.NextArg() {
 				return nil, d.Errf("%s takes no value; remove %q", key, d.Val())
 			}
@@ -355,7 +355,15 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 				c.AllowPlainPKCE = true
 			case "optional_pkce":
 				c.OptionalPKCE = true
+			case "backchannel_logout_session_required":
+				c.BackchannelLogoutSessionRequired = true
 			}
+		case "backchannel_logout_uri":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			c.BackchannelLogoutURI = v
 		case "access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime":
 			dur, err := parseDurationArg(d)
 			if err != nil {
@@ -370,7 +378,7 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 				c.RefreshTokenLifetime = dur
 			}
 		default:
-			return nil, d.Errf("unknown client option %q; expected secret, grant_types, scopes, audience, redirect_uris, post_logout_redirect_uris, allowed_origins, providers, policies, deny_local_login, allow_plain_pkce, optional_pkce or a *_token_lifetime", key)
+			return nil, d.Errf("unknown client option %q; expected secret, grant_types, scopes, audience, redirect_uris, post_logout_redirect_uris, allowed_origins, providers, policies, deny_local_login, allow_plain_pkce, optional_pkce, backchannel_logout_uri, backchannel_logout_session_required or a *_token_lifetime", key)
 		}
 	}
 	return c, nil

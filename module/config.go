@@ -129,6 +129,16 @@ type ClientConfig struct {
 	AccessTokenLifetime  caddy.Duration `json:"access_token_lifetime,omitempty"`
 	IDTokenLifetime      caddy.Duration `json:"id_token_lifetime,omitempty"`
 	RefreshTokenLifetime caddy.Duration `json:"refresh_token_lifetime,omitempty"`
+	// BackchannelLogoutURI is where the issuer POSTs an OpenID Connect
+	// Back-Channel Logout token when a user signs out at the issuer from a
+	// session in which this client was granted tokens (https, or http on a
+	// loopback host; delivered in the background, failures audited).
+	// Default: none, the client is not told.
+	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
+	// BackchannelLogoutSessionRequired puts the session ID (sid) in the
+	// client's logout tokens and ID tokens. Needs BackchannelLogoutURI.
+	// Default: false (logout tokens name the user by sub only).
+	BackchannelLogoutSessionRequired bool `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // identity turns the configuration into the identity model, replacing
@@ -183,6 +193,9 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 			AccessTokenLifetime:    time.Duration(c.AccessTokenLifetime),
 			IDTokenLifetime:        time.Duration(c.IDTokenLifetime),
 			RefreshTokenLifetime:   time.Duration(c.RefreshTokenLifetime),
+
+			BackchannelLogoutURI:             c.BackchannelLogoutURI,
+			BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		}
 		if c.Secret != "" && ic.Secret == "" {
 			return nil, fmt.Errorf("client %q: its secret %q expands to nothing; set the environment variable or file it names", c.ClientID, c.Secret)

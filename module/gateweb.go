@@ -410,7 +410,11 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 		g.auditEvent("gate.logout", "success", s.Subject, "")
 		web.revoke(r.Context(), &s)
 		if p, err := web.getProvider(r.Context()); err == nil {
-			if end := p.EndSessionURL(s.IDToken, absTarget, ""); end != "" {
+			end := p.EndSessionURL(s.IDToken, absTarget, "")
+			if ep, ok := p.(*embeddedProvider); ok {
+				end = ep.iss.EndSessionURLFor(ep.clientID, s.Subject, absTarget, "")
+			}
+			if end != "" {
 				http.Redirect(w, r, end, http.StatusFound)
 				return nil
 			}
@@ -508,6 +512,8 @@ func (p *embeddedProvider) Revoke(ctx context.Context, refreshToken string) erro
 	return p.iss.Revoke(ctx, p.clientID, p.secret, refreshToken)
 }
 
+// EndSessionURL is what login.Provider asks for; the gate's logout uses
+// the issuer's EndSessionURLFor instead, whose hint needs no ID token.
 func (p *embeddedProvider) EndSessionURL(idTokenHint, postLogoutRedirectURI, state string) string {
 	v := url.Values{"client_id": {p.clientID}}
 	if idTokenHint != "" {

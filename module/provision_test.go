@@ -45,6 +45,14 @@ func TestProvisionErrors(t *testing.T) {
 				redirect_uris https://app.example.com/cb
 				policies nobody
 			}`), "policies [nobody] but the domain defines none"},
+		{"back-channel logout over http on a public host", domain(`client app {
+				redirect_uris https://app.example.com/cb
+				backchannel_logout_uri http://app.example.com/logout
+			}`), "backchannel_logout_uri"},
+		{"back-channel session required without a URI", domain(`client app {
+				redirect_uris https://app.example.com/cb
+				backchannel_logout_session_required
+			}`), "needs a backchannel_logout_uri"},
 		{"client credentials for a public client", domain(`client app {
 				grant_types client_credentials
 			}`), "client_credentials"},

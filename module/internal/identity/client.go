@@ -174,6 +174,16 @@ func (c *Client) Validate() error {
 			bad("post_logout_redirect_uri: %v", err)
 		}
 	}
+	if c.BackchannelLogoutURI != "" {
+		if err := ValidateBackchannelLogoutURI(c.BackchannelLogoutURI); err != nil {
+			bad("backchannel_logout_uri: %v", err)
+		}
+		if !seen[GrantAuthorizationCode] {
+			bad("backchannel_logout_uri only applies to clients that sign users in (authorization_code); add that grant or remove the URI")
+		}
+	} else if c.BackchannelLogoutSessionRequired {
+		bad("backchannel_logout_session_required needs a backchannel_logout_uri; add the URI or remove the flag")
+	}
 	for _, o := range c.AllowedOrigins {
 		if err := validateOrigin(o); err != nil {
 			bad("allowed_origin: %v", err)
@@ -257,6 +267,32 @@ func ValidateRedirectURI(raw string) error {
 		}
 	default:
 		return fmt.Errorf("%q has scheme %q; use https (or http on localhost)", raw, u.Scheme)
+	}
+	return nil
+}
+
+// ValidateBackchannelLogoutURI checks a back-channel logout URI as
+// registered: absolute, https (or http on a loopback host), no user info, no
+// fragment; a query is allowed (OpenID Connect Back-Channel Logout 2.2).
+func ValidateBackchannelLogoutURI(raw string) error {
+	if strings.Contains(raw, "#") {
+		return fmt.Errorf("%q has a fragment; remove everything from '#'", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", raw, err)
+	}
+	if u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%q is not an absolute URL; write it as https://host/path", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q contains user info; remove the 'user@' part", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && IsLoopbackHost(u.Hostname()):
+	default:
+		return fmt.Errorf("%q must use https (http only on localhost, 127.0.0.1 and [::1])", raw)
 	}
 	return nil
 }

@@ -78,6 +78,14 @@ type Client struct {
 	AccessTokenLifetime  time.Duration
 	IDTokenLifetime      time.Duration
 	RefreshTokenLifetime time.Duration
+	// BackchannelLogoutURI, when set, receives an OpenID Connect
+	// Back-Channel Logout token (a POSTed logout_token) whenever a user signs
+	// out at the issuer from a session in which this client was granted
+	// tokens. https, or http on a loopback host; no fragment.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired: the client needs the session ID
+	// (sid) in its logout tokens, and in its ID tokens to match them.
+	BackchannelLogoutSessionRequired bool
 }
 
 // Domain is one tenant: an issuer with its own users, clients and keys.

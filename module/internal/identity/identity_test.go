@@ -107,6 +107,22 @@ func TestClientValidate(t *testing.T) {
 		{"bad scope", func(c *Client) { c.Scopes = []string{"a b"} }, "scope"},
 		{"bad post logout", func(c *Client) { c.PostLogoutRedirectURIs = []string{"http://evil.example/"} }, "post_logout_redirect_uri"},
 		{"duplicate grant", func(c *Client) { c.GrantTypes = append(c.GrantTypes, GrantRefreshToken) }, "twice"},
+		{"back-channel logout over http", func(c *Client) { c.BackchannelLogoutURI = "http://app.example.com/logout" }, "must use https"},
+		{"back-channel logout with fragment", func(c *Client) { c.BackchannelLogoutURI = "https://app.example.com/logout#x" }, "fragment"},
+		{"back-channel logout relative", func(c *Client) { c.BackchannelLogoutURI = "/logout" }, "absolute"},
+		{"back-channel logout for a machine client", func(c *Client) {
+			c.GrantTypes, c.RedirectURIs, c.BackchannelLogoutURI = []string{GrantClientCredentials}, nil, "https://app.example.com/logout"
+		}, "only applies to clients that sign users in"},
+		{"session required without a back-channel URI", func(c *Client) { c.BackchannelLogoutSessionRequired = true }, "needs a backchannel_logout_uri"},
+	}
+	ok := validClient()
+	ok.BackchannelLogoutURI, ok.BackchannelLogoutSessionRequired = "https://app.example.com/backchannel?tenant=1", true
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("a back-channel logout URI with a query: %v", err)
+	}
+	ok.BackchannelLogoutURI = "http://127.0.0.1:8080/backchannel"
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("a loopback http back-channel logout URI: %v", err)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

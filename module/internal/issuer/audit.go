@@ -14,6 +14,7 @@ const (
 	evRevoke      = "revoke"
 	evLogout      = "logout"
 	evIntrospect  = "introspect"
+	evBackchannel = "backchannel_logout"
 	outcomeOK     = "success"
 	outcomeDenied = "denied"
 	outcomeFailed = "failure"

@@ -99,7 +99,13 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	req.Expires = now.Add(i.cfg.LoginTimeout).Unix()
 	client := i.domain.Client(req.ClientID)
 
-	sess, user := i.currentSession(r.Context(), r)
+	sess, user, err := i.currentSession(r.Context(), r)
+	if err != nil {
+		// Whether the browser has a session is unknown: neither sign it in
+		// silently nor claim it has none (prompt=none).
+		i.authorizeError(w, r, &authzError{code: ErrTemporarilyUnavailable, desc: "sign-in is unavailable for a moment; try again", redirectURI: req.RedirectURI, state: req.State})
+		return
+	}
 	needLogin := user == nil
 	if !needLogin {
 		if prompt["login"] {
@@ -348,9 +354,18 @@ func (i *Issuer) finishAuthorization(w http.ResponseWriter, r *http.Request, req
 	if req.RedirectGiven {
 		rec.RedirectURI = req.RedirectURI
 	}
+	// Recorded first: every grant a code may start is known to the session,
+	// so signing out revokes it (see endSession).
+	if err := i.st.AddSessionGrant(r.Context(), store.SessionGrant{
+		SessionID: sess.ID, FamilyID: rec.FamilyID, ClientID: client.ID, CreatedAt: now, ExpiresAt: sess.ExpiresAt,
+	}); err != nil {
+		i.storeError("add_session_grant", err)
+		i.authorizeError(w, r, &authzError{code: ErrTemporarilyUnavailable, desc: "could not issue a code; try again", redirectURI: req.RedirectURI, state: req.State})
+		return
+	}
 	if err := i.st.CreateAuthCode(r.Context(), rec); err != nil {
 		i.storeError("create_auth_code", err)
-		i.authorizeError(w, r, &authzError{code: ErrServerError, desc: "could not issue a code", redirectURI: req.RedirectURI, state: req.State})
+		i.authorizeError(w, r, &authzError{code: ErrTemporarilyUnavailable, desc: "could not issue a code; try again", redirectURI: req.RedirectURI, state: req.State})
 		return
 	}
 	i.auditEntry(evAuthorize, outcomeOK, "code issued", client.ID, user.Subject)
@@ -362,25 +377,27 @@ func (i *Issuer) finishAuthorization(w http.ResponseWriter, r *http.Request, req
 }
 
 // currentSession returns the browser's SSO session and its user, or a nil
-// user when there is none (or it belongs to a missing or disabled user).
-func (i *Issuer) currentSession(ctx context.Context, r *http.Request) (store.Session, *identity.User) {
+// user when there is none (or it belongs to a missing or disabled user). An
+// error means the store could not tell.
+func (i *Issuer) currentSession(ctx context.Context, r *http.Request) (store.Session, *identity.User, error) {
 	c, err := r.Cookie(i.ssoCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
-		return store.Session{}, nil
+		return store.Session{}, nil, nil
 	}
 	sess, err := i.st.Session(ctx, store.HashID(c.Value), i.now())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			i.storeError("session", err)
+			return store.Session{}, nil, err
 		}
-		return store.Session{}, nil
+		return store.Session{}, nil, nil
 	}
 	if sess.Domain != i.domain.Name {
-		return store.Session{}, nil
+		return store.Session{}, nil, nil
 	}
 	u := i.domain.UserBySubject(sess.Subject)
 	if u == nil || !u.Active {
-		return store.Session{}, nil
+		return store.Session{}, nil, nil
 	}
-	return sess, u
+	return sess, u, nil
 }

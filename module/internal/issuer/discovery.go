@@ -32,6 +32,8 @@ type discoveryDoc struct {
 	RequestURIParameterSupported           bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssParameter      bool     `json:"authorization_response_iss_parameter_supported"`
 	AccessTokenSigningAlgValues            []string `json:"access_token_signing_alg_values_supported,omitempty"`
+	BackchannelLogoutSupported             bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported      bool     `json:"backchannel_logout_session_supported"`
 }
 
 func (i *Issuer) buildDiscovery() ([]byte, error) {
@@ -56,10 +58,12 @@ func (i *Issuer) buildDiscovery() ([]byte, error) {
 		TokenEndpointAuthMethodsSupported:      []string{"client_secret_basic", "client_secret_post", "none"},
 		RevocationEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionEndpointAuthMethods:       []string{"client_secret_basic", "client_secret_post"},
-		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid",
 			"name", "given_name", "family_name", "preferred_username", "email", "email_verified"},
 		PromptValuesSupported:             []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssParameter: true,
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 	if alg != "RS256" {
 		// RS256 must always be listed (OIDC Discovery 3); it is accepted for

@@ -99,6 +99,13 @@ func TestDiscovery_RequiredMetadata(t *testing.T) {
 	if m["authorization_response_iss_parameter_supported"] != true {
 		t.Error("authorization_response_iss_parameter_supported is not true")
 	}
+	// OpenID Connect Back-Channel Logout 2.1.
+	if m["backchannel_logout_supported"] != true || m["backchannel_logout_session_supported"] != true {
+		t.Errorf("back-channel logout not advertised: %v %v", m["backchannel_logout_supported"], m["backchannel_logout_session_supported"])
+	}
+	if !contains(strList(m["claims_supported"]), "sid") {
+		t.Error("sid not in claims_supported")
+	}
 	if contains(strList(m["scopes_supported"]), "orders:read") == false {
 		t.Error("client scopes not advertised")
 	}

@@ -2,7 +2,8 @@
 // for one domain: discovery and JWKS, the authorization endpoint with its
 // login page and SSO session, the token endpoint (authorization_code with
 // PKCE, refresh_token with rotation and reuse detection, client_credentials),
-// userinfo, revocation (RFC 7009), introspection (RFC 7662) and RP-initiated
+// userinfo, revocation (RFC 7009), introspection (RFC 7662), RP-initiated
+// logout (which revokes what the SSO session started) and back-channel
 // logout. It owns the OAuth error writer, the token claims, the audit entries
 // and the metrics of those endpoints. It imports nothing of Caddy: the
 // Caddy handler builds a Config and calls ServeHTTP.

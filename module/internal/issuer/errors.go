@@ -24,6 +24,10 @@ const (
 	ErrRequestURINotSupported  = "request_uri_not_supported"
 	ErrUnsupportedTokenType    = "unsupported_token_type"
 	ErrInvalidToken            = "invalid_token"
+	// ErrTemporarilyUnavailable: the issuer cannot answer now (its store is
+	// unreachable) and has done nothing; the client should retry after the
+	// Retry-After header's seconds. Sent with 503.
+	ErrTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 // OAuthError is an RFC 6749 error response.
@@ -59,6 +63,19 @@ func (e *OAuthError) HTTPStatus() int {
 
 func oauthErr(code, desc string) *OAuthError {
 	return &OAuthError{Code: code, Description: desc}
+}
+
+// retryAfter is the Retry-After (seconds) of every 503 answer: long enough
+// for a database failover, short enough that a retrying client is not kept
+// waiting long.
+const retryAfter = "5"
+
+// unavailable is the answer to a request the store could not serve: 503
+// temporarily_unavailable, with Retry-After. A store error is never taken
+// for "not found" or "nothing to do": the client is told that nothing
+// happened and that it should retry.
+func unavailable(desc string) *OAuthError {
+	return &OAuthError{Code: ErrTemporarilyUnavailable, Description: desc, Status: http.StatusServiceUnavailable}
 }
 
 // cleanDescription keeps only the characters RFC 6749 allows in
@@ -108,6 +125,9 @@ func (i *Issuer) writeOAuthError(w http.ResponseWriter, e *OAuthError) {
 	if status == http.StatusMethodNotAllowed && h.Get("Allow") == "" {
 		h.Set("Allow", "POST")
 	}
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfter)
+	}
 	out := OAuthError{Code: e.Code, Description: cleanDescription(e.Description)}
 	body, _ := json.Marshal(out)
 	w.WriteHeader(status)
@@ -136,6 +156,9 @@ func writeBearerError(w http.ResponseWriter, status int, code, desc string) {
 	}
 	h.Set("WWW-Authenticate", v)
 	h.Set("Content-Type", "application/json")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfter)
+	}
 	w.WriteHeader(status)
 	if code != "" {
 		body, _ := json.Marshal(OAuthError{Code: code, Description: cleanDescription(desc)})
@@ -163,6 +186,9 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 // writeErrorPage renders an HTML error page; used when no redirect is safe.
 func writeErrorPage(w http.ResponseWriter, status int, title, message, code string) {
 	htmlHeaders(w.Header())
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	w.WriteHeader(status)
 	_ = errorPage.Execute(w, struct{ Title, Message, Code string }{title, message, code})
 }

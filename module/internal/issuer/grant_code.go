@@ -24,7 +24,11 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
 		// A replayed code means it leaked: revoke everything issued from it.
-		i.revokeFamilyByOwner(ctx, rec.FamilyID, rec.ClientID, client, now)
+		if err := i.revokeFamilyByOwner(ctx, rec.FamilyID, rec.ClientID, client, now); err != nil {
+			// Not revoked: say so, and let the next attempt try again.
+			i.auditEntry(evRevoke, outcomeFailed, "authorization code replayed; revoking its token family failed", client.ID, rec.Subject)
+			return nil, unavailable("the code was already used; revoking the tokens issued from it failed, try again")
+		}
 		i.auditEntry(evRevoke, outcomeDenied, "authorization code replayed; its token family is revoked", client.ID, rec.Subject)
 		return nil, oauthErr(ErrInvalidGrant, "the code was already used; the tokens issued from it are revoked")
 	case errors.Is(err, store.ErrNotFound):
@@ -32,7 +36,7 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 		return nil, oauthErr(ErrInvalidGrant, "the code is invalid or expired")
 	case err != nil:
 		i.storeError("consume_auth_code", err)
-		return nil, oauthErr(ErrServerError, "the code could not be checked")
+		return nil, unavailable("the code could not be checked now; try again")
 	}
 	deny := func(reason, desc string) (*TokenResponse, *OAuthError) {
 		i.auditEntry(evToken, outcomeDenied, reason, client.ID, rec.Subject)
@@ -66,21 +70,32 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 	if user == nil || !user.Active {
 		return deny("user missing or disabled", "the user is no longer active")
 	}
+	// The session that approved the code may have ended since (logout
+	// revokes the families of its grants): nothing is issued into a revoked
+	// family.
+	switch revoked, err := i.st.Revoked(ctx, rec.FamilyID); {
+	case err != nil:
+		i.storeError("revoked", err)
+		return nil, unavailable("the code could not be checked now; try again")
+	case revoked:
+		return deny("the session that approved the code has ended", "the code is invalid or expired")
+	}
 	audience, oe := i.grantedAudience(client, form, rec.Audience)
 	if oe != nil {
 		return nil, oe
 	}
 	is := issue{
-		grant:    identity.GrantAuthorizationCode,
-		client:   client,
-		user:     user,
-		subject:  user.Subject,
-		scopes:   rec.Scopes,
-		audience: audience,
-		authTime: rec.AuthTime,
-		nonce:    rec.Nonce,
-		familyID: rec.FamilyID,
-		idToken:  contains(rec.Scopes, "openid"),
+		grant:     identity.GrantAuthorizationCode,
+		client:    client,
+		user:      user,
+		subject:   user.Subject,
+		scopes:    rec.Scopes,
+		audience:  audience,
+		authTime:  rec.AuthTime,
+		nonce:     rec.Nonce,
+		familyID:  rec.FamilyID,
+		sessionID: rec.SessionID,
+		idToken:   contains(rec.Scopes, "openid"),
 	}
 	if client.HasGrant(identity.GrantRefreshToken) {
 		tok := randomString(32)
@@ -99,7 +114,7 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 		})
 		if err != nil {
 			i.storeError("create_refresh_token", err)
-			return nil, oauthErr(ErrServerError, "the refresh token could not be stored")
+			return nil, unavailable("the refresh token could not be stored; try again")
 		}
 		is.refresh = tok
 	}
@@ -128,13 +143,14 @@ func verifyPKCE(challenge, method, verifier string) bool {
 // revokeFamilyByOwner revokes a token family for as long as any token of it
 // may live, going by the lifetimes of its owner (the client ownerID), or of
 // presenter when the owner is no longer configured. A store failure is
-// logged by revoke; the caller denies the request either way.
-func (i *Issuer) revokeFamilyByOwner(ctx context.Context, familyID, ownerID string, presenter *identity.Client, now time.Time) {
+// logged by revoke and returned: the caller must not report the family
+// revoked.
+func (i *Issuer) revokeFamilyByOwner(ctx context.Context, familyID, ownerID string, presenter *identity.Client, now time.Time) error {
 	owner := i.domain.Client(ownerID)
 	if owner == nil {
 		owner = presenter
 	}
-	_ = i.revoke(ctx, familyID, now.Add(familyLifetime(owner)))
+	return i.revoke(ctx, familyID, now.Add(familyLifetime(owner)))
 }
 
 // familyLifetime is how long a revoked family must stay revoked: as long as

@@ -26,10 +26,13 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 		return nil, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
 	case err != nil:
 		i.storeError("refresh_token", err)
-		return nil, oauthErr(ErrServerError, "the refresh token could not be checked")
+		return nil, unavailable("the refresh token could not be checked now; try again")
 	}
 	revokeFamily := func(reason, desc string) (*TokenResponse, *OAuthError) {
-		i.revokeFamilyByOwner(ctx, old.FamilyID, old.ClientID, client, now)
+		if err := i.revokeFamilyByOwner(ctx, old.FamilyID, old.ClientID, client, now); err != nil {
+			i.auditEntry(evRevoke, outcomeFailed, reason+"; revoking the token family failed", client.ID, old.Subject)
+			return nil, unavailable("the refresh token is refused; revoking its token family failed, try again")
+		}
 		i.auditEntry(evRevoke, outcomeDenied, reason+"; token family revoked", client.ID, old.Subject)
 		return nil, oauthErr(ErrInvalidGrant, desc)
 	}
@@ -86,28 +89,35 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 		var rt store.RefreshToken
 		switch {
 		case errors.Is(err, store.ErrAlreadyUsed):
-			// Lost a race with another use of the same token.
-			rt, _ = i.st.RefreshToken(ctx, id, now)
-			if rt.RotatedAt.IsZero() {
-				rt.RotatedAt, rt.Subject = now, old.Subject
+			// Lost a race with another use of the same token; the winner's
+			// RotatedAt decides the grace window.
+			rt = old
+			if got, err := i.st.RefreshToken(ctx, id, now); err == nil && !got.RotatedAt.IsZero() {
+				rt = got
+			} else {
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					i.storeError("refresh_token", err)
+				}
+				rt.RotatedAt = now // within the grace window: refused, nothing revoked
 			}
 			return reuse(rt)
 		case errors.Is(err, store.ErrNotFound):
 			return nil, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
 		}
 		i.storeError("rotate_refresh_token", err)
-		return nil, oauthErr(ErrServerError, "the refresh token could not be rotated")
+		return nil, unavailable("the refresh token could not be rotated now; try again")
 	}
 	return i.mint(issue{
-		grant:    identity.GrantRefreshToken,
-		client:   client,
-		user:     user,
-		subject:  user.Subject,
-		scopes:   scopes,
-		audience: audience,
-		authTime: old.AuthTime,
-		familyID: old.FamilyID,
-		idToken:  contains(old.Scopes, "openid"),
-		refresh:  next,
+		grant:     identity.GrantRefreshToken,
+		client:    client,
+		user:      user,
+		subject:   user.Subject,
+		scopes:    scopes,
+		audience:  audience,
+		authTime:  old.AuthTime,
+		familyID:  old.FamilyID,
+		sessionID: old.SessionID,
+		idToken:   contains(old.Scopes, "openid"),
+		refresh:   next,
 	})
 }

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -24,7 +25,8 @@ type introspection struct {
 // serveIntrospect implements RFC 7662 for confidential clients. A client
 // learns about an access token only when it is the token's client or one of
 // its audiences, and about a refresh token only when it is its own;
-// everything else is {"active": false}.
+// everything else is {"active": false}. When the store cannot answer, the
+// answer is 503 with Retry-After, never "inactive".
 func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	client, tok, ok := i.tokenRequest(w, r, evIntrospect, "introspection requires a confidential client")
 	if !ok {
@@ -33,14 +35,22 @@ func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := i.now()
 	out := introspection{}
+	fail := func(op string, err error) {
+		i.storeError(op, err)
+		i.writeOAuthError(w, unavailable("the token could not be checked now; try again"))
+	}
 	if strings.Count(tok, ".") == 2 {
-		if c, err := i.verifyOwn(ctx, tok, typAccessToken, false); err == nil {
+		c, err := i.verifyOwn(ctx, tok, typAccessToken, false)
+		if errors.Is(err, errKeysUnavailable) {
+			fail("keys", err)
+			return
+		}
+		if err == nil {
 			aud := c.audiences()
 			if c.ClientID == client.ID || contains(aud, client.ID) {
 				revoked, err := i.accessTokenRevoked(ctx, c.Jti)
 				if err != nil {
-					i.storeError("revoked", err)
-					i.writeOAuthError(w, oauthErr(ErrServerError, "the token could not be checked"))
+					fail("revoked", err)
 					return
 				}
 				if !revoked {
@@ -50,8 +60,13 @@ func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else if len(tok) <= 512 {
-		if rt, err := i.st.RefreshToken(ctx, store.HashID(tok), now); err == nil && rt.RotatedAt.IsZero() &&
-			rt.ClientID == client.ID && rt.Domain == i.domain.Name {
+		rt, err := i.st.RefreshToken(ctx, store.HashID(tok), now)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			fail("refresh_token", err)
+			return
+		case rt.RotatedAt.IsZero() && rt.ClientID == client.ID && rt.Domain == i.domain.Name:
 			out = introspection{Active: true, Scope: strings.Join(rt.Scopes, " "), ClientID: rt.ClientID, Sub: rt.Subject,
 				Iss: i.issuer, Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), TokenType: "refresh_token"}
 		}

@@ -71,6 +71,10 @@ type Config struct {
 	// peer is the proxy, so the Caddy handler passes Caddy's client IP,
 	// which honours the server's trusted_proxies.
 	ClientIP func(*http.Request) string
+	// BackchannelClient delivers back-channel logout tokens to the clients
+	// that registered a URI. Nil: a client that waits at most 5s per
+	// delivery and follows no redirects.
+	BackchannelClient *http.Client
 }
 
 // Issuer serves one domain's OpenID Connect provider.
@@ -96,6 +100,9 @@ type Issuer struct {
 	logins     []LoginMethod
 	scopesList []string
 	throttle   *loginThrottle
+	// back-channel logout deliveries
+	backchannel      *http.Client
+	backchannelSlots chan struct{}
 }
 
 // New builds an issuer. It checks the configuration and fails with a message
@@ -184,6 +191,12 @@ func New(cfg Config) (*Issuer, error) {
 		origins:    origins,
 		scopesList: scopes,
 		throttle:   newLoginThrottle(cfg.Now, cfg.ClientIP),
+
+		backchannel:      cfg.BackchannelClient,
+		backchannelSlots: make(chan struct{}, maxBackchannelInFlight),
+	}
+	if i.backchannel == nil {
+		i.backchannel = defaultBackchannelClient()
 	}
 	i.st = timedStore{Store: cfg.Store, m: cfg.Metrics, domain: cfg.Domain.Name}
 	i.throttle.shared, i.throttle.onError = i.st, i.storeError

@@ -115,13 +115,7 @@ func (i *Issuer) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 			"No sign-in method is enabled for this application.", "")
 		return
 	}
-	csrf := ""
-	if c, err := r.Cookie(i.csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
-		csrf = c.Value
-	} else {
-		csrf = randomString(32)
-		http.SetCookie(w, i.cookie(i.csrfCookie, csrf, 0))
-	}
+	csrf := i.csrfCookieValue(w, r)
 	htmlHeaders(w.Header())
 	// Browsers apply form-action to every redirect that follows a form
 	// submission, so the login form must also be allowed to end at the
@@ -188,7 +182,8 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login := form.Get("login")
-	if i.throttle.blocked(r, login) {
+	account := accountKey(i.domain, login)
+	if i.throttle.blocked(r, account) {
 		// Refused before any password hash is spent.
 		i.auditEntry(evSignIn, outcomeDenied, "too many failed sign-ins", client.ID, "", zap.String("method", method.Name()))
 		i.metrics.signIn(i.domain.Name, "throttled")
@@ -197,7 +192,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	user, err := method.Authenticate(r.Context(), form)
 	if err != nil {
-		i.throttle.failed(r, login)
+		i.throttle.failed(r, account)
 		sub := ""
 		if user != nil {
 			sub = user.Subject
@@ -207,7 +202,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		i.renderLogin(w, r, http.StatusUnauthorized, sealed, req, client, "Incorrect username or password.", form.Get("login"))
 		return
 	}
-	i.throttle.succeeded(r, login)
+	i.throttle.succeeded(r, account)
 	i.completeLogin(w, r, req, user, []string{method.Name()})
 }
 
@@ -251,13 +246,24 @@ func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, req *pend
 	}
 	if err := i.st.CreateSession(ctx, sess); err != nil {
 		i.storeError("create_session", err)
-		writeErrorPage(w, http.StatusInternalServerError, "Sign-in failed", "The session could not be stored; try again.", ErrServerError)
+		writeErrorPage(w, http.StatusServiceUnavailable, "Sign-in failed", "The session could not be stored; try again in a moment.", ErrTemporarilyUnavailable)
 		return
 	}
 	http.SetCookie(w, i.cookie(i.ssoCookie, value, int(i.cfg.SessionLifetime.Seconds())))
 	i.auditEntry(evSignIn, outcomeOK, "signed in", client.ID, user.Subject, zap.Strings("amr", amr))
 	i.metrics.signIn(i.domain.Name, outcomeOK)
 	i.finishAuthorization(w, r, req, client, user, sess)
+}
+
+// csrfCookieValue returns the browser's CSRF cookie, setting a new one when
+// it has none: the forms the issuer renders carry tokens bound to it.
+func (i *Issuer) csrfCookieValue(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(i.csrfCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
+		return c.Value
+	}
+	v := randomString(32)
+	http.SetCookie(w, i.cookie(i.csrfCookie, v, 0))
+	return v
 }
 
 // cookie builds an issuer cookie: host-only, Path=/, HttpOnly, SameSite=Lax,

@@ -141,3 +141,13 @@ func (t timedStore) DeleteSession(ctx context.Context, id string) error {
 	defer t.observe("delete_session", time.Now())
 	return t.Store.DeleteSession(ctx, id)
 }
+
+func (t timedStore) AddSessionGrant(ctx context.Context, g store.SessionGrant) error {
+	defer t.observe("add_session_grant", time.Now())
+	return t.Store.AddSessionGrant(ctx, g)
+}
+
+func (t timedStore) SessionGrants(ctx context.Context, sessionID string, now time.Time) ([]store.SessionGrant, error) {
+	defer t.observe("session_grants", time.Now())
+	return t.Store.SessionGrants(ctx, sessionID, now)
+}

@@ -37,11 +37,12 @@ type pendingRequest struct {
 
 var errBadSeal = errors.New("sealed request is invalid or expired")
 
-// sealer encrypts and authenticates pending requests, and derives the CSRF
-// tokens of the login form.
+// sealer encrypts and authenticates pending requests (and logout hints),
+// and derives the CSRF tokens of the issuer's forms and the sid of sessions.
 type sealer struct {
 	aead    cipher.AEAD
 	csrfKey []byte
+	sidKey  []byte // derives the sid relying parties see (Issuer.sid)
 }
 
 func newSealer(secret []byte) (*sealer, error) {
@@ -61,14 +62,21 @@ func newSealer(secret []byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: aead, csrfKey: derive("gatehouse issuer login csrf v1")}, nil
+	return &sealer{aead: aead, csrfKey: derive("gatehouse issuer login csrf v1"), sidKey: derive("gatehouse issuer sid v1")}, nil
 }
 
-// additional data binds a sealed value to its purpose.
-var sealAD = []byte("pending-authorization-request")
+// Additional data binds a sealed value to its purpose: one kind is never
+// accepted as another.
+var (
+	sealAD       = []byte("pending-authorization-request")
+	logoutHintAD = []byte("logout-hint")
+)
 
-func (s *sealer) seal(p *pendingRequest) (string, error) {
-	plain, err := json.Marshal(p)
+func (s *sealer) seal(p *pendingRequest) (string, error) { return s.sealJSON(p, sealAD) }
+
+// sealJSON encrypts and authenticates v's JSON for the purpose ad.
+func (s *sealer) sealJSON(v any, ad []byte) (string, error) {
+	plain, err := json.Marshal(v)
 	if err != nil {
 		return "", err
 	}
@@ -76,7 +84,7 @@ func (s *sealer) seal(p *pendingRequest) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	out := s.aead.Seal(nonce, nonce, plain, sealAD)
+	out := s.aead.Seal(nonce, nonce, plain, ad)
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
@@ -84,26 +92,35 @@ func (s *sealer) seal(p *pendingRequest) (string, error) {
 const maxSealed = 8192
 
 func (s *sealer) open(v string, now time.Time) (*pendingRequest, error) {
-	if v == "" || len(v) > maxSealed {
-		return nil, errBadSeal
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(v)
-	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
-		return nil, errBadSeal
-	}
-	ns := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], sealAD)
-	if err != nil {
-		return nil, errBadSeal
-	}
 	var p pendingRequest
-	if err := json.Unmarshal(plain, &p); err != nil {
-		return nil, errBadSeal
+	if err := s.openJSON(v, sealAD, &p); err != nil {
+		return nil, err
 	}
 	if now.Unix() > p.Expires {
 		return nil, errBadSeal
 	}
 	return &p, nil
+}
+
+// openJSON authenticates and decrypts a value sealed for the purpose ad
+// into dst.
+func (s *sealer) openJSON(v string, ad []byte, dst any) error {
+	if v == "" || len(v) > maxSealed {
+		return errBadSeal
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(v)
+	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
+		return errBadSeal
+	}
+	ns := s.aead.NonceSize()
+	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], ad)
+	if err != nil {
+		return errBadSeal
+	}
+	if err := json.Unmarshal(plain, dst); err != nil {
+		return errBadSeal
+	}
+	return nil
 }
 
 // csrfToken binds the login form to the browser (its CSRF cookie) and to

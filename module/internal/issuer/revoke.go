@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -14,7 +15,9 @@ import (
 // clients by client_id); a token that is unknown, invalid or not the
 // client's is answered 200 like a revoked one, so the endpoint reveals
 // nothing. Revoking a refresh token revokes its whole family, including the
-// access tokens issued with it.
+// access tokens issued with it. When the store cannot be read or written the
+// answer is 503 with Retry-After (RFC 7009 2.2.1): nothing was revoked, and
+// the client should try again.
 func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	if i.cors(w, r, "POST") {
 		return
@@ -25,7 +28,8 @@ func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	reason, sub, err := i.revokeToken(r.Context(), client, tok)
 	if err != nil {
-		i.writeOAuthError(w, oauthErr(ErrServerError, "the token could not be revoked"))
+		i.auditEntry(evRevoke, outcomeFailed, "store unavailable; nothing revoked", client.ID, "")
+		i.writeOAuthError(w, unavailable("the token could not be revoked now; nothing was revoked, try again"))
 		return
 	}
 	i.auditEntry(evRevoke, outcomeOK, reason, client.ID, sub)
@@ -57,12 +61,18 @@ func (i *Issuer) Revoke(ctx context.Context, clientID, clientSecret, token strin
 }
 
 // revokeToken revokes tok if it is an access token or a refresh token of
-// client; it returns what happened for the audit log.
+// client; it returns what happened for the audit log. An error means the
+// store (or the key set) could not answer: nothing was revoked, and the
+// token must not be taken for an unknown one.
 func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok string) (reason, sub string, err error) {
 	now := i.now()
 	reason = "not a token of this client"
 	if strings.Count(tok, ".") == 2 {
-		if c, err := i.verifyOwn(ctx, tok, typAccessToken, true); err == nil && c.ClientID == client.ID {
+		c, err := i.verifyOwn(ctx, tok, typAccessToken, true)
+		if errors.Is(err, errKeysUnavailable) {
+			return "", "", err
+		}
+		if err == nil && c.ClientID == client.ID {
 			until := time.Unix(c.Exp, 0)
 			if until.After(now) {
 				if err := i.revoke(ctx, c.Jti, until); err != nil {
@@ -72,7 +82,13 @@ func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok s
 			reason, sub = "access token revoked", c.Sub
 		}
 	} else if len(tok) <= 512 {
-		if rt, err := i.st.RefreshToken(ctx, store.HashID(tok), now); err == nil && rt.ClientID == client.ID && rt.Domain == i.domain.Name {
+		rt, err := i.st.RefreshToken(ctx, store.HashID(tok), now)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			i.storeError("refresh_token", err)
+			return "", "", err
+		case rt.ClientID == client.ID && rt.Domain == i.domain.Name:
 			if err := i.revoke(ctx, rt.FamilyID, now.Add(familyLifetime(client))); err != nil {
 				return "", "", err
 			}

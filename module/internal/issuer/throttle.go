@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -27,8 +28,8 @@ const (
 	throttleEntries = 100_000
 )
 
-// loginThrottle slows down password guessing at the login form. It counts
-// failures twice: in the store, shared by every instance (keys hashed, so
+// loginThrottle slows down password guessing at the login form, per
+// account (see accountKey) and per address. It counts failures twice: in the store, shared by every instance (keys hashed, so
 // no account name or address is stored), and in process memory, which keeps
 // the limits in force while the store is unreachable.
 type loginThrottle struct {
@@ -67,28 +68,39 @@ func RemoteIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// keys are the counters a sign-in attempt touches, with their limits.
-func (t *loginThrottle) keys(r *http.Request, login string) [3]struct {
+// accountKey names what a sign-in attempt guesses at: the account the
+// login resolves to, so that every spelling of it (username or e-mail, any
+// case) shares one count, or, for a login that names no account, the login
+// trimmed and lower-cased. The prefixes keep the two kinds apart.
+func accountKey(d *identity.Domain, login string) string {
+	if u := d.UserByLogin(login); u != nil {
+		return "a\x00" + u.Subject
+	}
+	return "l\x00" + strings.ToLower(strings.TrimSpace(login))
+}
+
+// keys are the counters a sign-in attempt for account (an accountKey)
+// touches, with their limits.
+func (t *loginThrottle) keys(r *http.Request, account string) [3]struct {
 	key   string
 	limit int
 } {
 	ip := t.clientIP(r)
-	login = strings.ToLower(strings.TrimSpace(login))
 	return [3]struct {
 		key   string
 		limit int
 	}{
-		{"l\x00" + login + "\x00" + ip, perLoginAndIP},
+		{account + "\x00" + ip, perLoginAndIP},
 		{"i\x00" + ip, perIP},
-		{"l\x00" + login, perLogin},
+		{account, perLogin},
 	}
 }
 
 // blocked reports whether any counter of this attempt is at its limit, in
 // this process or (with a store) across instances.
-func (t *loginThrottle) blocked(r *http.Request, login string) bool {
+func (t *loginThrottle) blocked(r *http.Request, account string) bool {
 	now := t.now()
-	keys := t.keys(r, login)
+	keys := t.keys(r, account)
 	t.mu.Lock()
 	for _, k := range keys {
 		if e, ok := t.entries[k.key]; ok && now.Sub(e.start) < throttleWindow && e.failures >= k.limit {
@@ -125,9 +137,9 @@ func (t *loginThrottle) sharedKeys(keys [3]struct {
 }
 
 // failed counts a failed sign-in.
-func (t *loginThrottle) failed(r *http.Request, login string) {
+func (t *loginThrottle) failed(r *http.Request, account string) {
 	now := t.now()
-	keys := t.keys(r, login)
+	keys := t.keys(r, account)
 	t.mu.Lock()
 	if len(t.entries) >= throttleEntries {
 		for k, e := range t.entries {
@@ -156,8 +168,8 @@ func (t *loginThrottle) failed(r *http.Request, login string) {
 }
 
 // succeeded clears the account-from-this-address counter.
-func (t *loginThrottle) succeeded(r *http.Request, login string) {
-	key := t.keys(r, login)[0].key
+func (t *loginThrottle) succeeded(r *http.Request, account string) {
+	key := t.keys(r, account)[0].key
 	t.mu.Lock()
 	delete(t.entries, key)
 	t.mu.Unlock()

@@ -89,3 +89,38 @@ func tryLogin(t *testing.T, f *fixture, login, password string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestLogin_ThrottleCountsPerAccountNotPerSpelling: the attack is to spread
+// guesses for one account over the spellings that reach it — its username
+// and its e-mail, in any case — so that no single string ever reaches the
+// limit, and keep getting password checks. Failures count per resolved
+// account, so after perLoginAndIP failures under any mix of spellings every
+// spelling is refused; a login that names no account counts per the string
+// as typed, trimmed and lower-cased.
+func TestLogin_ThrottleCountsPerAccountNotPerSpelling(t *testing.T) {
+	f := newFixture(t)
+	spellings := []string{"bob@example.com", "BOB", "Bob@Example.COM", "bob", "BOB@EXAMPLE.COM"}
+	for n := range perLoginAndIP {
+		if got := tryLogin(t, f, spellings[n%len(spellings)], "wrong"); got != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d", n+1, got)
+		}
+	}
+	for _, s := range []string{"BOB", "bob", "bob@example.com"} {
+		if got := tryLogin(t, f, s, alicePassword); got != http.StatusTooManyRequests {
+			t.Fatalf("after %d failures spread over spellings of bob, %q with the right password got %d, want 429", perLoginAndIP, s, got)
+		}
+	}
+	// Another account from the same address is not affected.
+	if got := tryLogin(t, f, "alice", alicePassword); got != http.StatusFound && got != http.StatusSeeOther {
+		t.Fatalf("alice after bob was throttled: %d", got)
+	}
+	// Unknown logins: one count per normalised string.
+	for n := range perLoginAndIP {
+		if got := tryLogin(t, f, []string{"ghost", " GHOST", "Ghost "}[n%3], "wrong"); got != http.StatusUnauthorized {
+			t.Fatalf("unknown login failure %d: status %d", n+1, got)
+		}
+	}
+	if got := tryLogin(t, f, "gHoSt", "wrong"); got != http.StatusTooManyRequests {
+		t.Fatalf("unknown login after %d failures: %d, want 429", perLoginAndIP, got)
+	}
+}

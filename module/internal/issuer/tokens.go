@@ -56,6 +56,9 @@ type idTokenClaims struct {
 	Nonce    string `json:"nonce,omitempty"`
 	AtHash   string `json:"at_hash,omitempty"`
 	Azp      string `json:"azp,omitempty"`
+	// Sid names the SSO session, for clients that receive it in
+	// back-channel Logout Tokens (backchannel_logout_session_required).
+	Sid string `json:"sid,omitempty"`
 	userClaims
 }
 
@@ -147,6 +150,9 @@ type issue struct {
 	authTime time.Time
 	nonce    string
 	familyID string
+	// sessionID is the SSO session the grant was made under ("" for
+	// client_credentials); it becomes the ID token's sid where asked for.
+	sessionID string
 	// idToken asks for an ID token (openid scope and a user).
 	idToken bool
 	// refresh, when set, is returned as the refresh token.
@@ -205,6 +211,9 @@ func (i *Issuer) mint(is issue) (*TokenResponse, *OAuthError) {
 		}
 		if !is.authTime.IsZero() {
 			id.AuthTime = is.authTime.Unix()
+		}
+		if is.client.BackchannelLogoutSessionRequired {
+			id.Sid = i.sid(is.sessionID)
 		}
 		payload, err := marshalClaims(id, customClaims(is.user, identity.ClaimIdentity))
 		if err != nil {

@@ -291,8 +291,14 @@ func TestLogout_PostLogoutRedirectURIExactMatchAndStateEchoed(t *testing.T) {
 func TestLogout_WithoutRedirectShowsSignedOutPage(t *testing.T) {
 	f := newFixture(t)
 	c := f.browser()
-	f.code(c, authParams("spa", spaRedirect))
-	resp := f.get(c, f.url+"/logout")
+	code := f.code(c, authParams("spa", spaRedirect))
+	tr := f.token(codeForm(code, spaRedirect), "spa", "")
+	resp := f.get(c, f.url+"/logout?"+url.Values{"id_token_hint": {tr.resp.IDToken}}.Encode())
+	if b := body(t, resp); resp.StatusCode != 200 || !strings.Contains(b, "signed out") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	// Without a session there is nothing to confirm.
+	resp = f.get(c, f.url+"/logout")
 	if b := body(t, resp); resp.StatusCode != 200 || !strings.Contains(b, "signed out") {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}

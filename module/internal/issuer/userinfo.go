@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -35,6 +36,10 @@ func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	c, err := i.verifyOwn(ctx, tok, typAccessToken, false)
+	if errors.Is(err, errKeysUnavailable) {
+		writeBearerError(w, http.StatusServiceUnavailable, ErrTemporarilyUnavailable, "the token could not be checked now; try again")
+		return
+	}
 	if err != nil {
 		writeBearerError(w, http.StatusUnauthorized, ErrInvalidToken, err.Error())
 		return
@@ -42,7 +47,7 @@ func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	revoked, err := i.accessTokenRevoked(ctx, c.Jti)
 	if err != nil {
 		i.storeError("revoked", err)
-		writeBearerError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again")
+		writeBearerError(w, http.StatusServiceUnavailable, ErrTemporarilyUnavailable, "the token could not be checked now; try again")
 		return
 	}
 	if revoked {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ type ownClaims struct {
 	ClientID string          `json:"client_id"`
 	Scope    string          `json:"scope"`
 	AuthTime int64           `json:"auth_time"`
+	Sid      string          `json:"sid"`
 }
 
 // audiences returns aud as a list.
@@ -40,6 +42,11 @@ var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 const maxTokenBytes = 8192
 
 var errBadToken = errors.New("token is invalid")
+
+// errKeysUnavailable: the published keys could not be read, so the token
+// could be neither accepted nor refused. Callers answer 503, never
+// "invalid token".
+var errKeysUnavailable = errors.New("the signing keys could not be read")
 
 // verifyOwn verifies a JWT this issuer signed: an allowed algorithm that
 // matches the published key named by kid, the expected typ header, a valid
@@ -61,7 +68,11 @@ func (i *Issuer) verifyOwn(ctx context.Context, raw, typ string, allowExpired bo
 		return nil, errBadToken
 	}
 	ks, err := i.keys.Keys(ctx, h.KeyID)
-	if err != nil || len(ks) != 1 || ks[0].Algorithm != h.Algorithm {
+	if err != nil {
+		i.storeError("keys", err)
+		return nil, fmt.Errorf("%w: %v", errKeysUnavailable, err)
+	}
+	if len(ks) != 1 || ks[0].Algorithm != h.Algorithm {
 		return nil, errBadToken
 	}
 	payload, err := jws.Verify(ks[0].Key)

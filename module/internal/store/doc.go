@@ -1,6 +1,6 @@
 // Package store defines what Gatehouse keeps at run time — signing keys,
-// authorization codes, refresh-token families, revocations, SSO sessions and
-// shared secrets — and the Store interface that every backend implements.
+// authorization codes, refresh-token families, revocations, SSO sessions (with
+// the grants made under each), login-failure counts and shared secrets — and the Store interface that every backend implements.
 //
 // Static configuration (domains, users, clients, policies) does not live here;
 // it comes from the Caddy config. Backends live in sub-packages (sqlite,

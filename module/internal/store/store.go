@@ -99,6 +99,18 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
+// SessionGrant records that a grant — a token family — was made under an
+// SSO session, so that ending the session can revoke what it started (the
+// access tokens of a code-only client included, which no refresh token
+// records).
+type SessionGrant struct {
+	SessionID string // the SSO session (HashID of its cookie)
+	FamilyID  string // the grant's token family (AuthCode.FamilyID)
+	ClientID  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 // Store is everything Gatehouse persists at run time. Implementations are
 // safe for concurrent use by several goroutines and several processes sharing
 // one database.
@@ -187,9 +199,18 @@ type Store interface {
 	Session(ctx context.Context, id string, now time.Time) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
 
+	// AddSessionGrant records a grant made under an SSO session. Recording
+	// the same (SessionID, FamilyID) again keeps one record, with the later
+	// ExpiresAt.
+	AddSessionGrant(ctx context.Context, g SessionGrant) error
+	// SessionGrants lists the grants recorded under a session that are live
+	// at now, oldest first (by CreatedAt, then FamilyID). A session without
+	// any has an empty list, not an error.
+	SessionGrants(ctx context.Context, sessionID string, now time.Time) ([]SessionGrant, error)
+
 	// DeleteExpired removes every record expired at now (ExpiresAt not after
-	// now): codes, refresh tokens, revocations, sessions, signing keys and
-	// login-failure windows.
+	// now): codes, refresh tokens, revocations, sessions, session grants,
+	// signing keys and login-failure windows.
 	// Live records are untouched.
 	DeleteExpired(ctx context.Context, now time.Time) error
 

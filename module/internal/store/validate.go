@@ -39,3 +39,12 @@ func (t RefreshToken) Validate() error {
 
 // Validate reports whether s can be stored: it needs an ID and an ExpiresAt.
 func (s Session) Validate() error { return check(s.ID, s.ExpiresAt) }
+
+// Validate reports whether g can be stored: it needs a SessionID, a
+// FamilyID and an ExpiresAt.
+func (g SessionGrant) Validate() error {
+	if g.SessionID == "" {
+		return errors.New("store: session grant has no SessionID")
+	}
+	return check(g.FamilyID, g.ExpiresAt)
+}

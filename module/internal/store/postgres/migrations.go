@@ -100,6 +100,19 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_expires_at ON login_failures (expires_at);
 `,
+	// 4: the grants (token families) made under each SSO session, so that
+	// signing out at the issuer revokes them.
+	`
+CREATE TABLE session_grants (
+	session_id text        NOT NULL,
+	family_id  text        NOT NULL,
+	client_id  text        NOT NULL,
+	created_at timestamptz,
+	expires_at timestamptz NOT NULL,
+	PRIMARY KEY (session_id, family_id)
+);
+CREATE INDEX session_grants_expires_at ON session_grants (expires_at);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations across
@@ -108,6 +121,12 @@ var migrateLock = lockKey("gatehouse:migrations")
 
 // migrate brings the schema up to date under a session advisory lock.
 func migrate(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) error {
+	return migrateTo(ctx, pool, now, len(migrations))
+}
+
+// migrateTo brings the schema up to version target (tests build databases
+// of earlier versions with it).
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, now func() time.Time, target int) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -136,7 +155,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) erro
 	if newest > len(migrations) {
 		return fmt.Errorf("the database has schema version %d but this Gatehouse knows only up to %d: upgrade Gatehouse or use another database", newest, len(migrations))
 	}
-	for i := newest; i < len(migrations); i++ {
+	for i := newest; i < target; i++ {
 		version := i + 1
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, migrations[i]); err != nil {

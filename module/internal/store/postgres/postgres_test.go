@@ -93,7 +93,7 @@ func open(t testing.TB, dsn string) *Store {
 }
 
 // tables are every table the suite writes, emptied between its subtests.
-var tables = []string{"signing_keys", "secrets", "auth_codes", "refresh_tokens", "revocations", "sessions"}
+var tables = []string{"signing_keys", "secrets", "auth_codes", "refresh_tokens", "revocations", "sessions", "session_grants"}
 
 // reusing returns a newStore for storetest.Run that hands every subtest the
 // same store, emptied first. Schema creation and migration (DDL) cost far
@@ -182,4 +182,29 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 func TestClock(t *testing.T) {
 	s := open(t, freshSchema(t, testDSN(t)))
 	storetest.TestClock(t, s, func(now func() time.Time) { s.Now = now })
+}
+
+// TestMigrateFromVersion3 upgrades a schema of version 3 (as the previous
+// release left it, with data in every table) to the current one: the data
+// survives, and the session grants of version 4 work.
+func TestMigrateFromVersion3(t *testing.T) {
+	ctx := context.Background()
+	d := freshSchema(t, testDSN(t))
+	pool, err := pgxpool.New(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, pool, time.Now, 3); err != nil {
+		pool.Close()
+		t.Fatal(err)
+	}
+	data := storetest.FillVersion3(t, &Store{pool: pool, Now: time.Now})
+	pool.Close()
+
+	s := open(t, d)
+	var version int
+	if err := s.pool.QueryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 4 {
+		t.Fatalf("schema version %d (%v), want 4", version, err)
+	}
+	data.Check(t, s)
 }

@@ -103,13 +103,32 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_expires_at ON login_failures (expires_at);
 `,
+	// 4: the grants (token families) made under each SSO session, so that
+	// signing out at the issuer revokes them.
+	`
+CREATE TABLE session_grants (
+	session_id TEXT    NOT NULL,
+	family_id  TEXT    NOT NULL,
+	client_id  TEXT    NOT NULL,
+	created_at INTEGER,
+	expires_at INTEGER NOT NULL,
+	PRIMARY KEY (session_id, family_id)
+);
+CREATE INDEX session_grants_expires_at ON session_grants (expires_at);
+`,
 }
 
 // migrate brings the schema up to date. Each version is checked and applied
 // inside one BEGIN IMMEDIATE transaction, so processes opening the same file
 // at once apply it exactly once.
 func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
-	for i, m := range migrations {
+	return migrateTo(ctx, db, now, len(migrations))
+}
+
+// migrateTo brings the schema up to version target (tests build databases
+// of earlier versions with it).
+func migrateTo(ctx context.Context, db *sql.DB, now func() time.Time, target int) error {
+	for i, m := range migrations[:target] {
 		version := i + 1
 		if err := retryBusy(ctx, func() error {
 			return inTx(ctx, db, func(tx *sql.Tx) error {

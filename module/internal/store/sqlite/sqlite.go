@@ -606,10 +606,46 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return err
 }
 
+// Session grants.
+
+// AddSessionGrant records a grant made under an SSO session; recording it
+// again keeps the later expiry.
+func (s *Store) AddSessionGrant(ctx context.Context, g store.SessionGrant) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO session_grants (session_id, family_id, client_id, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (session_id, family_id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`,
+		g.SessionID, g.FamilyID, g.ClientID, timeIn(g.CreatedAt), timeIn(g.ExpiresAt))
+	return err
+}
+
+// SessionGrants lists a session's live grants, oldest first.
+func (s *Store) SessionGrants(ctx context.Context, sessionID string, now time.Time) ([]store.SessionGrant, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT session_id, family_id, client_id, created_at, expires_at FROM session_grants
+		WHERE session_id = ? AND expires_at > ? ORDER BY created_at, family_id`, sessionID, now.UnixMicro())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.SessionGrant{}
+	for rows.Next() {
+		var g store.SessionGrant
+		var created, expires sql.NullInt64
+		if err := rows.Scan(&g.SessionID, &g.FamilyID, &g.ClientID, &created, &expires); err != nil {
+			return nil, err
+		}
+		g.CreatedAt, g.ExpiresAt = timeOut(created), timeOut(expires)
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
 // DeleteExpired removes every record expired at now.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	return inTx(ctx, s.w, func(tx *sql.Tx) error {
-		for _, table := range []string{"auth_codes", "refresh_tokens", "revocations", "sessions", "signing_keys", "login_failures"} {
+		for _, table := range []string{"auth_codes", "refresh_tokens", "revocations", "sessions", "session_grants", "signing_keys", "login_failures"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at <= ?`, now.UnixMicro()); err != nil {
 				return fmt.Errorf("deleting expired %s: %w", table, err)
 			}

@@ -97,6 +97,14 @@ func (r *roundRobin) DeleteSession(ctx context.Context, id string) error {
 	return r.pick().DeleteSession(ctx, id)
 }
 
+func (r *roundRobin) AddSessionGrant(ctx context.Context, g store.SessionGrant) error {
+	return r.pick().AddSessionGrant(ctx, g)
+}
+
+func (r *roundRobin) SessionGrants(ctx context.Context, sessionID string, now time.Time) ([]store.SessionGrant, error) {
+	return r.pick().SessionGrants(ctx, sessionID, now)
+}
+
 func (r *roundRobin) DeleteExpired(ctx context.Context, now time.Time) error {
 	return r.pick().DeleteExpired(ctx, now)
 }

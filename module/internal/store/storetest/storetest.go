@@ -69,6 +69,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"delete expired removes only expired records", testDeleteExpired},
 		{"login failures count per key within a window", testLoginFailures},
 		{"concurrent login failures are all counted", testLoginFailuresConcurrent},
+		{"session grants are listed per session, oldest first, while live", testSessionGrants},
+		{"recording a session grant again keeps one record with the later expiry", testSessionGrantAgain},
+		{"concurrent recordings of one session grant keep one record", testSessionGrantConcurrent},
 		{"empty slices and zero times round-trip", testEmptyRoundTrip},
 		{"records without an ID or expiry are refused", testValidation},
 	}
@@ -137,6 +140,16 @@ func session(name string) store.Session {
 		AuthTime:  base.Add(-time.Second),
 		AMR:       []string{"pwd", "otp"},
 		CreatedAt: base,
+		ExpiresAt: base.Add(8 * time.Hour),
+	}
+}
+
+func grant(sessionName, family, client string, created time.Time) store.SessionGrant {
+	return store.SessionGrant{
+		SessionID: store.HashID(sessionName),
+		FamilyID:  family,
+		ClientID:  client,
+		CreatedAt: created,
 		ExpiresAt: base.Add(8 * time.Hour),
 	}
 }
@@ -837,6 +850,92 @@ func testSessionConflict(t *testing.T, s store.Store) {
 	same(t, got, se)
 }
 
+// Session grants.
+
+func testSessionGrants(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// Added out of order: listed by CreatedAt, then FamilyID.
+	later := grant("sso", "fam-a", "client-b", base.Add(time.Second))
+	first := grant("sso", "fam-z", "client-a", base)
+	tied := grant("sso", "fam-b", "client-a", base.Add(time.Second))
+	tied.ExpiresAt = base.Add(time.Hour)
+	other := grant("other-sso", "fam-c", "client-a", base)
+	for _, g := range []store.SessionGrant{later, other, tied, first} {
+		must(t, s.AddSessionGrant(ctx, g))
+	}
+	got, err := s.SessionGrants(ctx, first.SessionID, base)
+	must(t, err)
+	if len(got) != 3 {
+		t.Fatalf("got %d grants of the session, want 3: %+v", len(got), got)
+	}
+	for i, want := range []store.SessionGrant{first, later, tied} {
+		same(t, got[i], want)
+	}
+	got, err = s.SessionGrants(ctx, other.SessionID, base)
+	must(t, err)
+	if len(got) != 1 {
+		t.Fatalf("grants of another session: %+v", got)
+	}
+	same(t, got[0], other)
+	got, err = s.SessionGrants(ctx, store.HashID("unknown"), base)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("a session without grants: %+v, %v; want none and no error", got, err)
+	}
+	// A grant is listed until its expiry.
+	got, err = s.SessionGrants(ctx, first.SessionID, tied.ExpiresAt)
+	must(t, err)
+	if len(got) != 2 || got[0].FamilyID != "fam-z" || got[1].FamilyID != "fam-a" {
+		t.Fatalf("at the expiry of fam-b: %+v", got)
+	}
+	// DeleteExpired removes the expired one only.
+	must(t, s.DeleteExpired(ctx, tied.ExpiresAt))
+	got, err = s.SessionGrants(ctx, first.SessionID, base)
+	must(t, err)
+	if len(got) != 2 {
+		t.Fatalf("after DeleteExpired: %+v", got)
+	}
+}
+
+func testSessionGrantAgain(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	g := grant("sso", "fam", "client-a", base)
+	must(t, s.AddSessionGrant(ctx, g))
+	longer := g
+	longer.ExpiresAt = g.ExpiresAt.Add(time.Hour)
+	must(t, s.AddSessionGrant(ctx, longer))
+	shorter := g
+	shorter.ExpiresAt = base.Add(time.Minute)
+	must(t, s.AddSessionGrant(ctx, shorter)) // must not cut it short
+	got, err := s.SessionGrants(ctx, g.SessionID, base)
+	must(t, err)
+	if len(got) != 1 {
+		t.Fatalf("got %d records, want 1: %+v", len(got), got)
+	}
+	same(t, got[0], longer)
+}
+
+func testSessionGrantConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	warm(s)
+	errs := make([]error, concurrency)
+	race(concurrency, func(i int) {
+		g := grant("sso", "fam", "client-a", base)
+		g.ExpiresAt = g.ExpiresAt.Add(time.Duration(i) * time.Second)
+		errs[i] = s.AddSessionGrant(ctx, g)
+	})
+	for _, err := range errs {
+		must(t, err)
+	}
+	got, err := s.SessionGrants(ctx, store.HashID("sso"), base)
+	must(t, err)
+	if len(got) != 1 {
+		t.Fatalf("got %d records, want 1", len(got))
+	}
+	if want := base.Add(8*time.Hour + (concurrency-1)*time.Second); !got[0].ExpiresAt.Equal(want.Truncate(time.Microsecond)) {
+		t.Fatalf("expiry %s, want the latest, %s", got[0].ExpiresAt, want)
+	}
+}
+
 // DeleteExpired is observed by running it at a later instant than the
 // queries: a record it removed is gone even when asked about at an earlier
 // instant, while one it kept is still there. Revocations and signing keys
@@ -938,6 +1037,15 @@ func testEmptyRoundTrip(t *testing.T, s store.Store) {
 	}
 	same(t, gotK[0], k)
 
+	g := store.SessionGrant{SessionID: "s", FamilyID: "f", ExpiresAt: base.Add(time.Minute)}
+	must(t, s.AddSessionGrant(ctx, g))
+	gotG, err := s.SessionGrants(ctx, "s", base)
+	must(t, err)
+	if len(gotG) != 1 {
+		t.Fatalf("got %d grants, want 1", len(gotG))
+	}
+	same(t, gotG[0], g)
+
 	// Far-future and far-past instants survive too.
 	far := store.Session{ID: "far", AuthTime: time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC), ExpiresAt: time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)}
 	must(t, s.CreateSession(ctx, far))
@@ -985,6 +1093,19 @@ func testValidation(t *testing.T, s store.Store) {
 			}
 			return store.ErrNotFound
 		}},
+		{"session grant without expiry", func() error {
+			g := grant("s", "f", "c", base)
+			g.ExpiresAt = noExpiry
+			return s.AddSessionGrant(ctx, g)
+		}, func() error { return noGrants(s, "s") }},
+		{"session grant without session", func() error {
+			g := grant("s", "f", "c", base)
+			g.SessionID = ""
+			return s.AddSessionGrant(ctx, g)
+		}, func() error { return noGrants(s, "") }},
+		{"session grant without family", func() error {
+			return s.AddSessionGrant(ctx, grant("s", "", "c", base))
+		}, func() error { return noGrants(s, "s") }},
 		{"signing key without expiry", func() error {
 			_, err := s.RotateSigningKeys(ctx, "example", func([]store.SigningKey) ([]store.SigningKey, error) {
 				return []store.SigningKey{{KID: "k"}}, nil
@@ -1017,6 +1138,20 @@ func testValidation(t *testing.T, s store.Store) {
 			wantErr(t, tc.check(), store.ErrNotFound)
 		})
 	}
+}
+
+// noGrants is ErrNotFound when the session (HashID of name; "" as is) has
+// no grants.
+func noGrants(s store.Store, name string) error {
+	id := name
+	if name != "" {
+		id = store.HashID(name)
+	}
+	got, err := s.SessionGrants(context.Background(), id, base)
+	if err != nil || len(got) != 0 {
+		return fmt.Errorf("grants=%+v err=%v", got, err)
+	}
+	return store.ErrNotFound
 }
 
 func testRevokedSince(t *testing.T, s store.Store) {
