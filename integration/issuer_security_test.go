@@ -88,7 +88,7 @@ func TestIssuer_ThrottleCountsPerAccountNotPerSpelling(t *testing.T) {
 // never revoked, still works after the outage; the retried revocation holds.
 func TestIssuer_RevocationDuringStoreOutageIs503(t *testing.T) {
 	dsn := postgresDSN(t)
-	schemaDSN := postgresSchema(t, dsn)
+	schemaDSN := postgresSchema(t)
 	proxy := startTCPProxy(t, postgresTarget(t, dsn))
 	t.Setenv("GATEHOUSE_TEST_OUTAGE_DSN", viaProxy(t, schemaDSN, proxy.Addr()))
 	env := newIssuerEnv(t)

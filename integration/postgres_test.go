@@ -1,17 +1,12 @@
 package integration
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net"
 	"net/url"
 	"os"
 	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // postgresDSN is the test database (the one the store suite uses). Without
@@ -31,40 +26,6 @@ func postgresDSN(t testing.TB) string {
 		t.Fatal("GATEHOUSE_TEST_POSTGRES_DSN must be a postgres:// URL for this test")
 	}
 	return dsn
-}
-
-// postgresSchema creates a schema with a random name, dropped when the test
-// ends, and returns dsn with search_path set to it.
-func postgresSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connecting to the test database: %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := pgx.Identifier{"gatehouse_it_" + hex.EncodeToString(b)}
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("dropping the test schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping the test schema: %v", err)
-		}
-	})
-	u, _ := url.Parse(dsn)
-	q := u.Query()
-	q.Set("search_path", schema[0])
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // tcpProxy forwards loopback connections to a target, and can be cut: a cut

@@ -28,7 +28,7 @@ const postgresDSNEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
 // dropped when t ends (after every process using it was stopped, since
 // cleanups run last-registered first). Outside CI a missing DSN skips t; in
 // CI (CI=true) it fails it, so the test cannot silently not run there.
-func postgresSchema(t *testing.T) string {
+func postgresSchema(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(postgresDSNEnv)
 	if dsn == "" {
