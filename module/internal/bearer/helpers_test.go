@@ -62,6 +62,17 @@ func jwk(priv crypto.Signer, kid, alg string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: priv.Public(), KeyID: kid, Algorithm: alg, Use: "sig"}
 }
 
+// testJWKs are the public keys of testValidator's key set.
+func testJWKs(k *testKeyring) []jose.JSONWebKey {
+	return []jose.JSONWebKey{
+		jwk(k.rsa, "rsa", ""),
+		jwk(k.ec256, "ec256", "ES256"),
+		jwk(k.ec384, "ec384", ""),
+		jwk(k.ed, "ed", "EdDSA"),
+		jwk(k.rsa2, "rsa-ps", "PS256"),
+	}
+}
+
 // jwksJSON renders public keys as a JWK Set document.
 func jwksJSON(t testing.TB, keys ...jose.JSONWebKey) []byte {
 	t.Helper()
