@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/gatehouse-auth/gatehouse/policy/strictyaml"
+	"github.com/gatehouse-auth/gatehouse/internal/strictyaml"
 )
 
 // Parse reads a policy document — YAML, or JSON, which is YAML too — and
