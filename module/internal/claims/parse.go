@@ -9,7 +9,7 @@ import (
 	"math"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-auth/gatehouse/internal/strictyaml"
 )
