@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unsafe"
 )
 
 var b64 = base64.RawURLEncoding.Strict()
@@ -32,7 +31,7 @@ type compactJWS struct {
 	h64          string // the encoded protected header (the header cache key)
 	cachedHdr    bool   // hdr came from the header cache
 	signingInput string // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
-	payload      []byte // never modified: the decoded claims share its memory
+	payload      []byte
 	sig          []byte
 }
 
@@ -211,7 +210,7 @@ func parseHeader(b []byte) (jwsHeader, *Error) {
 // long as the hash (RFC 7518 section 3.5); ES* signatures are the fixed-length R||S
 // encoding (RFC 7518 section 3.4).
 func verifySignature(alg string, pub any, signingInput string, sig []byte) bool {
-	in := unsafe.Slice(unsafe.StringData(signingInput), len(signingInput))
+	in := []byte(signingInput)
 	if alg == "EdDSA" {
 		p, ok := pub.(ed25519.PublicKey)
 		return ok && len(p) == ed25519.PublicKeySize && len(sig) == ed25519.SignatureSize && ed25519.Verify(p, in, sig)
