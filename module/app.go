@@ -277,17 +277,16 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 		checker = policyChecker{set}
 	}
 	ds.issuer, err = issuer.New(issuer.Config{
-		Domain:            dom,
-		Store:             a.store,
-		Keys:              pk.mgr,
-		Policies:          checker,
-		Audit:             a.audit,
-		Logger:            logger,
-		Metrics:           a.metrics,
-		SessionLifetime:   time.Duration(dc.SessionLifetime),
-		AllowInsecureHTTP: true, // http is accepted only for loopback issuers (checked by identity/issuer)
-		OnRevoke:          pk.revoke.publish,
-		ClientIP:          clientIP,
+		Domain:          dom,
+		Store:           a.store,
+		Keys:            pk.mgr,
+		Policies:        checker,
+		Audit:           a.audit,
+		Logger:          logger,
+		Metrics:         a.metrics,
+		SessionLifetime: time.Duration(dc.SessionLifetime),
+		OnRevoke:        pk.revoke.publish,
+		ClientIP:        clientIP,
 	})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,8 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"hash"
 	"math/big"
 	"sync"
@@ -206,4 +208,25 @@ func hdr(alg, kid string) map[string]any {
 
 func josePrivate(k *testKeyring) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: k.ec384, KeyID: "priv", Use: "sig"}
+}
+
+// NewStaticKeys builds a KeySet from keys given in code, as the tests need them.
+// Private keys are reduced to their public half; every key must pass the same checks
+// as a JWKS key (type, strength, alg/family consistency, use).
+func NewStaticKeys(keys ...jose.JSONWebKey) (*StaticKeys, error) {
+	out := make([]jose.JSONWebKey, 0, len(keys))
+	for i, k := range keys {
+		k.Key = publicOf(k.Key)
+		if k.Use != "" && k.Use != "sig" {
+			return nil, fmt.Errorf("bearer: key %d (kid %q): use %q is not sig", i, k.KeyID, k.Use)
+		}
+		if err := checkPublicKey(k.Key, k.Algorithm); err != nil {
+			return nil, fmt.Errorf("bearer: key %d (kid %q): %v", i, k.KeyID, err)
+		}
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("bearer: no keys")
+	}
+	return &StaticKeys{keys: out}, nil
 }

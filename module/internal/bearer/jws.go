@@ -35,14 +35,12 @@ type compactJWS struct {
 	sig          []byte
 }
 
-// parseCompact splits and decodes a compact JWS, enforcing the strict base64url
+// parseCompactCached splits and decodes a compact JWS, enforcing the strict base64url
 // alphabet (no padding, whitespace, line breaks or non-zero trailing bits) and the
-// header policy that does not depend on configuration.
-func parseCompact(raw string) (*compactJWS, *Error) { return parseCompactCached(raw, nil) }
-
-// parseCompactCached is parseCompact with an optional cache of parsed headers (nil:
-// none). The alphabet is enforced by the strict base64url decodes, except for CR and
-// LF, which encoding/base64 skips even in strict mode and are therefore refused here.
+// header policy that does not depend on configuration, with an optional cache of
+// parsed headers (nil: none). The alphabet is enforced by the strict base64url
+// decodes, except for CR and LF, which encoding/base64 skips even in strict mode and
+// are therefore refused here.
 func parseCompactCached(raw string, hc *headerCache) (*compactJWS, *Error) {
 	if raw == "" {
 		return nil, invalidToken("the token is malformed", "empty token")

@@ -357,19 +357,6 @@ func (v *Validator) checkHeader(h *jwsHeader) *Error {
 	return nil
 }
 
-// verifyJWS parses raw, applies the header policy, selects keys and verifies the
-// signature. It is the whole JWS layer, without claims.
-func (v *Validator) verifyJWS(ctx context.Context, raw string) (*compactJWS, *Error) {
-	jws, e := v.parseJWS(raw)
-	if e != nil {
-		return nil, e
-	}
-	if e := v.checkSignature(ctx, jws, nil); e != nil {
-		return nil, e
-	}
-	return jws, nil
-}
-
 // parseJWS parses raw (with the header cache) and applies the header policy.
 func (v *Validator) parseJWS(raw string) (*compactJWS, *Error) {
 	jws, e := parseCompactCached(raw, v.headers)
