@@ -161,7 +161,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		bg, cancel := context.WithCancel(context.Background())
 		p := &pooledStore{st: st, cancel: cancel, done: make(chan struct{})}
-		go sweep(bg, st, time.Duration(a.CleanupInterval), a.logger, p.done)
+		go sweep(bg, st, time.Duration(a.CleanupInterval), pooledLogger(), p.done)
 		return p, nil
 	})
 	if err != nil {
@@ -247,16 +247,17 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 		}
 		bg, stop := context.WithCancel(context.Background())
 		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub()}
+		plog := pooledLogger().With(zap.String("domain", dc.Name))
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			mgr.Maintain(bg, time.Minute, func(err error) {
-				logger.Error("key maintenance failed", zap.Error(err))
+				plog.Error("key maintenance failed", zap.Error(err))
 			})
 		})
 		// The revocations already recorded are loaded before the domain
 		// serves anything: a new instance never accepts a token another
 		// revoked.
-		w := newRevocationWatcher(a.store, p.revoke, logger)
+		w := newRevocationWatcher(a.store, p.revoke, plog)
 		w.poll(lctx)
 		every := time.Duration(a.RevocationPoll)
 		wg.Go(func() { w.run(bg, every) })
@@ -278,17 +279,16 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 		checker = policyChecker{set}
 	}
 	ds.issuer, err = issuer.New(issuer.Config{
-		Domain:            dom,
-		Store:             a.store,
-		Keys:              pk.mgr,
-		Policies:          checker,
-		Audit:             a.audit,
-		Logger:            logger,
-		Metrics:           a.metrics,
-		SessionLifetime:   time.Duration(dc.SessionLifetime),
-		AllowInsecureHTTP: true, // http is accepted only for loopback issuers (checked by identity/issuer)
-		OnRevoke:          pk.revoke.publish,
-		ClientIP:          clientIP,
+		Domain:          dom,
+		Store:           a.store,
+		Keys:            pk.mgr,
+		Policies:        checker,
+		Audit:           a.audit,
+		Logger:          logger,
+		Metrics:         a.metrics,
+		SessionLifetime: time.Duration(dc.SessionLifetime),
+		OnRevoke:        pk.revoke.publish,
+		ClientIP:        clientIP,
 	})
 	if err != nil {
 		return nil, err
@@ -381,6 +381,13 @@ func sweep(ctx context.Context, st store.Store, every time.Duration, logger *zap
 		}
 	})
 }
+
+// pooledLogger is the logger of what a pool constructor starts (the sweeper,
+// key maintenance, the revocation watcher): those goroutines outlive the
+// config that created them, so they log through Caddy's default logger, not
+// through the config's, whose log writers Caddy closes when it unloads the
+// config.
+func pooledLogger() *zap.Logger { return caddy.Log().Named("gatehouse") }
 
 // tick calls fn every `every` until ctx is done.
 func tick(ctx context.Context, every time.Duration, fn func()) {

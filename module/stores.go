@@ -3,10 +3,15 @@ package module
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/postgres"
@@ -24,7 +29,9 @@ type StoreOpener interface {
 	// StoreKey identifies the database, so that every configuration that
 	// names the same database shares one open store across reloads.
 	StoreKey() string
-	// OpenStore opens (and migrates) the store.
+	// OpenStore opens (and migrates) the store. A store on a server must
+	// give up within seconds when the server cannot be reached, so that
+	// start-up or a reload fails with a message instead of stalling.
 	OpenStore(ctx context.Context) (store.Store, error)
 }
 
@@ -78,7 +85,10 @@ func (s *SQLiteStore) OpenStore(context.Context) (store.Store, error) {
 // tokens.
 type PostgresStore struct {
 	// DSN is the connection string (URL or key=value form), usually given as
-	// {env.DATABASE_URL}. Required.
+	// {env.DATABASE_URL}. Required. Opening the store waits at most 10 s for
+	// the database to answer (less when the DSN sets a smaller
+	// connect_timeout); then start-up or the reload fails, naming the
+	// host:port it could not reach.
 	DSN string `json:"dsn,omitempty"`
 
 	dsn string // with placeholders replaced
@@ -104,14 +114,51 @@ func (s *PostgresStore) Provision(caddy.Context) error {
 // StoreKey implements StoreOpener.
 func (s *PostgresStore) StoreKey() string { return "postgres:" + s.dsn }
 
+// postgresReachTimeout bounds how long opening the PostgreSQL store waits for
+// the database to answer. Without it an unreachable host stalls start-up or a
+// reload for the operating system's TCP connect timeout (minutes), and a host
+// that accepts connections but never answers stalls it for good.
+const postgresReachTimeout = 10 * time.Second
+
 // OpenStore implements StoreOpener.
 func (s *PostgresStore) OpenStore(ctx context.Context) (store.Store, error) {
+	if err := s.reach(ctx); err != nil {
+		return nil, err
+	}
 	st, err := postgres.Open(ctx, s.dsn)
 	if err != nil {
 		// The DSN may hold a password: never print it.
 		return nil, fmt.Errorf("opening the PostgreSQL store: %w", err)
 	}
 	return st, nil
+}
+
+// reach connects to the database once, within postgresReachTimeout or the
+// DSN's connect_timeout when that is smaller. Only reaching the database is
+// bounded: the schema migrations that postgres.Open runs next take as long as
+// they need. The error names the address, never the DSN (it may hold a
+// password).
+func (s *PostgresStore) reach(ctx context.Context) error {
+	cfg, err := pgxpool.ParseConfig(s.dsn)
+	if err != nil {
+		return nil // postgres.Open reports a malformed DSN without quoting it
+	}
+	timeout := postgresReachTimeout
+	if ct := cfg.ConnConfig.ConnectTimeout; ct > 0 && ct < timeout {
+		timeout = ct
+	}
+	addr := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(rctx, cfg.ConnConfig)
+	if err != nil {
+		if rctx.Err() != nil {
+			return fmt.Errorf("opening the PostgreSQL store: no answer from %s within %s; check that PostgreSQL runs there and accepts connections from this host", addr, timeout)
+		}
+		return fmt.Errorf("opening the PostgreSQL store: connecting to %s: %w", addr, err)
+	}
+	conn.Close(rctx) // only reaching the server mattered
+	return nil
 }
 
 // Interface guards

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gatehouse-auth/gatehouse/policy/strictyaml"
+	"github.com/gatehouse-auth/gatehouse/internal/strictyaml"
 )
 
 // Error is one problem in a policy document or AST. Parse sets File, Line

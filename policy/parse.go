@@ -8,9 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/gatehouse-auth/gatehouse/policy/strictyaml"
+	"github.com/gatehouse-auth/gatehouse/internal/strictyaml"
 )
 
 // Parse reads a policy document — YAML, or JSON, which is YAML too — and

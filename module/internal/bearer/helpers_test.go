@@ -12,6 +12,8 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"hash"
 	"math/big"
 	"sync"
@@ -60,6 +62,17 @@ func keysForTest(t testing.TB) *testKeyring {
 // jwk returns the public JWK for a private key.
 func jwk(priv crypto.Signer, kid, alg string) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: priv.Public(), KeyID: kid, Algorithm: alg, Use: "sig"}
+}
+
+// testJWKs are the public keys of testValidator's key set.
+func testJWKs(k *testKeyring) []jose.JSONWebKey {
+	return []jose.JSONWebKey{
+		jwk(k.rsa, "rsa", ""),
+		jwk(k.ec256, "ec256", "ES256"),
+		jwk(k.ec384, "ec384", ""),
+		jwk(k.ed, "ed", "EdDSA"),
+		jwk(k.rsa2, "rsa-ps", "PS256"),
+	}
 }
 
 // jwksJSON renders public keys as a JWK Set document.
@@ -195,4 +208,25 @@ func hdr(alg, kid string) map[string]any {
 
 func josePrivate(k *testKeyring) jose.JSONWebKey {
 	return jose.JSONWebKey{Key: k.ec384, KeyID: "priv", Use: "sig"}
+}
+
+// NewStaticKeys builds a KeySet from keys given in code, as the tests need them.
+// Private keys are reduced to their public half; every key must pass the same checks
+// as a JWKS key (type, strength, alg/family consistency, use).
+func NewStaticKeys(keys ...jose.JSONWebKey) (*StaticKeys, error) {
+	out := make([]jose.JSONWebKey, 0, len(keys))
+	for i, k := range keys {
+		k.Key = publicOf(k.Key)
+		if k.Use != "" && k.Use != "sig" {
+			return nil, fmt.Errorf("bearer: key %d (kid %q): use %q is not sig", i, k.KeyID, k.Use)
+		}
+		if err := checkPublicKey(k.Key, k.Algorithm); err != nil {
+			return nil, fmt.Errorf("bearer: key %d (kid %q): %v", i, k.KeyID, err)
+		}
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("bearer: no keys")
+	}
+	return &StaticKeys{keys: out}, nil
 }

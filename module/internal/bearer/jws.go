@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unsafe"
 )
 
 var b64 = base64.RawURLEncoding.Strict()
@@ -32,18 +31,16 @@ type compactJWS struct {
 	h64          string // the encoded protected header (the header cache key)
 	cachedHdr    bool   // hdr came from the header cache
 	signingInput string // ASCII(BASE64URL(header) || '.' || BASE64URL(payload))
-	payload      []byte // never modified: the decoded claims share its memory
+	payload      []byte
 	sig          []byte
 }
 
-// parseCompact splits and decodes a compact JWS, enforcing the strict base64url
+// parseCompactCached splits and decodes a compact JWS, enforcing the strict base64url
 // alphabet (no padding, whitespace, line breaks or non-zero trailing bits) and the
-// header policy that does not depend on configuration.
-func parseCompact(raw string) (*compactJWS, *Error) { return parseCompactCached(raw, nil) }
-
-// parseCompactCached is parseCompact with an optional cache of parsed headers (nil:
-// none). The alphabet is enforced by the strict base64url decodes, except for CR and
-// LF, which encoding/base64 skips even in strict mode and are therefore refused here.
+// header policy that does not depend on configuration, with an optional cache of
+// parsed headers (nil: none). The alphabet is enforced by the strict base64url
+// decodes, except for CR and LF, which encoding/base64 skips even in strict mode and
+// are therefore refused here.
 func parseCompactCached(raw string, hc *headerCache) (*compactJWS, *Error) {
 	if raw == "" {
 		return nil, invalidToken("the token is malformed", "empty token")
@@ -211,7 +208,7 @@ func parseHeader(b []byte) (jwsHeader, *Error) {
 // long as the hash (RFC 7518 section 3.5); ES* signatures are the fixed-length R||S
 // encoding (RFC 7518 section 3.4).
 func verifySignature(alg string, pub any, signingInput string, sig []byte) bool {
-	in := unsafe.Slice(unsafe.StringData(signingInput), len(signingInput))
+	in := []byte(signingInput)
 	if alg == "EdDSA" {
 		p, ok := pub.(ed25519.PublicKey)
 		return ok && len(p) == ed25519.PublicKeySize && len(sig) == ed25519.SignatureSize && ed25519.Verify(p, in, sig)

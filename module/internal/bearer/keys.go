@@ -296,27 +296,6 @@ type StaticKeys struct {
 	skipped []string
 }
 
-// NewStaticKeys builds a KeySet from keys given in code (for example the embedded
-// issuer's public keys). Private keys are reduced to their public half; every key must
-// pass the same checks as a JWKS key (type, strength, alg/family consistency, use).
-func NewStaticKeys(keys ...jose.JSONWebKey) (*StaticKeys, error) {
-	out := make([]jose.JSONWebKey, 0, len(keys))
-	for i, k := range keys {
-		k.Key = publicOf(k.Key)
-		if k.Use != "" && k.Use != "sig" {
-			return nil, fmt.Errorf("bearer: key %d (kid %q): use %q is not sig", i, k.KeyID, k.Use)
-		}
-		if err := checkPublicKey(k.Key, k.Algorithm); err != nil {
-			return nil, fmt.Errorf("bearer: key %d (kid %q): %v", i, k.KeyID, err)
-		}
-		out = append(out, k)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("bearer: no keys")
-	}
-	return &StaticKeys{keys: out}, nil
-}
-
 // ParseStaticKeys builds a KeySet from a JWK Set, a single JWK, or PEM data ("PUBLIC
 // KEY", "RSA PUBLIC KEY" or "CERTIFICATE" blocks; PEM keys have no kid and match any
 // token kid). It fails when no usable key remains; keys skipped along the way are

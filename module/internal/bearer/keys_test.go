@@ -147,32 +147,6 @@ func TestLoadPublicKeyFile(t *testing.T) {
 	}
 }
 
-func TestNewStaticKeysRejectsWeakKeys(t *testing.T) {
-	k := keysForTest(t)
-	bad := jwk(k.ec256, "x", "RS256")
-	if _, err := NewStaticKeys(bad); err == nil || !strings.Contains(err.Error(), "RS256") {
-		t.Fatalf("alg/curve mismatch accepted: %v", err)
-	}
-	if _, err := NewStaticKeys(); err == nil {
-		t.Fatal("empty key set accepted")
-	}
-	hmacKey := jwk(k.ec256, "h", "")
-	hmacKey.Key = []byte("secret")
-	if _, err := NewStaticKeys(hmacKey); err == nil {
-		t.Fatal("symmetric key accepted")
-	}
-	// Private keys are reduced to their public half.
-	ks, err := NewStaticKeys(jwk(k.ec256, "p", ""), josePrivate(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range ks.All() {
-		if !key.IsPublic() {
-			t.Fatal("private key kept in a static key set")
-		}
-	}
-}
-
 func TestCheckPublicKey(t *testing.T) {
 	k := keysForTest(t)
 	weak := k.rsa.PublicKey
@@ -187,6 +161,12 @@ func TestCheckPublicKey(t *testing.T) {
 	}
 	if err := checkPublicKey(&k.rsa.PublicKey, "ES256"); err == nil {
 		t.Fatal("RSA key labelled ES256 accepted")
+	}
+	if err := checkPublicKey(&k.ec256.PublicKey, "RS256"); err == nil || !strings.Contains(err.Error(), "RS256") {
+		t.Fatalf("EC key labelled RS256 accepted: %v", err)
+	}
+	if err := checkPublicKey([]byte("secret"), ""); err == nil {
+		t.Fatal("symmetric key accepted")
 	}
 	if err := checkPublicKey(&k.rsa.PublicKey, "PS384"); err != nil {
 		t.Fatalf("RSA key labelled PS384 refused: %v", err)

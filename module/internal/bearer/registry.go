@@ -81,10 +81,3 @@ func (r *Registry) Acquire(src Source, opts RemoteOptions) (*RemoteKeySet, func(
 	}
 	return e.ks, release, nil
 }
-
-// Len reports how many sources are in use.
-func (r *Registry) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.m)
-}

@@ -141,18 +141,8 @@ type ProviderMetadata struct {
 	SigningAlgorithms []string
 }
 
-// Discover fetches <issuer>/.well-known/openid-configuration and checks that the
+// discover fetches <issuer>/.well-known/openid-configuration and checks that the
 // document's issuer equals issuer exactly and that jwks_uri is an allowed URL.
-func Discover(ctx context.Context, issuer string, opts RemoteOptions) (*ProviderMetadata, error) {
-	opts = opts.withDefaults()
-	if _, err := checkURL(issuer, opts.AllowInsecureHTTP); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.FetchTimeout)
-	defer cancel()
-	return discover(ctx, issuer, opts)
-}
-
 func discover(ctx context.Context, issuer string, opts RemoteOptions) (*ProviderMetadata, error) {
 	wellKnown := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	body, _, err := fetch(ctx, opts, wellKnown)

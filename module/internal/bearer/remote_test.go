@@ -299,7 +299,7 @@ func TestDiscovery(t *testing.T) {
 			if bad == "" {
 				srv.issuer = strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
 			}
-			if _, err := Discover(ctx, srv.URL, RemoteOptions{}); err == nil || !strings.Contains(err.Error(), "does not equal") {
+			if _, err := discover(ctx, srv.URL, RemoteOptions{}.withDefaults()); err == nil || !strings.Contains(err.Error(), "does not equal") {
 				t.Fatalf("issuer %q: want mismatch error, got %v", srv.issuer, err)
 			}
 			ks, err := NewDiscoveryKeySet(srv.URL, RemoteOptions{})
@@ -412,3 +412,10 @@ func TestRegistrySharesAndReleases(t *testing.T) {
 var _ KeySet = (*RemoteKeySet)(nil)
 var _ Generational = (*RemoteKeySet)(nil)
 var _ KeySet = (*StaticKeys)(nil)
+
+// Len reports how many sources are in use.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
+}

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 )
 
 // Defaults and limits of the validator configuration.
@@ -235,7 +234,7 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Token, error) {
 	now := v.now()
 	var key [32]byte
 	if v.cache != nil {
-		key = sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
+		key = tokenKey(raw)
 		if e := v.cache.get(key); e != nil {
 			if !now.Before(e.deadline) {
 				v.cache.remove(key)
@@ -256,6 +255,21 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Token, error) {
 		v.cache.put(key, &cacheEntry{tok: tok, deadline: deadline, gen: gen}, now)
 	}
 	return v.finish(tok, now)
+}
+
+// tokenKeyBuf bounds the tokens tokenKey hashes from a stack copy; it covers
+// ordinary access tokens (a few hundred bytes to a few KiB).
+const tokenKeyBuf = 4 << 10
+
+// tokenKey is the verified-token cache key: the SHA-256 of the token. A token of up
+// to tokenKeyBuf bytes is hashed from a copy on the stack, so a cache hit allocates
+// nothing; a larger one is copied to the heap.
+func tokenKey(raw string) [32]byte {
+	var buf [tokenKeyBuf]byte
+	if len(raw) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], raw)])
+	}
+	return sha256.Sum256([]byte(raw))
 }
 
 // finish runs the per-call checks that are not cached: revocation and scopes.
@@ -343,19 +357,6 @@ func (v *Validator) checkHeader(h *jwsHeader) *Error {
 	return nil
 }
 
-// verifyJWS parses raw, applies the header policy, selects keys and verifies the
-// signature. It is the whole JWS layer, without claims.
-func (v *Validator) verifyJWS(ctx context.Context, raw string) (*compactJWS, *Error) {
-	jws, e := v.parseJWS(raw)
-	if e != nil {
-		return nil, e
-	}
-	if e := v.checkSignature(ctx, jws, nil); e != nil {
-		return nil, e
-	}
-	return jws, nil
-}
-
 // parseJWS parses raw (with the header cache) and applies the header policy.
 func (v *Validator) parseJWS(raw string) (*compactJWS, *Error) {
 	jws, e := parseCompactCached(raw, v.headers)
@@ -416,8 +417,7 @@ func (v *Validator) checkClaims(jws *compactJWS, now time.Time) (*Token, time.Ti
 	bad := func(desc, reason string) (*Token, time.Time, *Error) {
 		return nil, time.Time{}, invalidToken(desc, reason)
 	}
-	// jws.payload is never modified after decoding, so the claims may share its memory.
-	claims, err := parseClaimsJSON(unsafe.String(unsafe.SliceData(jws.payload), len(jws.payload)))
+	claims, err := parseClaimsJSON(string(jws.payload))
 	if err != nil {
 		return bad("the token payload is malformed", "payload is not an acceptable JSON object: "+err.Error())
 	}

@@ -19,14 +19,7 @@ import (
 // testValidator returns a validator over every test key and a clock.
 func testValidator(t testing.TB, mod func(*Config)) (*Validator, *fakeClock) {
 	t.Helper()
-	k := keysForTest(t)
-	ks, err := NewStaticKeys(
-		jwk(k.rsa, "rsa", ""),
-		jwk(k.ec256, "ec256", "ES256"),
-		jwk(k.ec384, "ec384", ""),
-		jwk(k.ed, "ed", "EdDSA"),
-		jwk(k.rsa2, "rsa-ps", "PS256"),
-	)
+	ks, err := NewStaticKeys(testJWKs(keysForTest(t))...)
 	if err != nil {
 		t.Fatal(err)
 	}

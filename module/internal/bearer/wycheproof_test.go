@@ -149,3 +149,16 @@ func TestWycheproof(t *testing.T) {
 type emptyKeys struct{}
 
 func (emptyKeys) Keys(context.Context, string) ([]jose.JSONWebKey, error) { return nil, nil }
+
+// verifyJWS parses raw, applies the header policy, selects keys and verifies the
+// signature. It is the whole JWS layer, without claims.
+func (v *Validator) verifyJWS(ctx context.Context, raw string) (*compactJWS, *Error) {
+	jws, e := v.parseJWS(raw)
+	if e != nil {
+		return nil, e
+	}
+	if e := v.checkSignature(ctx, jws, nil); e != nil {
+		return nil, e
+	}
+	return jws, nil
+}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gatehouse-auth/gatehouse/policy/strictyaml"
+	"github.com/gatehouse-auth/gatehouse/internal/strictyaml"
 )
 
 // Modes of a claim map.

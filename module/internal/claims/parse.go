@@ -9,9 +9,9 @@ import (
 	"math"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/gatehouse-auth/gatehouse/policy/strictyaml"
+	"github.com/gatehouse-auth/gatehouse/internal/strictyaml"
 )
 
 // Parse reads a claim map document (YAML; JSON is YAML too), validates it as

@@ -11,7 +11,7 @@ import (
 func TestNew_RejectsUnsafeConfigurationWithTheFix(t *testing.T) {
 	f := newFixture(t)
 	base := func() Config {
-		return Config{Domain: f.domain, Store: f.st, Keys: f.keys, Policies: f.policy, AllowInsecureHTTP: true}
+		return Config{Domain: f.domain, Store: f.st, Keys: f.keys, Policies: f.policy}
 	}
 	cases := []struct {
 		name   string
@@ -23,7 +23,9 @@ func TestNew_RejectsUnsafeConfigurationWithTheFix(t *testing.T) {
 		{"tiny session", func(c *Config) { c.SessionLifetime = time.Second }, "at least 1m"},
 		{"no store", func(c *Config) { c.Store = nil }, "no store"},
 		{"no keys", func(c *Config) { c.Keys = nil }, "no signing keys"},
-		{"http without insecure switch", func(c *Config) { c.AllowInsecureHTTP = false }, "insecure_http"},
+		{"http on a non-loopback host", func(c *Config) {
+			c.Domain = &identity.Domain{Issuer: "http://auth.example.com"}
+		}, "uses http on a non-loopback host; use https"},
 		{"invalid domain", func(c *Config) {
 			c.Domain = &identity.Domain{Issuer: "https://a.example/", Clients: nil}
 		}, "trailing slash"},
@@ -45,7 +47,7 @@ func TestNew_RejectsUnsafeConfigurationWithTheFix(t *testing.T) {
 
 func TestNew_PendingRequestsSurviveReload(t *testing.T) {
 	f := newFixture(t)
-	again, err := New(Config{Domain: f.domain, Store: f.st, Keys: f.keys, Policies: f.policy, AllowInsecureHTTP: true, Now: f.clock.Now})
+	again, err := New(Config{Domain: f.domain, Store: f.st, Keys: f.keys, Policies: f.policy, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,15 +160,13 @@ func TestDiscovery_EndpointsHTTPSExceptLoopbackInDev(t *testing.T) {
 			t.Errorf("%s = %s is not https on the issuer host", k, s)
 		}
 	}
-	// http is refused unless it is loopback and explicitly allowed.
-	for _, c := range []struct {
-		issuer   string
-		insecure bool
-	}{{"http://auth.example.com", true}, {"http://127.0.0.1:8080", false}} {
-		d := &identity.Domain{Issuer: c.issuer}
-		if _, err := New(Config{Domain: d, Store: f.st, Keys: f.keys, AllowInsecureHTTP: c.insecure}); err == nil {
-			t.Errorf("issuer %s (insecure=%v) was accepted", c.issuer, c.insecure)
-		}
+	// http is refused unless the host is loopback.
+	if _, err := New(Config{Domain: &identity.Domain{Issuer: "http://auth.example.com"}, Store: f.st, Keys: f.keys}); err == nil ||
+		!strings.Contains(err.Error(), "use https") {
+		t.Errorf("http issuer on a non-loopback host: %v", err)
+	}
+	if _, err := New(Config{Domain: &identity.Domain{Issuer: "http://127.0.0.1:8080"}, Store: f.st, Keys: f.keys}); err != nil {
+		t.Errorf("http issuer on loopback: %v", err)
 	}
 }
 

@@ -198,12 +198,11 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	core, logs := observer.New(zap.InfoLevel)
 	f.audit = logs
 	cfg := Config{
-		Domain:            f.domain,
-		Store:             st,
-		Policies:          f.policy,
-		Audit:             zap.New(core),
-		Now:               f.clock.Now,
-		AllowInsecureHTTP: true,
+		Domain:   f.domain,
+		Store:    st,
+		Policies: f.policy,
+		Audit:    zap.New(core),
+		Now:      f.clock.Now,
 		OnRevoke: func(id string) {
 			f.mu.Lock()
 			f.revoked = append(f.revoked, id)

@@ -56,9 +56,6 @@ type Config struct {
 	// LoginTimeout bounds how long a pending authorization request (the
 	// login page) stays valid; default 15m.
 	LoginTimeout time.Duration
-	// AllowInsecureHTTP permits an http:// issuer on a loopback host (local
-	// development). https issuers never need it.
-	AllowInsecureHTTP bool
 	// LoginMethods are offered on the login page after the built-in
 	// password method.
 	LoginMethods []LoginMethod
@@ -128,9 +125,6 @@ func New(cfg Config) (*Issuer, error) {
 	u, err := url.Parse(cfg.Domain.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("issuer %q: %v", cfg.Domain.Issuer, err)
-	}
-	if u.Scheme == "http" && !cfg.AllowInsecureHTTP {
-		return nil, fmt.Errorf("issuer %q uses http; use https, or enable insecure_http for local development on loopback", cfg.Domain.Issuer)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

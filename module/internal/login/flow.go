@@ -174,10 +174,6 @@ func NewFlow(cfg FlowConfig) (*Flow, error) {
 // CookieName returns the pending-login cookie's name.
 func (f *Flow) CookieName() string { return f.sealer.Name() }
 
-// StripRequestCookies removes the pending-login cookie from r so it is not
-// forwarded upstream.
-func (f *Flow) StripRequestCookies(r *http.Request) { f.sealer.StripRequestCookies(r) }
-
 // Start begins a login: it makes a fresh state, nonce and PKCE verifier (256
 // bits each), records them with returnTo (passed through SafeReturnPath) in
 // the pending-login cookie next to the browser's other live pending logins,

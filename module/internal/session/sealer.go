@@ -293,34 +293,6 @@ func (s *Sealer) Clear(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// StripRequestCookies removes this Sealer's cookies from r's Cookie headers,
-// keeping every other cookie, so they are not forwarded upstream.
-func (s *Sealer) StripRequestCookies(r *http.Request) {
-	lines := r.Header.Values("Cookie")
-	if len(lines) == 0 {
-		return
-	}
-	var kept []string
-	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
-			p := strings.TrimSpace(part)
-			if p == "" {
-				continue
-			}
-			name, _, _ := strings.Cut(p, "=")
-			if s.chunkIndex(strings.TrimSpace(name)) >= 0 {
-				continue
-			}
-			kept = append(kept, p)
-		}
-	}
-	if len(kept) == 0 {
-		r.Header.Del("Cookie")
-		return
-	}
-	r.Header.Set("Cookie", strings.Join(kept, "; "))
-}
-
 // collect returns the first session cookie's value and the values of chunks
 // 1..maxChunks-1 (index 0 unused), nil where absent. The first occurrence of
 // a name wins.

@@ -548,23 +548,6 @@ func TestSealAfterClearInOneResponseKeepsOnlyTheSeal(t *testing.T) {
 	}
 }
 
-func TestStripRequestCookies(t *testing.T) {
-	s := mustSealer(t, mustKeys(t, secret(1)), Config{Secure: true})
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Add("Cookie", "a=1; __Host-gatehouse=2.xx; __Host-gatehouse.1=yy")
-	r.Header.Add("Cookie", "gatehouse=keep; __Host-gatehouse.9=zz; b=2")
-	s.StripRequestCookies(r)
-	if got := r.Header.Values("Cookie"); !reflect.DeepEqual(got, []string{"a=1; gatehouse=keep; __Host-gatehouse.9=zz; b=2"}) {
-		t.Fatalf("Cookie after strip = %q", got)
-	}
-	r2 := httptest.NewRequest(http.MethodGet, "/", nil)
-	r2.Header.Set("Cookie", "__Host-gatehouse=x")
-	s.StripRequestCookies(r2)
-	if _, ok := r2.Header["Cookie"]; ok {
-		t.Fatal("empty Cookie header left behind")
-	}
-}
-
 func TestSecureFor(t *testing.T) {
 	tests := []struct {
 		host string

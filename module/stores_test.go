@@ -1,0 +1,168 @@
+package module
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/jackc/pgx/v5"
+)
+
+// TestProvisionFailsFastWhenPostgresIsUnreachable checks that a PostgreSQL
+// store that cannot be reached fails provisioning (start-up, a reload,
+// `caddy validate`) within seconds, naming the host:port and never the
+// password. Before the bound, a server that accepts TCP connections but never
+// answers stalled provisioning for good, and an unreachable host for the
+// operating system's connect timeout (about two minutes).
+func TestProvisionFailsFastWhenPostgresIsUnreachable(t *testing.T) {
+	const password = "s3cret-pw"
+	silent := silentListener(t)
+	closed := closedPort(t)
+	dsn := func(addr, params string) string {
+		return fmt.Sprintf("postgres://gatehouse:%s@%s/gatehouse%s", password, addr, params)
+	}
+	cases := []struct {
+		name, dsn, want string
+		within          time.Duration
+	}{
+		{"a server that accepts connections but never answers", dsn(silent, ""),
+			"no answer from " + silent + " within 10s", 15 * time.Second},
+		{"a smaller connect_timeout in the DSN wins", dsn(silent, "?connect_timeout=1"),
+			"no answer from " + silent + " within 1s", 5 * time.Second},
+		{"nothing listens on the port", dsn(closed, "?sslmode=disable"),
+			"connecting to " + closed, 15 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			caddyfile := fmt.Sprintf("{\n\tgatehouse {\n\t\tstore postgres %q\n\t\tdomain {\n\t\t\tissuer https://auth.example.com\n\t\t}\n\t}\n}\n", tc.dsn)
+			cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			start := time.Now()
+			err = caddy.Validate(mustConfig(t, cfg))
+			took := time.Since(start)
+			if err == nil {
+				t.Fatal("provisioning succeeded against an unreachable database")
+			}
+			t.Logf("after %v: %v", took.Round(time.Millisecond), err)
+			if took > tc.within {
+				t.Errorf("provisioning took %v, want at most %v", took, tc.within)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("error %q reveals the password", err)
+			}
+		})
+	}
+}
+
+// TestPostgresStoreOpensAReachableDatabase checks that the reachability check
+// lets a real database through, with a pool_* parameter in the DSN (which
+// only the pool understands) and a schema of its own.
+func TestPostgresStoreOpensAReachableDatabase(t *testing.T) {
+	const dsnEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
+	dsn := os.Getenv(dsnEnv)
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(dsnEnv + " must be set in CI")
+		}
+		t.Skip(dsnEnv + ` is not set: run (as root) eval "$(bash .ci/postgres.sh)" first, or point it at a database where the tests may create schemas`)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || !strings.HasPrefix(dsn, "postgres") {
+		t.Fatalf("%s must be a postgres:// URL for this test", dsnEnv)
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := pgx.Identifier{"gatehouse_reach_" + hex.EncodeToString(b)}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec(ctx, "DROP SCHEMA "+schema.Sanitize()+" CASCADE")
+	q := u.Query()
+	q.Set("search_path", schema[0])
+	q.Set("pool_max_conns", "2")
+	u.RawQuery = q.Encode()
+
+	s := &PostgresStore{DSN: u.String()}
+	if err := s.Provision(caddy.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.OpenStore(ctx)
+	if err != nil {
+		t.Fatalf("opening a reachable database: %v", err)
+	}
+	defer st.Close()
+	if err := st.Revoke(ctx, "reach-check", time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("the opened store does not work: %v", err)
+	}
+}
+
+// silentListener accepts TCP connections on a loopback port and never writes
+// to them; it returns the address.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		done  = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// closedPort returns a loopback address on which nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
