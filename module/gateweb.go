@@ -32,7 +32,8 @@ type gateWeb struct {
 	callbackPath  string
 	logoutPath    string
 	lifetime      time.Duration
-	keys          *session.Keys
+	audience      session.Audience   // the gates this one shares sessions with
+	keys          *session.Keys      // bound to audience
 	sealers       [2]*session.Sealer // [0] insecure (loopback dev), [1] Secure + __Host-
 	providerMu    sync.Mutex
 	provider      login.Provider // nil until the external provider answered discovery
@@ -56,6 +57,13 @@ const maxOrigins = 32
 // request headers over 16 KiB (max_header_size) with 431, which would make
 // an oversized session unusable; refusing it at sign-in says why instead.
 const maxSessionChunks = 3
+
+// Cookie names: a gate's are these followed by its audience's tag
+// (session.Audience.Tag); stripGatehouseCookies removes every one of them.
+const (
+	sessionCookiePrefix = "gatehouse-"
+	loginCookiePrefix   = "gatehouse-login-"
+)
 
 // cookieSecretName is the store entry holding the gate's cookie keys, shared
 // by every instance and every reload.
@@ -89,6 +97,15 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		web.lifetime = 12 * time.Hour
 	}
 
+	// A session is valid only at the gates that sign in the same way: the
+	// same domain, issuer and client. The cookie keys are derived for that
+	// audience, the sealed session names it, and the cookie names carry a
+	// tag of it, so gates that cannot share a session never overwrite each
+	// other's cookies (browsers share cookies across the ports of a host).
+	web.audience = session.Audience{Domain: g.Domain, Issuer: l.Issuer, Client: l.Client}
+	if l.Issuer == "" {
+		web.audience.Issuer = g.ds.issuer.Issuer()
+	}
 	secret, err := session.GenerateSecret()
 	if err != nil {
 		return nil, err
@@ -99,11 +116,13 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the cookie keys from the store: %w", err)
 	}
-	if web.keys, err = session.NewKeys([][]byte{stored}); err != nil {
+	keys, err := session.NewKeys([][]byte{stored})
+	if err != nil {
 		return nil, err
 	}
+	web.keys = keys.Bind(web.audience.String())
 	for i, secure := range []bool{false, true} {
-		web.sealers[i], err = session.NewSealer(web.keys, session.Config{Secure: secure, MaxAge: web.lifetime, MaxChunks: maxSessionChunks})
+		web.sealers[i], err = session.NewSealer(web.keys, session.Config{Name: sessionCookiePrefix + web.audience.Tag(), Secure: secure, MaxAge: web.lifetime, MaxChunks: maxSessionChunks})
 		if err != nil {
 			return nil, err
 		}
@@ -205,6 +224,7 @@ func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*login.Flow, err
 	f, err := login.NewFlow(login.FlowConfig{
 		Provider:    p,
 		Keys:        web.keys,
+		CookieName:  loginCookiePrefix + web.audience.Tag(),
 		RedirectURI: key + web.callbackPath,
 		Secure:      r.TLS != nil || session.SecureFor(hostOnly(host)),
 	})
@@ -223,13 +243,8 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	var s session.Session
 	err := sl.OpenSession(r, &s, web.sessions)
 	now := time.Now()
-	if err == nil && s.Ended(now) {
-		err = session.ErrExpired
-	}
-	if err == nil && web.revoked != nil && s.TokenID != "" && web.revoked.isRevoked(s.TokenID) {
-		// Logged out elsewhere, or the issuer revoked the family (refresh
-		// token reuse): every copy of this cookie is dead.
-		err = errSessionRevoked
+	if err == nil {
+		err = web.check(&s, now)
 	}
 	skew := web.refreshBefore
 	if !web.fixedRefresh {
@@ -275,6 +290,23 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	return g.authorize(w, r, next, s.Claims, s.Subject, login.IsNavigation(r), &s)
 }
 
+// check judges an opened session: made for this gate's audience (its keys
+// already are; this is defence in depth), not ended, not revoked.
+func (web *gateWeb) check(s *session.Session, now time.Time) error {
+	if s.Audience != web.audience {
+		return errSessionOtherAudience
+	}
+	if s.Ended(now) {
+		return session.ErrExpired
+	}
+	if web.revoked != nil && s.TokenID != "" && web.revoked.isRevoked(s.TokenID) {
+		// Logged out elsewhere, or the issuer revoked the family (refresh
+		// token reuse): every copy of this cookie is dead.
+		return errSessionRevoked
+	}
+	return nil
+}
+
 // compact drops what the session need not carry: the access token unless it
 // is forwarded, and the ID token unless it is forwarded or an external
 // provider needs it as id_token_hint at logout (the embedded issuer's logout
@@ -302,7 +334,10 @@ func (web *gateWeb) lacksForwardedTokens(s *session.Session) bool {
 		web.g.ForwardIDToken != "" && s.IDToken == "" && web.idOnRefresh
 }
 
-var errSessionRevoked = errors.New("gatehouse: the session's tokens were revoked")
+var (
+	errSessionRevoked       = errors.New("gatehouse: the session's tokens were revoked")
+	errSessionOtherAudience = errors.New("gatehouse: the session was made for another domain, issuer or client")
+)
 
 // refresh renews s's tokens once per refresh token: parallel requests of one
 // browser (a page and its assets) share one call to the provider, and
@@ -331,6 +366,8 @@ func sessionReason(err error) string {
 		return "session cookie invalid or tampered"
 	case errors.Is(err, errSessionRevoked):
 		return "session revoked"
+	case errors.Is(err, errSessionOtherAudience):
+		return "session made for another domain, issuer or client"
 	default:
 		return err.Error()
 	}
@@ -371,6 +408,7 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("gatehouse: login callback: %w", err))
 	}
 	s := login.NewSession(tokens, time.Now().Add(web.lifetime))
+	s.Audience = web.audience
 	web.compact(s)
 	if err := web.sealer(r).Seal(w, s, s.SessionExpiry); err != nil {
 		if errors.Is(err, session.ErrTooLarge) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/gorilla/securecookie"
 )
@@ -27,8 +28,14 @@ const MinSecretSize = 32
 // than a 32+32 split gives domain separation: a session cookie can never be
 // opened as a pending-login cookie or vice versa, even under the same secret,
 // and the store keeps a single opaque secret per generation.
+//
+// Keys bound to an audience (Bind) derive every key with the audience in the
+// info as well ("gatehouse cookie v1 <purpose> aud=<quoted audience> hmac|aes"),
+// so what one audience sealed never opens under another, whatever the cookie
+// is called.
 type Keys struct {
-	secrets [][]byte
+	secrets  [][]byte
+	audience string
 }
 
 // NewKeys returns Keys over secrets, newest first. At least one secret is
@@ -48,6 +55,15 @@ func NewKeys(secrets [][]byte) (*Keys, error) {
 	return k, nil
 }
 
+// Bind returns Keys over the same secrets whose derived keys are bound to
+// audience (see Keys). An empty audience returns k itself.
+func (k *Keys) Bind(audience string) *Keys {
+	if audience == "" {
+		return k
+	}
+	return &Keys{secrets: k.secrets, audience: audience}
+}
+
 // GenerateSecret returns SecretSize bytes from crypto/rand, suitable as a new
 // cookie secret to put first in the list given to NewKeys.
 func GenerateSecret() ([]byte, error) {
@@ -61,12 +77,16 @@ func GenerateSecret() ([]byte, error) {
 // codecs derives one securecookie codec per secret (newest first) for purpose.
 func (k *Keys) codecs(purpose string) ([]*securecookie.SecureCookie, error) {
 	out := make([]*securecookie.SecureCookie, 0, len(k.secrets))
+	info := "gatehouse cookie v1 " + purpose
+	if k.audience != "" {
+		info += " aud=" + strconv.Quote(k.audience)
+	}
 	for _, s := range k.secrets {
-		hashKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse cookie v1 "+purpose+" hmac", 32)
+		hashKey, err := hkdf.Key(sha256.New, s, nil, info+" hmac", 32)
 		if err != nil {
 			return nil, fmt.Errorf("session: deriving cookie key: %w", err)
 		}
-		blockKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse cookie v1 "+purpose+" aes", 32)
+		blockKey, err := hkdf.Key(sha256.New, s, nil, info+" aes", 32)
 		if err != nil {
 			return nil, fmt.Errorf("session: deriving cookie key: %w", err)
 		}
