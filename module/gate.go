@@ -331,11 +331,27 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 
-	if raw, ok := bearer.BearerToken(r.Header.Get("Authorization")); ok {
-		return g.serveBearer(w, r, next, raw)
+	// One credential at most: with several, the gate would validate one
+	// and the upstream might read another (a FastCGI app sees repeated
+	// headers joined by commas).
+	auth := r.Header.Values("Authorization")
+	if len(auth) > 1 {
+		return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the request carries more than one Authorization header; send one", Reason: "several authorization headers"})
 	}
-	if r.Header.Get("Authorization") != "" && g.web == nil {
-		return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the Authorization header must use the Bearer scheme", Reason: "non-bearer authorization"})
+	if len(auth) == 1 && strings.Contains(auth[0], ",") {
+		return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the Authorization header carries more than one credential; send one", Reason: "several credentials"})
+	}
+	if len(auth) == 1 {
+		if raw, ok := bearer.BearerToken(auth[0]); ok {
+			// The upstream gets exactly the token that is validated.
+			if len(auth[0]) != len("Bearer ")+len(raw) || !strings.HasPrefix(auth[0], "Bearer ") || auth[0][len("Bearer "):] != raw {
+				r.Header["Authorization"] = []string{"Bearer " + raw}
+			}
+			return g.serveBearer(w, r, next, raw)
+		}
+		if strings.TrimSpace(auth[0]) != "" && g.web == nil {
+			return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the Authorization header must use the Bearer scheme", Reason: "non-bearer authorization"})
+		}
 	}
 
 	if g.web != nil {
@@ -414,6 +430,9 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 	if sess != nil {
+		// A browser session: the gate validated no Authorization the
+		// client sent, so none reaches the upstream.
+		r.Header.Del("Authorization")
 		if g.ForwardAccessToken != "" && sess.AccessToken != "" {
 			r.Header.Set(g.ForwardAccessToken, sess.AccessToken)
 		}
