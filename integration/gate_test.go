@@ -33,7 +33,8 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	last http.Header
-	// accessTokens are the X-Access-Token values of every request, in order.
+	// accessTokens are the bearer tokens in Authorization of every request,
+	// in order (what forward_access_token forwards).
 	accessTokens []string
 	hits         atomic.Int64
 	srv          *httptest.Server
@@ -44,7 +45,7 @@ func newRecorder(t testing.TB) *recorder {
 	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
 		rec.last = r.Header.Clone()
-		if at := r.Header.Get("X-Access-Token"); at != "" {
+		if at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			rec.accessTokens = append(rec.accessTokens, at)
 		}
 		rec.mu.Unlock()
@@ -519,17 +520,16 @@ func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 				refresh_before 1m
 			}
 			forward X-Auth-Subject sub
-			forward_access_token X-Access-Token
-			forward_id_token X-ID-Token`, shortTokens)
+			forward_access_token`, shortTokens)
 	// refresh_before 1m with 30s tokens: every request finds the token due.
 	b := loginAs(t, env, "alice")
-	resp, _ := do(t, b, "GET", env.app+"/a", map[string]string{"Accept": "text/html", "X-Access-Token": "spoofed"})
+	resp, _ := do(t, b, "GET", env.app+"/a", map[string]string{"Accept": "text/html", "Authorization": "Basic c3Bvb2Y6ZWQ="})
 	if resp.StatusCode != 200 {
 		t.Fatalf("first request: %d", resp.StatusCode)
 	}
-	first := env.upstream.header().Get("X-Access-Token")
-	if first == "" || first == "spoofed" || env.upstream.header().Get("X-ID-Token") == "" {
-		t.Fatalf("tokens not forwarded: %v", env.upstream.header())
+	first, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer ")
+	if first == "" || len(env.upstream.header().Values("Authorization")) != 1 {
+		t.Fatalf("token not forwarded as the one Authorization: %v", env.upstream.header())
 	}
 	var resealed bool
 	for _, c := range resp.Cookies() {
@@ -543,7 +543,7 @@ func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 	}
 	// The next request carries the refreshed session: another access token.
 	do(t, b, "GET", env.app+"/b", map[string]string{"Accept": "text/html"})
-	if second := env.upstream.header().Get("X-Access-Token"); second == "" || second == first {
+	if second, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer "); second == "" || second == first {
 		t.Fatal("the refreshed access token was not used")
 	}
 }
@@ -554,7 +554,7 @@ func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 func TestGate_ShortTokensAreNotRefreshedOnEveryRequest(t *testing.T) {
 	env := startGate(t, `
 			login webapp
-			forward_access_token X-Access-Token`, shortTokens)
+			forward_access_token`, shortTokens)
 	b := loginAs(t, env, "alice")
 	for _, p := range []string{"/a", "/b", "/c"} {
 		if resp, _ := do(t, b, "GET", env.app+p, map[string]string{"Accept": "text/html"}); resp.StatusCode != 200 {
@@ -576,7 +576,7 @@ func TestGate_ParallelRequestsShareOneRefresh(t *testing.T) {
 			login webapp {
 				refresh_before 1m
 			}
-			forward_access_token X-Access-Token`, shortTokens)
+			forward_access_token`, shortTokens)
 	b := loginAs(t, env, "alice")
 	appURL, _ := url.Parse(env.app)
 	oldCookies := b.Jar.Cookies(appURL)
@@ -861,8 +861,14 @@ func TestGate_GatesSharingASessionGetTheTokensTheyForward(t *testing.T) {
 	handle /api/* {
 		gatehouse {
 			login webapp
-			forward_access_token X-Access-Token
-			forward_id_token X-ID-Token
+			forward_access_token
+		}
+		reverse_proxy %s
+	}
+	handle /id/* {
+		gatehouse {
+			login webapp
+			forward_id_token
 		}
 		reverse_proxy %s
 	}
@@ -872,25 +878,28 @@ func TestGate_GatesSharingASessionGetTheTokensTheyForward(t *testing.T) {
 		}
 		reverse_proxy %s
 	}
-}`, env.app, env.upstream.addr(), env.upstream.addr())))
+}`, env.app, env.upstream.addr(), env.upstream.addr(), env.upstream.addr())))
 	b := loginAs(t, env, "alice") // signed in through the gate that forwards nothing
 	if resp, _ := do(t, b, "GET", env.app+"/api/orders", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
 		t.Fatalf("api: %d", resp.StatusCode)
 	}
-	at := env.upstream.header().Get("X-Access-Token")
+	at, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer ")
 	if at == "" {
 		t.Fatal("the gate that forwards the access token forwarded none")
 	}
-	if claims := jwtClaims(t, at); claims["sub"] != "alice" {
+	if claims := jwtClaims(t, at); claims["sub"] != "alice" || claims["client_id"] != "webapp" {
 		t.Fatalf("forwarded token: %v", claims)
-	}
-	if id := env.upstream.header().Get("X-ID-Token"); id == "" || jwtClaims(t, id)["aud"] != "webapp" {
-		t.Fatalf("the gate that forwards the ID token forwarded %q", id)
 	}
 	// The resealed session carries the token now: no refresh on the next call.
 	do(t, b, "GET", env.app+"/api/orders", map[string]string{"Accept": "application/json"})
-	if again := env.upstream.header().Get("X-Access-Token"); again != at {
+	if again, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer "); again != at {
 		t.Fatal("the second request refreshed again")
+	}
+	if resp, _ := do(t, b, "GET", env.app+"/id/me", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
+		t.Fatalf("id: %d", resp.StatusCode)
+	}
+	if id, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer "); id == "" || jwtClaims(t, id)["aud"] != "webapp" {
+		t.Fatalf("the gate that forwards the ID token forwarded %q", id)
 	}
 }
 

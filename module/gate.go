@@ -52,12 +52,19 @@ type Gate struct {
 	// commas; objects are sent as JSON.
 	Forward []ForwardHeader `json:"forward,omitempty"`
 
-	// ForwardAccessToken, if set, names a header that receives the access
-	// token of a browser session (bearer requests keep their Authorization).
+	// ForwardAccessToken, when "Authorization", forwards the access token of
+	// a browser session as `Authorization: Bearer <token>` (bearer requests
+	// keep the token they came with). No other header is accepted: Caddy's
+	// logs (reverse_proxy's debug "upstream roundtrip" entry, access logs)
+	// write every request header in full except Authorization, Cookie and
+	// Proxy-Authorization. Default: empty, no token forwarded.
 	ForwardAccessToken string `json:"forward_access_token,omitempty"`
 
-	// ForwardIDToken, if set, names a header that receives the ID token of a
-	// browser session.
+	// ForwardIDToken, when "Authorization", forwards the ID token of a
+	// browser session as `Authorization: Bearer <token>` (as oauth2-proxy's
+	// pass_authorization_header does); like ForwardAccessToken it accepts no
+	// other header, and the two cannot both be set (one Authorization
+	// header). Default: empty, no token forwarded.
 	ForwardIDToken string `json:"forward_id_token,omitempty"`
 
 	ds         *domainState
@@ -227,14 +234,25 @@ func (g *Gate) provisionHeaders() error {
 		}
 		g.forwardKeys = append(g.forwardKeys, http.CanonicalHeaderKey(f.Header))
 	}
-	for _, h := range []string{g.ForwardAccessToken, g.ForwardIDToken} {
-		if h != "" {
-			if err := add(h); err != nil {
-				return err
-			}
+	for _, f := range []struct{ option, header string }{{"forward_access_token", g.ForwardAccessToken}, {"forward_id_token", g.ForwardIDToken}} {
+		if err := checkTokenHeader(f.option, f.header); err != nil {
+			return fmt.Errorf("gatehouse: %w", err)
 		}
 	}
+	if g.ForwardAccessToken != "" && g.ForwardIDToken != "" {
+		return fmt.Errorf("gatehouse: forward_access_token and forward_id_token both forward a token in the one Authorization header; keep one")
+	}
 	return nil
+}
+
+// checkTokenHeader accepts only Authorization (or nothing) as the header a
+// token is forwarded in: Caddy's logs write every other request header in
+// full, and there is no way to add a header to its redaction.
+func checkTokenHeader(option, header string) error {
+	if header == "" || http.CanonicalHeaderKey(header) == "Authorization" {
+		return nil
+	}
+	return fmt.Errorf("%s %s: tokens are forwarded only as Authorization: Bearer, because Caddy's logs (reverse_proxy's debug entries, access logs) write every request header except Authorization, Cookie and Proxy-Authorization in full, and a token in %s would end up in them; write `%s` without a header name", option, header, header, option)
 }
 
 func (b *GateBearer) embedded() bool {
@@ -434,10 +452,10 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// client sent, so none reaches the upstream.
 		r.Header.Del("Authorization")
 		if g.ForwardAccessToken != "" && sess.AccessToken != "" {
-			r.Header.Set(g.ForwardAccessToken, sess.AccessToken)
+			r.Header["Authorization"] = []string{"Bearer " + sess.AccessToken}
 		}
 		if g.ForwardIDToken != "" && sess.IDToken != "" {
-			r.Header.Set(g.ForwardIDToken, sess.IDToken)
+			r.Header["Authorization"] = []string{"Bearer " + sess.IDToken}
 		}
 	}
 	return next.ServeHTTP(w, r)
