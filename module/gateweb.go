@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -45,6 +46,7 @@ type gateWeb struct {
 	refreshes     refreshGroup
 	sessions      *session.Cache // opened sessions by cookie value
 	revoked       *revocationHub // the embedded issuer's revocations; nil for external providers
+	ended         *revocationHub // gate sessions ended by a logout, on any instance
 	idOnRefresh   bool           // refreshing returns an ID token (embedded issuer, openid scope)
 }
 
@@ -118,6 +120,9 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	}
 	keys, err := session.NewKeys([][]byte{stored})
 	if err != nil {
+		return nil, err
+	}
+	if web.ended, err = g.app.gateSessionRevocations(); err != nil {
 		return nil, err
 	}
 	web.keys = keys.Bind(web.audience.String())
@@ -299,6 +304,14 @@ func (web *gateWeb) check(s *session.Session, now time.Time) error {
 	if s.Ended(now) {
 		return session.ErrExpired
 	}
+	if s.ID == "" {
+		return errSessionWithoutID
+	}
+	if web.ended != nil && web.ended.isRevoked(s.ID) {
+		// Logged out (on any instance): every copy of this cookie is dead,
+		// whether or not the provider could revoke its tokens.
+		return errSessionLoggedOut
+	}
 	if web.revoked != nil && s.TokenID != "" && web.revoked.isRevoked(s.TokenID) {
 		// Logged out elsewhere, or the issuer revoked the family (refresh
 		// token reuse): every copy of this cookie is dead.
@@ -337,6 +350,8 @@ func (web *gateWeb) lacksForwardedTokens(s *session.Session) bool {
 var (
 	errSessionRevoked       = errors.New("gatehouse: the session's tokens were revoked")
 	errSessionOtherAudience = errors.New("gatehouse: the session was made for another domain, issuer or client")
+	errSessionWithoutID     = errors.New("gatehouse: the session has no id (sealed by an older version)")
+	errSessionLoggedOut     = errors.New("gatehouse: the session was logged out")
 )
 
 // refresh renews s's tokens once per refresh token: parallel requests of one
@@ -368,6 +383,10 @@ func sessionReason(err error) string {
 		return "session revoked"
 	case errors.Is(err, errSessionOtherAudience):
 		return "session made for another domain, issuer or client"
+	case errors.Is(err, errSessionLoggedOut):
+		return "session logged out"
+	case errors.Is(err, errSessionWithoutID):
+		return "session without id"
 	default:
 		return err.Error()
 	}
@@ -408,6 +427,7 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("gatehouse: login callback: %w", err))
 	}
 	s := login.NewSession(tokens, time.Now().Add(web.lifetime))
+	s.ID = rand.Text()
 	s.Audience = web.audience
 	web.compact(s)
 	if err := web.sealer(r).Seal(w, s, s.SessionExpiry); err != nil {
@@ -446,6 +466,7 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	if hadSession {
 		g.metrics.session(sessionLogout)
 		g.auditEvent("gate.logout", "success", s.Subject, "")
+		web.end(r.Context(), &s)
 		web.revoke(r.Context(), &s)
 		if p, err := web.getProvider(r.Context()); err == nil {
 			if end := p.EndSessionURL(s.IDToken, absTarget, ""); end != "" {
@@ -460,6 +481,27 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, target, http.StatusFound)
 	}
 	return nil
+}
+
+// end revokes the session's id on every instance, so copies of the cookie
+// stop working whatever the provider: without a refresh token there is
+// nothing to revoke at the provider, and its access token would live on.
+// A store failure is logged and audited; this instance refuses the session
+// anyway.
+func (web *gateWeb) end(ctx context.Context, s *session.Session) {
+	if s.ID == "" {
+		return
+	}
+	until := s.SessionExpiry
+	if until.IsZero() {
+		until = time.Now().Add(web.lifetime)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := web.g.app.revokeGateSession(ctx, s.ID, until); err != nil {
+		web.g.logger.Error("cannot record the logout in the store; other instances accept the session until it expires", zap.Error(err))
+		web.g.auditEvent("gate.logout", "revoke_failed", s.Subject, "recording the logout: "+err.Error())
+	}
 }
 
 // revoke revokes the session's refresh token at the provider (RFC 7009;

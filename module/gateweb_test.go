@@ -16,7 +16,7 @@ import (
 func TestSessionCheckRefusesAnotherAudience(t *testing.T) {
 	now := time.Now()
 	web := &gateWeb{audience: session.Audience{Domain: "", Issuer: "https://auth.example.com", Client: "webapp"}}
-	ok := session.Session{Subject: "alice", Audience: web.audience, SessionExpiry: now.Add(time.Hour)}
+	ok := session.Session{ID: "s1", Subject: "alice", Audience: web.audience, SessionExpiry: now.Add(time.Hour)}
 	if err := web.check(&ok, now); err != nil {
 		t.Fatalf("a session of this gate's audience: %v", err)
 	}

@@ -41,6 +41,10 @@ func (a Audience) Tag() string {
 // JSON names are short because the whole value travels in cookies on every
 // request; tokens dominate the size, which is why Sealer splits large values.
 type Session struct {
+	// ID identifies this session: random, made at sign-in and kept across
+	// refreshes. Logout revokes it, so every copy of the cookie dies with
+	// the one the browser drops.
+	ID string `json:"sid,omitempty"`
 	// Audience is the gates the session was made for; a gate opens only a
 	// session whose Audience is its own.
 	Audience Audience `json:"ga,omitzero"`

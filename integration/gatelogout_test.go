@@ -1,0 +1,113 @@
+package integration
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGate_LogoutEndsSessionsWithoutRefreshTokens is the regression test
+// for a logout that ended nothing on the server when the client gets no
+// refresh token: logout then had no token to revoke, so a copy of the
+// session cookie taken before (a stolen cookie, another tab's jar) stayed
+// valid until the access token expired, at a gate of the embedded issuer
+// and at a gate of an external provider alike. Logout now revokes the
+// session's own id in the store, which the gates of every instance refuse.
+func TestGate_LogoutEndsSessionsWithoutRefreshTokens(t *testing.T) {
+	env := &gateEnv{issuerEnv: newIssuerEnv(t), upstream: newRecorder(t)}
+	env.app = fmt.Sprintf("http://127.0.0.1:%d", env.rpPort)
+	env.redirect = env.app + "/.gatehouse/callback"
+	external := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	var cf string
+	cf = issuerCaddyfile(t, env.issuerEnv, fmt.Sprintf(`
+%s {
+	gatehouse {
+		login webapp
+		forward X-Auth-Subject sub
+	}
+	reverse_proxy %s
+}
+
+%s {
+	gatehouse {
+		login {
+			issuer %s
+			client_id webapp
+			client_secret webapp-secret-0123456789abcdef
+			scopes openid profile
+		}
+		forward X-Auth-Subject sub
+	}
+	reverse_proxy %s
+}`, env.app, env.upstream.addr(), external, env.issuer, env.upstream.addr()))
+	webapp := "client webapp {\n\t\t\t\tsecret webapp-secret-0123456789abcdef\n\t\t\t\tredirect_uris " + env.redirect + "\n"
+	if !strings.Contains(cf, webapp) {
+		t.Fatal("cannot find the webapp client")
+	}
+	// No refresh tokens for this client; the external gate's callback too.
+	cf = strings.Replace(cf, webapp, strings.TrimSuffix(webapp, "\n")+" "+external+"/.gatehouse/callback\n\t\t\t\tgrant_types authorization_code\n", 1)
+	cf = strings.Replace(cf, "\t\tdomain {\n", "\t\trevocation_poll 1h\n\t\tdomain {\n", 1)
+	startCaddy(t, cf)
+
+	for _, site := range []struct{ name, app string }{{"embedded issuer", env.app}, {"external provider", external}} {
+		t.Run(site.name, func(t *testing.T) {
+			b := browser(t)
+			if code := signInAt(t, b, site.app, "alice"); code != 302 {
+				t.Fatalf("callback: %d", code)
+			}
+			u, _ := url.Parse(site.app)
+			stolen := browser(t)
+			stolen.Jar.SetCookies(u, b.Jar.Cookies(u))
+			if resp, _ := do(t, stolen, "GET", site.app+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
+				t.Fatalf("copied cookie before logout: %d", resp.StatusCode)
+			}
+			if resp, _ := do(t, b, "GET", site.app+"/.gatehouse/logout", map[string]string{"Sec-Fetch-Site": "same-origin"}); resp.StatusCode != 302 {
+				t.Fatalf("logout: %d", resp.StatusCode)
+			}
+			if resp, _ := do(t, stolen, "GET", site.app+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != 401 {
+				t.Fatalf("copied cookie after logout: %d, want 401", resp.StatusCode)
+			}
+		})
+	}
+
+	// The revocation is in the store, so another instance honours it: here
+	// one that starts after the logout (a reload with other poll settings
+	// builds the watcher anew, from the store) refuses a copy of a cookie
+	// logged out before it started.
+	b := browser(t)
+	if code := signInAt(t, b, env.app, "alice"); code != 302 {
+		t.Fatalf("callback: %d", code)
+	}
+	u, _ := url.Parse(env.app)
+	stolen := browser(t)
+	stolen.Jar.SetCookies(u, b.Jar.Cookies(u))
+	do(t, b, "GET", env.app+"/.gatehouse/logout", map[string]string{"Sec-Fetch-Site": "same-origin"})
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(env.dir, "gatehouse.db")+"?_pragma=busy_timeout(5000)&mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM revocations WHERE id LIKE 'gate-session:%' AND expires_at > ?`, time.Now().UnixMicro()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("%d live session revocations in the store, want 3 (one per logout)", n)
+	}
+	reloadCaddy(t, strings.Replace(cf, "revocation_poll 1h", "revocation_poll 59m", 1))
+	req, _ := http.NewRequest("GET", env.app+"/x", nil)
+	req.Header.Set("Accept", "application/json")
+	for _, c := range stolen.Jar.Cookies(u) {
+		req.AddCookie(c)
+	}
+	resp := getAfterReload(t, &http.Client{Transport: withHeaders{req.Header, http.DefaultTransport}, Timeout: 10 * time.Second}, env.app+"/x")
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("a copy of a logged-out cookie at an instance that started later: %d, want 401", resp.StatusCode)
+	}
+}
