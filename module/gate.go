@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/login"
 	"github.com/gatehouse-auth/gatehouse/module/internal/session"
@@ -500,7 +501,7 @@ var deniedPage = template.Must(template.New("denied").Parse(`<!doctype html>
 func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if browser {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		htmlpage.SetHeaders(w.Header())
 		w.WriteHeader(http.StatusForbidden)
 		logout := ""
 		if g.web != nil {
