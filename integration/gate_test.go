@@ -262,7 +262,7 @@ func TestGate_BrowserLoginThroughEmbeddedIssuer(t *testing.T) {
 	}
 
 	// Logout clears the session and ends the issuer session (RP-initiated).
-	resp, _ = do(t, b, "GET", env.app+"/.gatehouse/logout", nil)
+	resp, _ = do(t, b, "GET", env.app+"/.gatehouse/logout", sameOrigin)
 	loc, _ = resp.Location()
 	// The session keeps no ID token it does not forward: the embedded
 	// issuer's logout is named by client_id.
@@ -640,7 +640,7 @@ func TestGate_LogoutRevokesTheSession(t *testing.T) {
 	if resp, _ := do(t, stolen, "GET", env.app+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
 		t.Fatalf("copied cookie before logout: %d", resp.StatusCode)
 	}
-	if resp, _ := do(t, b, "GET", env.app+"/.gatehouse/logout", nil); resp.StatusCode != 302 {
+	if resp, _ := do(t, b, "GET", env.app+"/.gatehouse/logout", sameOrigin); resp.StatusCode != 302 {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	if resp, _ := do(t, stolen, "GET", env.app+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != 401 {

@@ -111,3 +111,80 @@ func TestGate_LogoutEndsSessionsWithoutRefreshTokens(t *testing.T) {
 		t.Fatalf("a copy of a logged-out cookie at an instance that started later: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestGate_CrossSiteLogoutIsRefused is the regression test for logout CSRF:
+// any site could end a user's session silently with a cross-site GET (an
+// <img> or a link) to /.gatehouse/logout. The gate now logs out at once
+// only on a same-origin, same-site or user-typed request (Sec-Fetch-Site)
+// or a POST carrying the CSRF token of its confirmation page; anything else
+// gets that page, which cannot be framed.
+func TestGate_CrossSiteLogoutIsRefused(t *testing.T) {
+	env := startGate(t, `
+			login webapp
+			forward X-Auth-Subject sub`)
+	b := loginAs(t, env, "alice")
+	logout := env.app + "/.gatehouse/logout"
+	signedIn := func() bool {
+		resp, _ := do(t, b, "GET", env.app+"/x", map[string]string{"Accept": "application/json"})
+		return resp.StatusCode == 200
+	}
+	var page string
+	for name, hdr := range map[string]map[string]string{
+		"cross-site GET":            {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"},
+		"GET without fetch headers": {},
+	} {
+		resp, body := do(t, b, "GET", logout, hdr)
+		if resp.StatusCode != 200 || !strings.Contains(body, `method="post"`) || !strings.Contains(body, `name="csrf"`) {
+			t.Fatalf("%s: %d %q, want the confirmation page", name, resp.StatusCode, body)
+		}
+		if resp.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Fatalf("%s: the confirmation page can be framed: %v", name, resp.Header)
+		}
+		if !signedIn() {
+			t.Fatalf("%s ended the session", name)
+		}
+		page = body
+	}
+	// A cross-site form POST without the page's token: no logout either.
+	req, _ := http.NewRequest("POST", logout, strings.NewReader("csrf=forged"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 302 || !signedIn() {
+		t.Fatalf("a cross-site POST with a forged token: %d, signed in %v", resp.StatusCode, signedIn())
+	}
+
+	// Confirming on the page logs out, and a copy of the cookie is dead.
+	m := hiddenField.FindStringSubmatch(page)
+	if m == nil || m[1] != "csrf" {
+		t.Fatalf("no CSRF token on the confirmation page:\n%s", page)
+	}
+	u, _ := url.Parse(env.app)
+	stolen := browser(t)
+	stolen.Jar.SetCookies(u, b.Jar.Cookies(u))
+	resp, err = b.PostForm(logout, url.Values{"csrf": {m[2]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := resp.Location()
+	if resp.StatusCode != 302 || loc == nil || !strings.HasPrefix(loc.String(), env.issuer+"/logout") {
+		t.Fatalf("confirmed logout: %d %v", resp.StatusCode, loc)
+	}
+	if r, _ := do(t, stolen, "GET", env.app+"/x", map[string]string{"Accept": "application/json"}); r.StatusCode != 401 {
+		t.Fatalf("after the confirmed logout: %d", r.StatusCode)
+	}
+
+	// The site's own sign-out link (same-origin) and a typed URL log out at once.
+	for _, site := range []string{"same-origin", "none"} {
+		b = loginAs(t, env, "alice")
+		resp, _ := do(t, b, "GET", logout, map[string]string{"Sec-Fetch-Site": site})
+		if resp.StatusCode != 302 || signedIn() {
+			t.Fatalf("Sec-Fetch-Site %s: %d, signed in %v", site, resp.StatusCode, signedIn())
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/login"
 	"github.com/gatehouse-auth/gatehouse/module/internal/session"
@@ -446,12 +448,16 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 }
 
 // logout clears the session and, when the provider supports it, ends the
-// session at the provider too (RP-initiated logout).
+// session at the provider too (RP-initiated logout). A request that may
+// come from another site gets a confirmation page instead (logout CSRF).
 func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	g := web.g
 	sl := web.sealer(r)
 	var s session.Session
 	hadSession := sl.Open(r, &s) == nil
+	if hadSession && !web.logoutIntended(w, r, &s) {
+		return web.confirmLogout(w, r, &s)
+	}
 	sl.Clear(w, r)
 	w.Header().Set("Cache-Control", "no-store")
 	target := web.cfg.PostLogoutRedirect
@@ -481,6 +487,83 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, target, http.StatusFound)
 	}
 	return nil
+}
+
+// logoutPurpose derives the key of the logout page's CSRF token.
+const logoutPurpose = "logout"
+
+// logoutIntended reports whether a logout request comes from the user: a
+// GET or POST the browser marks as same-origin, same-site or user-initiated
+// (Sec-Fetch-Site: none, a typed URL or bookmark), or a POST carrying the
+// confirmation page's CSRF token (a MAC of the session id that only the
+// gate can make). A cross-site request, or one from a client that sends no
+// Sec-Fetch-Site, is not.
+func (web *gateWeb) logoutIntended(w http.ResponseWriter, r *http.Request, s *session.Session) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Sec-Fetch-Site"))) {
+	case "same-origin", "same-site", "none":
+		return true
+	}
+	if r.Method != http.MethodPost {
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		return false
+	}
+	tok, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("csrf"))
+	return err == nil && web.keys.VerifyMAC(logoutPurpose, []byte(s.ID), tok)
+}
+
+var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Sign out</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}button{font:inherit;padding:.4rem 1rem}</style>
+</head><body><h1>Sign out?</h1>
+<p>Do you want to sign out of this site?</p>
+<form method="post" action="{{.Action}}"><input type="hidden" name="csrf" value="{{.Token}}"><button type="submit">Sign out</button></form>
+</body></html>`))
+
+// confirmLogout answers a logout request that may not come from the user
+// with a page whose form posts the logout with a CSRF token: 200 to a GET,
+// 403 to a POST without a valid token.
+func (web *gateWeb) confirmLogout(w http.ResponseWriter, r *http.Request, s *session.Session) error {
+	mac, err := web.keys.MAC(logoutPurpose, []byte(s.ID))
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	h := w.Header()
+	htmlpage.SetHeaders(h)
+	// Browsers hold the redirects after a form submission to form-action
+	// too: allow the provider's logout and an absolute post-logout target.
+	var targets []string
+	if p, err := web.getProvider(r.Context()); err == nil {
+		if o := urlOrigin(p.EndSessionURL("", "", "")); o != "" {
+			targets = append(targets, o)
+		}
+	}
+	if o := urlOrigin(web.cfg.PostLogoutRedirect); o != "" {
+		targets = append(targets, o)
+	}
+	h.Set("Content-Security-Policy", htmlpage.CSP(targets...))
+	web.g.auditEvent("gate.logout", "confirm", s.Subject, "not marked same-site: confirmation asked")
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		status = http.StatusForbidden
+	}
+	w.WriteHeader(status)
+	return logoutPage.Execute(w, struct{ Action, Token string }{web.logoutPath, base64.RawURLEncoding.EncodeToString(mac)})
+}
+
+// urlOrigin is scheme://host of an absolute http(s) URL, or "".
+func urlOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // end revokes the session's id on every instance, so copies of the cookie

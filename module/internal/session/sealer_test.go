@@ -698,3 +698,25 @@ func TestAudienceStringAndTag(t *testing.T) {
 		t.Fatal("a tagged cookie name is not a valid cookie name")
 	}
 }
+
+func TestMAC(t *testing.T) {
+	old := mustKeys(t, secret(1))
+	k := mustKeys(t, secret(2), secret(1)) // rotated: secret(2) is newest
+	mac, err := old.MAC("logout", []byte("sid-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.VerifyMAC("logout", []byte("sid-1"), mac) {
+		t.Fatal("a MAC under an older secret does not verify")
+	}
+	for name, ok := range map[string]bool{
+		"another message":  k.VerifyMAC("logout", []byte("sid-2"), mac),
+		"another purpose":  k.VerifyMAC("other", []byte("sid-1"), mac),
+		"another audience": k.Bind("aud").VerifyMAC("logout", []byte("sid-1"), mac),
+		"truncated":        k.VerifyMAC("logout", []byte("sid-1"), mac[:16]),
+	} {
+		if ok {
+			t.Errorf("%s verifies", name)
+		}
+	}
+}
