@@ -68,17 +68,30 @@ type Gate struct {
 	// header). Default: empty, no token forwarded.
 	ForwardIDToken string `json:"forward_id_token,omitempty"`
 
+	// ForwardSubjectKind, if set, names a header that receives what kind of
+	// subject was authenticated: "client" for a client's own token (the
+	// client_credentials grant, whose sub is the client id) and "user" for
+	// everything else, browser sessions included. The same value is the
+	// placeholder {http.auth.subject_kind}. A token is a client's when its
+	// gty claim is client_credentials (the embedded issuer's marker; Auth0
+	// writes client-credentials) or, from an issuer other than the embedded
+	// one, when its sub equals its client_id (RFC 9068 section 2.2).
+	// Default: empty, not forwarded.
+	ForwardSubjectKind string `json:"forward_subject_kind,omitempty"`
+
 	ds         *domainState
 	app        *App
 	validators []*gateValidator
 	owned      []string
 	// forwardKeys are the canonical header names of Forward, in order.
 	forwardKeys []string
-	logger      *zap.Logger
-	audit       *zap.Logger
-	metrics     *gateMetrics
-	web         *gateWeb
-	releases    []func()
+	// kindKey is the canonical name of ForwardSubjectKind.
+	kindKey  string
+	logger   *zap.Logger
+	audit    *zap.Logger
+	metrics  *gateMetrics
+	web      *gateWeb
+	releases []func()
 }
 
 // ForwardHeader maps one claim to one request header.
@@ -146,6 +159,8 @@ type GateBearer struct {
 type gateValidator struct {
 	issuer string
 	v      *bearer.Validator
+	// embedded is set for the domain's embedded issuer.
+	embedded bool
 	// revoked is set for the embedded issuer: its revocations are known in
 	// process.
 	revoked *revocationHub
@@ -235,6 +250,12 @@ func (g *Gate) provisionHeaders() error {
 		}
 		g.forwardKeys = append(g.forwardKeys, http.CanonicalHeaderKey(f.Header))
 	}
+	if g.ForwardSubjectKind != "" {
+		if err := add(g.ForwardSubjectKind); err != nil {
+			return err
+		}
+		g.kindKey = http.CanonicalHeaderKey(g.ForwardSubjectKind)
+	}
 	for _, f := range []struct{ option, header string }{{"forward_access_token", g.ForwardAccessToken}, {"forward_id_token", g.ForwardIDToken}} {
 		if err := checkTokenHeader(f.option, f.header); err != nil {
 			return fmt.Errorf("gatehouse: %w", err)
@@ -309,7 +330,7 @@ func (g *Gate) provisionBearer(ctx caddy.Context, b *GateBearer) (*gateValidator
 	if err != nil {
 		return nil, err
 	}
-	gv := &gateValidator{issuer: cfg.Issuer, v: v}
+	gv := &gateValidator{issuer: cfg.Issuer, v: v, embedded: b.embedded()}
 	if b.embedded() {
 		gv.revoked = g.ds.revoke
 		// Every request checks the hub, cache hits included; a revoked jti
@@ -411,11 +432,34 @@ func (g *Gate) serveBearer(w http.ResponseWriter, r *http.Request, next caddyhtt
 		}
 		return g.challenge(w, be)
 	}
-	return g.authorize(w, r, next, tok.Claims, tok.Subject, false, nil)
+	return g.authorize(w, r, next, tok.Claims, tok.Subject, subjectKind(tok.Claims, tok.Subject, gv.embedded), false, nil)
+}
+
+// Subject kinds: a person, or a client acting on its own behalf.
+const (
+	kindUser   = "user"
+	kindClient = "client"
+)
+
+// subjectKind tells a client's own token (client_credentials: its sub is
+// the client id) from a user's: by the gty marker, and for other issuers
+// than the embedded one (whose client ids cannot equal a user's sub and
+// which always marks) by RFC 9068's sub == client_id.
+func subjectKind(claims map[string]any, sub string, embedded bool) string {
+	switch claims["gty"] {
+	case "client_credentials", "client-credentials":
+		return kindClient
+	}
+	if !embedded {
+		if cid, _ := claims["client_id"].(string); cid != "" && cid == sub {
+			return kindClient
+		}
+	}
+	return kindUser
 }
 
 // authorize runs the policies, sets headers and placeholders, and calls next.
-func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub string, browser bool, sess *session.Session) error {
+func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub, kind string, browser bool, sess *session.Session) error {
 	if len(g.Policies) > 0 {
 		d := g.ds.policies.Evaluate(claims, g.Policies)
 		if !d.Allow {
@@ -433,7 +477,7 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	caddyhttp.SetVar(r.Context(), claimsVar, claims)
 	if repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); repl != nil {
 		// Resolved on demand: most requests never read a user placeholder.
-		repl.Map(userPlaceholders(sub, claims))
+		repl.Map(userPlaceholders(sub, kind, claims))
 	}
 	for i, f := range g.Forward {
 		if v, ok := lookupClaim(claims, f.Claim); ok {
@@ -447,6 +491,9 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 				r.Header[g.forwardKeys[i]] = []string{s}
 			}
 		}
+	}
+	if g.kindKey != "" {
+		r.Header[g.kindKey] = []string{kind}
 	}
 	if sess != nil {
 		// A browser session: the gate validated no Authorization the
@@ -517,10 +564,15 @@ func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool) erro
 	return json.NewEncoder(w).Encode(map[string]any{"error": "access_denied", "error_description": "no policy of this resource allows the request", "policies": g.Policies})
 }
 
-// userPlaceholders resolves {http.auth.user.id} (the subject) and
-// {http.auth.user.<claim>} for string claims.
-func userPlaceholders(sub string, claims map[string]any) caddy.ReplacerFunc {
+// userPlaceholders resolves {http.auth.user.id} (the subject),
+// {http.auth.user.<claim>} for string claims, and {http.auth.subject_kind}
+// (user or client; outside the claims' namespace, so no claim can shadow
+// it).
+func userPlaceholders(sub, kind string, claims map[string]any) caddy.ReplacerFunc {
 	return func(key string) (any, bool) {
+		if key == "http.auth.subject_kind" {
+			return kind, true
+		}
 		name, ok := strings.CutPrefix(key, "http.auth.user.")
 		if !ok {
 			return nil, false

@@ -294,7 +294,9 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 		}
 		return g.challenge(w, nil)
 	}
-	return g.authorize(w, r, next, s.Claims, s.Subject, login.IsNavigation(r), &s)
+	// A browser session is always a user's: a client's own grant has no
+	// browser and no ID token.
+	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, login.IsNavigation(r), &s)
 }
 
 // check judges an opened session: made for this gate's audience (its keys

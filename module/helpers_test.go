@@ -68,3 +68,27 @@ func TestRevocationHubRevokesFamiliesAndTokens(t *testing.T) {
 		t.Fatalf("subscriber saw %v after cancel", seen)
 	}
 }
+
+func TestSubjectKind(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		claims   map[string]any
+		embedded bool
+		want     string
+	}{
+		{"embedded client_credentials marker", map[string]any{"sub": "svc", "client_id": "svc", "gty": "client_credentials"}, true, "client"},
+		{"embedded user", map[string]any{"sub": "alice", "client_id": "webapp"}, true, "user"},
+		// The embedded issuer always marks its clients' tokens; without
+		// the marker sub == client_id is not taken as a client there.
+		{"embedded, unmarked sub == client_id", map[string]any{"sub": "x", "client_id": "x"}, true, "user"},
+		{"external, sub == client_id (RFC 9068)", map[string]any{"sub": "app", "client_id": "app"}, false, "client"},
+		{"external, Auth0 gty", map[string]any{"sub": "app@clients", "client_id": "app", "gty": "client-credentials"}, false, "client"},
+		{"external user", map[string]any{"sub": "u1", "client_id": "app"}, false, "user"},
+		{"external, no client_id", map[string]any{"sub": "u1"}, false, "user"},
+	} {
+		sub, _ := tc.claims["sub"].(string)
+		if got := subjectKind(tc.claims, sub, tc.embedded); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -46,6 +46,12 @@ func TestProvisionErrors(t *testing.T) {
 		{"client credentials for a public client", domain(`client app {
 				grant_types client_credentials
 			}`), "client_credentials"},
+		{"client named like a user", domain(`user alice {
+			}
+			client alice {
+				secret alice-secret-0123456789abcdef
+				grant_types client_credentials
+			}`), `client_id "alice" is also the sub of user "alice"`},
 		{"two users with one username", domain(`user alice {
 			}
 			user alice {
