@@ -117,7 +117,10 @@ type GateLogin struct {
 	Scopes []string `json:"scopes,omitempty"`
 	// CallbackPath on the protected site. Default: /.gatehouse/callback.
 	CallbackPath string `json:"callback_path,omitempty"`
-	// LogoutPath on the protected site. Default: /.gatehouse/logout.
+	// LogoutPath on the protected site. It logs out at once on a GET or
+	// POST the browser marks Sec-Fetch-Site same-origin, same-site or none;
+	// any other request gets a confirmation page whose form POSTs the logout
+	// with a CSRF token. Default: /.gatehouse/logout.
 	LogoutPath string `json:"logout_path,omitempty"`
 	// PostLogoutRedirect is where the browser lands after logout: a path on
 	// this site or a URL registered with the provider. Default: /.
