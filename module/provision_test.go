@@ -15,9 +15,6 @@ import (
 // config is provisioned (after the Caddyfile parsed): each names the
 // problem and the fix.
 func TestProvisionErrors(t *testing.T) {
-	// A config without a store uses Caddy's data directory: a temporary
-	// one, not the user's.
-	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	domain := func(body string) string {
 		return fmt.Sprintf(`{
 	gatehouse {
