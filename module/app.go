@@ -316,69 +316,6 @@ func (p policyChecker) Check(claims map[string]any, ids []string) (bool, string)
 	return d.Allow, d.Explanation()
 }
 
-// gateSessionPrefix marks a gate session id in the store's revocations; a
-// jti or family id never contains ':'.
-const gateSessionPrefix = "gate-session:"
-
-type pooledRevocations struct {
-	hub    *revocationHub
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func (p *pooledRevocations) Destruct() error {
-	p.cancel()
-	<-p.done
-	return nil
-}
-
-// gateSessionRevocations returns the hub of gate sessions ended by a logout,
-// on this instance or any other sharing the store: one per store (and
-// poll interval), whatever the domain or provider of the gate, kept in
-// memory so gates look a session up without a query. It learns every live
-// revocation in the store before it is returned, then polls. Called while
-// the config is provisioned (one goroutine).
-func (a *App) gateSessionRevocations() (*revocationHub, error) {
-	if a.gateSessions != nil {
-		return a.gateSessions, nil
-	}
-	key := fmt.Sprintf("gate-sessions|%s|%s", a.storeKey, time.Duration(a.RevocationPoll))
-	logger := a.logger
-	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		hub := newRevocationHub()
-		w := newRevocationWatcher(a.store, hub, logger)
-		// Only gate sessions, published by their bare id and remembered
-		// until the session's end; all that are live, however old (a
-		// session may last longer than revocationMemory).
-		w.prefix, w.since = gateSessionPrefix, time.Unix(0, 0)
-		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		w.poll(lctx)
-		bg, stop := context.WithCancel(context.Background())
-		p := &pooledRevocations{hub: hub, cancel: stop, done: make(chan struct{})}
-		every := time.Duration(a.RevocationPoll)
-		go func() {
-			defer close(p.done)
-			w.run(bg, every)
-		}()
-		return p, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	a.poolKeys = append(a.poolKeys, key)
-	a.gateSessions = val.(*pooledRevocations).hub
-	return a.gateSessions, nil
-}
-
-// revokeGateSession ends a gate session on every instance: recorded in the
-// store until the session's end (other instances poll it) and published
-// here at once.
-func (a *App) revokeGateSession(ctx context.Context, id string, until time.Time) error {
-	a.gateSessions.publishUntil(id, until)
-	return a.store.Revoke(ctx, gateSessionPrefix+id, until)
-}
-
 // Start implements caddy.App.
 func (a *App) Start() error { return nil }
 
@@ -456,6 +393,69 @@ func tick(ctx context.Context, every time.Duration, fn func()) {
 			fn()
 		}
 	}
+}
+
+// gateSessionPrefix marks a gate session id in the store's revocations; a
+// jti or family id never contains ':'.
+const gateSessionPrefix = "gate-session:"
+
+type pooledRevocations struct {
+	hub    *revocationHub
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *pooledRevocations) Destruct() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// gateSessionRevocations returns the hub of gate sessions ended by a logout,
+// on this instance or any other sharing the store: one per store (and
+// poll interval), whatever the domain or provider of the gate, kept in
+// memory so gates look a session up without a query. It learns every live
+// revocation in the store before it is returned, then polls. Called while
+// the config is provisioned (one goroutine).
+func (a *App) gateSessionRevocations() (*revocationHub, error) {
+	if a.gateSessions != nil {
+		return a.gateSessions, nil
+	}
+	key := fmt.Sprintf("gate-sessions|%s|%s", a.storeKey, time.Duration(a.RevocationPoll))
+	logger := a.logger
+	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		hub := newRevocationHub()
+		w := newRevocationWatcher(a.store, hub, logger)
+		// Only gate sessions, published by their bare id and remembered
+		// until the session's end; all that are live, however old (a
+		// session may last longer than revocationMemory).
+		w.prefix, w.since = gateSessionPrefix, time.Unix(0, 0)
+		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		w.poll(lctx)
+		bg, stop := context.WithCancel(context.Background())
+		p := &pooledRevocations{hub: hub, cancel: stop, done: make(chan struct{})}
+		every := time.Duration(a.RevocationPoll)
+		go func() {
+			defer close(p.done)
+			w.run(bg, every)
+		}()
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.poolKeys = append(a.poolKeys, key)
+	a.gateSessions = val.(*pooledRevocations).hub
+	return a.gateSessions, nil
+}
+
+// revokeGateSession ends a gate session on every instance: recorded in the
+// store until the session's end (other instances poll it) and published
+// here at once.
+func (a *App) revokeGateSession(ctx context.Context, id string, until time.Time) error {
+	a.gateSessions.publishUntil(id, until)
+	return a.store.Revoke(ctx, gateSessionPrefix+id, until)
 }
 
 // Polling the store for revocations other instances recorded.
