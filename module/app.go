@@ -422,10 +422,11 @@ func (a *App) gateSessionRevocations() (*revocationHub, error) {
 		return a.gateSessions, nil
 	}
 	key := fmt.Sprintf("gate-sessions|%s|%s", a.storeKey, time.Duration(a.RevocationPoll))
-	logger := a.logger
 	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		hub := newRevocationHub()
-		w := newRevocationWatcher(a.store, hub, logger)
+		// The watcher outlives this config, whose log writers Caddy closes
+		// when it unloads it: Caddy's default logger.
+		w := newRevocationWatcher(a.store, hub, caddy.Log().Named("gatehouse"))
 		// Only gate sessions, published by their bare id and remembered
 		// until the session's end; all that are live, however old (a
 		// session may last longer than revocationMemory).
