@@ -209,7 +209,7 @@ func TestFederation_LoginAndBearerWithReferenceOP(t *testing.T) {
 		// Logout ends the gate's session and sends the browser to the
 		// provider's end_session_endpoint (RP-initiated logout).
 		noFollow := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, _ = do(t, noFollow, "GET", app+"/.gatehouse/logout", nil)
+		resp, _ = do(t, noFollow, "GET", app+"/.gatehouse/logout", sameOrigin)
 		loc, _ := resp.Location()
 		if resp.StatusCode != 302 || loc == nil || !strings.HasPrefix(loc.String(), op.meta.EndSession+"?") || loc.Query().Get("id_token_hint") == "" {
 			t.Errorf("logout: %d → %v, want a redirect to %s with id_token_hint", resp.StatusCode, loc, op.meta.EndSession)

@@ -33,7 +33,8 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	last http.Header
-	// accessTokens are the X-Access-Token values of every request, in order.
+	// accessTokens are the bearer tokens in Authorization of every request,
+	// in order (what forward_access_token forwards).
 	accessTokens []string
 	hits         atomic.Int64
 	srv          *httptest.Server
@@ -44,7 +45,7 @@ func newRecorder(t testing.TB) *recorder {
 	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
 		rec.last = r.Header.Clone()
-		if at := r.Header.Get("X-Access-Token"); at != "" {
+		if at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			rec.accessTokens = append(rec.accessTokens, at)
 		}
 		rec.mu.Unlock()
@@ -261,7 +262,7 @@ func TestGate_BrowserLoginThroughEmbeddedIssuer(t *testing.T) {
 	}
 
 	// Logout clears the session and ends the issuer session (RP-initiated).
-	resp, _ = do(t, b, "GET", env.app+"/.gatehouse/logout", nil)
+	resp, _ = do(t, b, "GET", env.app+"/.gatehouse/logout", sameOrigin)
 	loc, _ = resp.Location()
 	// The session keeps no ID token it does not forward: the embedded
 	// issuer's logout is named by client_id.
@@ -519,17 +520,16 @@ func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 				refresh_before 1m
 			}
 			forward X-Auth-Subject sub
-			forward_access_token X-Access-Token
-			forward_id_token X-ID-Token`, shortTokens)
+			forward_access_token`, shortTokens)
 	// refresh_before 1m with 30s tokens: every request finds the token due.
 	b := loginAs(t, env, "alice")
-	resp, _ := do(t, b, "GET", env.app+"/a", map[string]string{"Accept": "text/html", "X-Access-Token": "spoofed"})
+	resp, _ := do(t, b, "GET", env.app+"/a", map[string]string{"Accept": "text/html", "Authorization": "Basic c3Bvb2Y6ZWQ="})
 	if resp.StatusCode != 200 {
 		t.Fatalf("first request: %d", resp.StatusCode)
 	}
-	first := env.upstream.header().Get("X-Access-Token")
-	if first == "" || first == "spoofed" || env.upstream.header().Get("X-ID-Token") == "" {
-		t.Fatalf("tokens not forwarded: %v", env.upstream.header())
+	first, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer ")
+	if first == "" || len(env.upstream.header().Values("Authorization")) != 1 {
+		t.Fatalf("token not forwarded as the one Authorization: %v", env.upstream.header())
 	}
 	var resealed bool
 	for _, c := range resp.Cookies() {
@@ -543,7 +543,7 @@ func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 	}
 	// The next request carries the refreshed session: another access token.
 	do(t, b, "GET", env.app+"/b", map[string]string{"Accept": "text/html"})
-	if second := env.upstream.header().Get("X-Access-Token"); second == "" || second == first {
+	if second, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer "); second == "" || second == first {
 		t.Fatal("the refreshed access token was not used")
 	}
 }
@@ -554,7 +554,7 @@ func TestGate_SessionRefreshesTokensBeforeExpiry(t *testing.T) {
 func TestGate_ShortTokensAreNotRefreshedOnEveryRequest(t *testing.T) {
 	env := startGate(t, `
 			login webapp
-			forward_access_token X-Access-Token`, shortTokens)
+			forward_access_token`, shortTokens)
 	b := loginAs(t, env, "alice")
 	for _, p := range []string{"/a", "/b", "/c"} {
 		if resp, _ := do(t, b, "GET", env.app+p, map[string]string{"Accept": "text/html"}); resp.StatusCode != 200 {
@@ -576,7 +576,7 @@ func TestGate_ParallelRequestsShareOneRefresh(t *testing.T) {
 			login webapp {
 				refresh_before 1m
 			}
-			forward_access_token X-Access-Token`, shortTokens)
+			forward_access_token`, shortTokens)
 	b := loginAs(t, env, "alice")
 	appURL, _ := url.Parse(env.app)
 	oldCookies := b.Jar.Cookies(appURL)
@@ -640,7 +640,7 @@ func TestGate_LogoutRevokesTheSession(t *testing.T) {
 	if resp, _ := do(t, stolen, "GET", env.app+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
 		t.Fatalf("copied cookie before logout: %d", resp.StatusCode)
 	}
-	if resp, _ := do(t, b, "GET", env.app+"/.gatehouse/logout", nil); resp.StatusCode != 302 {
+	if resp, _ := do(t, b, "GET", env.app+"/.gatehouse/logout", sameOrigin); resp.StatusCode != 302 {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	if resp, _ := do(t, stolen, "GET", env.app+"/x", map[string]string{"Accept": "application/json"}); resp.StatusCode != 401 {
@@ -839,7 +839,7 @@ func TestGate_OversizedSessionIsRefusedAtSignIn(t *testing.T) {
 	}
 	appURL, _ := url.Parse(env.app)
 	for _, c := range b.Jar.Cookies(appURL) {
-		if c.Name == "gatehouse" || strings.HasPrefix(c.Name, "gatehouse.") {
+		if isSessionCookie(c.Name) {
 			t.Fatalf("a session cookie was set: %s (%d bytes)", c.Name, len(c.Value))
 		}
 	}
@@ -861,8 +861,14 @@ func TestGate_GatesSharingASessionGetTheTokensTheyForward(t *testing.T) {
 	handle /api/* {
 		gatehouse {
 			login webapp
-			forward_access_token X-Access-Token
-			forward_id_token X-ID-Token
+			forward_access_token
+		}
+		reverse_proxy %s
+	}
+	handle /id/* {
+		gatehouse {
+			login webapp
+			forward_id_token
 		}
 		reverse_proxy %s
 	}
@@ -872,25 +878,28 @@ func TestGate_GatesSharingASessionGetTheTokensTheyForward(t *testing.T) {
 		}
 		reverse_proxy %s
 	}
-}`, env.app, env.upstream.addr(), env.upstream.addr())))
+}`, env.app, env.upstream.addr(), env.upstream.addr(), env.upstream.addr())))
 	b := loginAs(t, env, "alice") // signed in through the gate that forwards nothing
 	if resp, _ := do(t, b, "GET", env.app+"/api/orders", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
 		t.Fatalf("api: %d", resp.StatusCode)
 	}
-	at := env.upstream.header().Get("X-Access-Token")
+	at, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer ")
 	if at == "" {
 		t.Fatal("the gate that forwards the access token forwarded none")
 	}
-	if claims := jwtClaims(t, at); claims["sub"] != "alice" {
+	if claims := jwtClaims(t, at); claims["sub"] != "alice" || claims["client_id"] != "webapp" {
 		t.Fatalf("forwarded token: %v", claims)
-	}
-	if id := env.upstream.header().Get("X-ID-Token"); id == "" || jwtClaims(t, id)["aud"] != "webapp" {
-		t.Fatalf("the gate that forwards the ID token forwarded %q", id)
 	}
 	// The resealed session carries the token now: no refresh on the next call.
 	do(t, b, "GET", env.app+"/api/orders", map[string]string{"Accept": "application/json"})
-	if again := env.upstream.header().Get("X-Access-Token"); again != at {
+	if again, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer "); again != at {
 		t.Fatal("the second request refreshed again")
+	}
+	if resp, _ := do(t, b, "GET", env.app+"/id/me", map[string]string{"Accept": "application/json"}); resp.StatusCode != 200 {
+		t.Fatalf("id: %d", resp.StatusCode)
+	}
+	if id, _ := strings.CutPrefix(env.upstream.header().Get("Authorization"), "Bearer "); id == "" || jwtClaims(t, id)["aud"] != "webapp" {
+		t.Fatalf("the gate that forwards the ID token forwarded %q", id)
 	}
 }
 
@@ -924,6 +933,15 @@ func TestGate_StartingInstanceKnowsEarlierRevocations(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("the first request after start with a token revoked earlier: %d, want 401", resp.StatusCode)
 	}
+}
+
+// isSessionCookie reports whether name is a gate's session cookie
+// ("gatehouse-<tag>", chunks "gatehouse-<tag>.1", ..., "__Host-" on https),
+// not its pending-login cookie nor the issuer's.
+func isSessionCookie(name string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimPrefix(name, "__Host-"), "gatehouse-")
+	tag, _, _ := strings.Cut(rest, ".")
+	return ok && len(tag) == 8 && strings.Trim(tag, "0123456789abcdef") == ""
 }
 
 // withHeaders adds fixed headers to every request.

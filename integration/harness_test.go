@@ -200,3 +200,7 @@ func writeFile(t testing.TB, dir, name, content string) string {
 	}
 	return p
 }
+
+// sameOrigin marks a request as a browser does for a link or form on the
+// site itself (the gate's logout acts at once only on such requests).
+var sameOrigin = map[string]string{"Sec-Fetch-Site": "same-origin"}

@@ -76,7 +76,7 @@ func TestMetrics_GateCountsEveryDecision(t *testing.T) {
 		}
 	}
 	b := loginAs(t, env, "alice") // one more login redirect, then a login
-	if resp, _ := do(t, b, "GET", env.app+"/.gatehouse/logout", nil); resp.StatusCode != 302 {
+	if resp, _ := do(t, b, "GET", env.app+"/.gatehouse/logout", sameOrigin); resp.StatusCode != 302 {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 

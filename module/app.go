@@ -67,6 +67,9 @@ type App struct {
 	domains    map[string]*domainState
 	metrics    *issuer.Metrics
 	poolKeys   []string // usage-pool keys this config holds
+	// gateSessions holds the gate sessions ended by a logout, of every
+	// instance sharing the store (see gateSessionRevocations).
+	gateSessions *revocationHub
 }
 
 // CaddyModule returns the Caddy module information.
@@ -403,6 +406,70 @@ func tick(ctx context.Context, every time.Duration, fn func()) {
 	}
 }
 
+// gateSessionPrefix marks a gate session id in the store's revocations; a
+// jti or family id never contains ':'.
+const gateSessionPrefix = "gate-session:"
+
+type pooledRevocations struct {
+	hub    *revocationHub
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *pooledRevocations) Destruct() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// gateSessionRevocations returns the hub of gate sessions ended by a logout,
+// on this instance or any other sharing the store: one per store (and
+// poll interval), whatever the domain or provider of the gate, kept in
+// memory so gates look a session up without a query. It learns every live
+// revocation in the store before it is returned, then polls. Called while
+// the config is provisioned (one goroutine).
+func (a *App) gateSessionRevocations() (*revocationHub, error) {
+	if a.gateSessions != nil {
+		return a.gateSessions, nil
+	}
+	key := fmt.Sprintf("gate-sessions|%s|%s", a.storeKey, time.Duration(a.RevocationPoll))
+	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		hub := newRevocationHub()
+		// The watcher outlives this config, whose log writers Caddy closes
+		// when it unloads it: Caddy's default logger.
+		w := newRevocationWatcher(a.store, hub, caddy.Log().Named("gatehouse"))
+		// Only gate sessions, published by their bare id and remembered
+		// until the session's end; all that are live, however old (a
+		// session may last longer than revocationMemory).
+		w.prefix, w.since = gateSessionPrefix, time.Unix(0, 0)
+		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		w.poll(lctx)
+		bg, stop := context.WithCancel(context.Background())
+		p := &pooledRevocations{hub: hub, cancel: stop, done: make(chan struct{})}
+		every := time.Duration(a.RevocationPoll)
+		go func() {
+			defer close(p.done)
+			w.run(bg, every)
+		}()
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.poolKeys = append(a.poolKeys, key)
+	a.gateSessions = val.(*pooledRevocations).hub
+	return a.gateSessions, nil
+}
+
+// revokeGateSession ends a gate session on every instance: recorded in the
+// store until the session's end (other instances poll it) and published
+// here at once.
+func (a *App) revokeGateSession(ctx context.Context, id string, until time.Time) error {
+	a.gateSessions.publishUntil(id, until)
+	return a.store.Revoke(ctx, gateSessionPrefix+id, until)
+}
+
 // Polling the store for revocations other instances recorded.
 const (
 	// revocationPage bounds one RevokedSince query.
@@ -424,6 +491,9 @@ type revocationWatcher struct {
 	logger *zap.Logger
 	since  time.Time
 	seen   map[string]time.Time // id → RevokedAt already published
+	// prefix, when set, publishes only the ids that carry it, without it,
+	// remembered until the revocation expires.
+	prefix string
 }
 
 func newRevocationWatcher(st store.Store, hub *revocationHub, logger *zap.Logger) *revocationWatcher {
@@ -445,7 +515,11 @@ func (w *revocationWatcher) poll(ctx context.Context) {
 		for _, r := range revs {
 			if at, ok := w.seen[r.ID]; !ok || !at.Equal(r.RevokedAt) {
 				w.seen[r.ID] = r.RevokedAt
-				w.hub.publish(r.ID)
+				if w.prefix == "" {
+					w.hub.publish(r.ID)
+				} else if id, ok := strings.CutPrefix(r.ID, w.prefix); ok {
+					w.hub.publishUntil(id, r.ExpiresAt)
+				}
 			}
 			if r.RevokedAt.After(newest) {
 				newest = r.RevokedAt
@@ -497,6 +571,12 @@ func newRevocationHub() *revocationHub {
 }
 
 func (h *revocationHub) publish(id string) {
+	h.publishUntil(id, time.Now().Add(revocationMemory))
+}
+
+// publishUntil records id as revoked until the given time (when it may be
+// forgotten) and tells the subscribers.
+func (h *revocationHub) publishUntil(id string, until time.Time) {
 	now := time.Now()
 	h.mu.Lock()
 	if now.Sub(h.pruned) > time.Minute {
@@ -507,7 +587,9 @@ func (h *revocationHub) publish(id string) {
 			}
 		}
 	}
-	h.revoked[id] = now.Add(revocationMemory)
+	if until.After(h.revoked[id]) {
+		h.revoked[id] = until
+	}
 	subs := make([]func(string), 0, len(h.subs))
 	for _, f := range h.subs {
 		subs = append(subs, f)

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/login"
 	"github.com/gatehouse-auth/gatehouse/module/internal/session"
@@ -52,13 +53,31 @@ type Gate struct {
 	// commas; objects are sent as JSON.
 	Forward []ForwardHeader `json:"forward,omitempty"`
 
-	// ForwardAccessToken, if set, names a header that receives the access
-	// token of a browser session (bearer requests keep their Authorization).
+	// ForwardAccessToken, when "Authorization", forwards the access token of
+	// a browser session as `Authorization: Bearer <token>` (bearer requests
+	// keep the token they came with). No other header is accepted: Caddy's
+	// logs (reverse_proxy's debug "upstream roundtrip" entry, access logs)
+	// write every request header in full except Authorization, Cookie and
+	// Proxy-Authorization. Default: empty, no token forwarded.
 	ForwardAccessToken string `json:"forward_access_token,omitempty"`
 
-	// ForwardIDToken, if set, names a header that receives the ID token of a
-	// browser session.
+	// ForwardIDToken, when "Authorization", forwards the ID token of a
+	// browser session as `Authorization: Bearer <token>` (as oauth2-proxy's
+	// pass_authorization_header does); like ForwardAccessToken it accepts no
+	// other header, and the two cannot both be set (one Authorization
+	// header). Default: empty, no token forwarded.
 	ForwardIDToken string `json:"forward_id_token,omitempty"`
+
+	// ForwardSubjectKind, if set, names a header that receives what kind of
+	// subject was authenticated: "client" for a client's own token (the
+	// client_credentials grant, whose sub is the client id) and "user" for
+	// everything else, browser sessions included. The same value is the
+	// placeholder {http.auth.subject_kind}. A token is a client's when its
+	// gty claim is client_credentials (the embedded issuer's marker; Auth0
+	// writes client-credentials) or, from an issuer other than the embedded
+	// one, when its sub equals its client_id (RFC 9068 section 2.2).
+	// Default: empty, not forwarded.
+	ForwardSubjectKind string `json:"forward_subject_kind,omitempty"`
 
 	ds         *domainState
 	app        *App
@@ -66,11 +85,13 @@ type Gate struct {
 	owned      []string
 	// forwardKeys are the canonical header names of Forward, in order.
 	forwardKeys []string
-	logger      *zap.Logger
-	audit       *zap.Logger
-	metrics     *gateMetrics
-	web         *gateWeb
-	releases    []func()
+	// kindKey is the canonical name of ForwardSubjectKind.
+	kindKey  string
+	logger   *zap.Logger
+	audit    *zap.Logger
+	metrics  *gateMetrics
+	web      *gateWeb
+	releases []func()
 }
 
 // ForwardHeader maps one claim to one request header.
@@ -96,7 +117,10 @@ type GateLogin struct {
 	Scopes []string `json:"scopes,omitempty"`
 	// CallbackPath on the protected site. Default: /.gatehouse/callback.
 	CallbackPath string `json:"callback_path,omitempty"`
-	// LogoutPath on the protected site. Default: /.gatehouse/logout.
+	// LogoutPath on the protected site. It logs out at once on a GET or
+	// POST the browser marks Sec-Fetch-Site same-origin, same-site or none;
+	// any other request gets a confirmation page whose form POSTs the logout
+	// with a CSRF token. Default: /.gatehouse/logout.
 	LogoutPath string `json:"logout_path,omitempty"`
 	// PostLogoutRedirect is where the browser lands after logout: a path on
 	// this site or a URL registered with the provider. Default: /.
@@ -138,6 +162,8 @@ type GateBearer struct {
 type gateValidator struct {
 	issuer string
 	v      *bearer.Validator
+	// embedded is set for the domain's embedded issuer.
+	embedded bool
 	// revoked is set for the embedded issuer: its revocations are known in
 	// process.
 	revoked *revocationHub
@@ -227,14 +253,31 @@ func (g *Gate) provisionHeaders() error {
 		}
 		g.forwardKeys = append(g.forwardKeys, http.CanonicalHeaderKey(f.Header))
 	}
-	for _, h := range []string{g.ForwardAccessToken, g.ForwardIDToken} {
-		if h != "" {
-			if err := add(h); err != nil {
-				return err
-			}
+	if g.ForwardSubjectKind != "" {
+		if err := add(g.ForwardSubjectKind); err != nil {
+			return err
+		}
+		g.kindKey = http.CanonicalHeaderKey(g.ForwardSubjectKind)
+	}
+	for _, f := range []struct{ option, header string }{{"forward_access_token", g.ForwardAccessToken}, {"forward_id_token", g.ForwardIDToken}} {
+		if err := checkTokenHeader(f.option, f.header); err != nil {
+			return fmt.Errorf("gatehouse: %w", err)
 		}
 	}
+	if g.ForwardAccessToken != "" && g.ForwardIDToken != "" {
+		return fmt.Errorf("gatehouse: forward_access_token and forward_id_token both forward a token in the one Authorization header; keep one")
+	}
 	return nil
+}
+
+// checkTokenHeader accepts only Authorization (or nothing) as the header a
+// token is forwarded in: Caddy's logs write every other request header in
+// full, and there is no way to add a header to its redaction.
+func checkTokenHeader(option, header string) error {
+	if header == "" || http.CanonicalHeaderKey(header) == "Authorization" {
+		return nil
+	}
+	return fmt.Errorf("%s %s: tokens are forwarded only as Authorization: Bearer, because Caddy's logs (reverse_proxy's debug entries, access logs) write every request header except Authorization, Cookie and Proxy-Authorization in full, and a token in %s would end up in them; write `%s` without a header name", option, header, header, option)
 }
 
 func (b *GateBearer) embedded() bool {
@@ -290,7 +333,7 @@ func (g *Gate) provisionBearer(ctx caddy.Context, b *GateBearer) (*gateValidator
 	if err != nil {
 		return nil, err
 	}
-	gv := &gateValidator{issuer: cfg.Issuer, v: v}
+	gv := &gateValidator{issuer: cfg.Issuer, v: v, embedded: b.embedded()}
 	if b.embedded() {
 		gv.revoked = g.ds.revoke
 		// Every request checks the hub, cache hits included; a revoked jti
@@ -331,11 +374,27 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 
-	if raw, ok := bearer.BearerToken(r.Header.Get("Authorization")); ok {
-		return g.serveBearer(w, r, next, raw)
+	// One credential at most: with several, the gate would validate one
+	// and the upstream might read another (a FastCGI app sees repeated
+	// headers joined by commas).
+	auth := r.Header.Values("Authorization")
+	if len(auth) > 1 {
+		return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the request carries more than one Authorization header; send one", Reason: "several authorization headers"})
 	}
-	if r.Header.Get("Authorization") != "" && g.web == nil {
-		return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the Authorization header must use the Bearer scheme", Reason: "non-bearer authorization"})
+	if len(auth) == 1 && strings.Contains(auth[0], ",") {
+		return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the Authorization header carries more than one credential; send one", Reason: "several credentials"})
+	}
+	if len(auth) == 1 {
+		if raw, ok := bearer.BearerToken(auth[0]); ok {
+			// The upstream gets exactly the token that is validated.
+			if len(auth[0]) != len("Bearer ")+len(raw) || !strings.HasPrefix(auth[0], "Bearer ") || auth[0][len("Bearer "):] != raw {
+				r.Header["Authorization"] = []string{"Bearer " + raw}
+			}
+			return g.serveBearer(w, r, next, raw)
+		}
+		if strings.TrimSpace(auth[0]) != "" && g.web == nil {
+			return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the Authorization header must use the Bearer scheme", Reason: "non-bearer authorization"})
+		}
 	}
 
 	if g.web != nil {
@@ -376,11 +435,34 @@ func (g *Gate) serveBearer(w http.ResponseWriter, r *http.Request, next caddyhtt
 		}
 		return g.challenge(w, be)
 	}
-	return g.authorize(w, r, next, tok.Claims, tok.Subject, false, nil)
+	return g.authorize(w, r, next, tok.Claims, tok.Subject, subjectKind(tok.Claims, tok.Subject, gv.embedded), false, nil)
+}
+
+// Subject kinds: a person, or a client acting on its own behalf.
+const (
+	kindUser   = "user"
+	kindClient = "client"
+)
+
+// subjectKind tells a client's own token (client_credentials: its sub is
+// the client id) from a user's: by the gty marker, and for other issuers
+// than the embedded one (whose client ids cannot equal a user's sub and
+// which always marks) by RFC 9068's sub == client_id.
+func subjectKind(claims map[string]any, sub string, embedded bool) string {
+	switch claims["gty"] {
+	case "client_credentials", "client-credentials":
+		return kindClient
+	}
+	if !embedded {
+		if cid, _ := claims["client_id"].(string); cid != "" && cid == sub {
+			return kindClient
+		}
+	}
+	return kindUser
 }
 
 // authorize runs the policies, sets headers and placeholders, and calls next.
-func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub string, browser bool, sess *session.Session) error {
+func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub, kind string, browser bool, sess *session.Session) error {
 	if len(g.Policies) > 0 {
 		d := g.ds.policies.Evaluate(claims, g.Policies)
 		if !d.Allow {
@@ -398,7 +480,7 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	caddyhttp.SetVar(r.Context(), claimsVar, claims)
 	if repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); repl != nil {
 		// Resolved on demand: most requests never read a user placeholder.
-		repl.Map(userPlaceholders(sub, claims))
+		repl.Map(userPlaceholders(sub, kind, claims))
 	}
 	for i, f := range g.Forward {
 		if v, ok := lookupClaim(claims, f.Claim); ok {
@@ -413,12 +495,18 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			}
 		}
 	}
+	if g.kindKey != "" {
+		r.Header[g.kindKey] = []string{kind}
+	}
 	if sess != nil {
+		// A browser session: the gate validated no Authorization the
+		// client sent, so none reaches the upstream.
+		r.Header.Del("Authorization")
 		if g.ForwardAccessToken != "" && sess.AccessToken != "" {
-			r.Header.Set(g.ForwardAccessToken, sess.AccessToken)
+			r.Header["Authorization"] = []string{"Bearer " + sess.AccessToken}
 		}
 		if g.ForwardIDToken != "" && sess.IDToken != "" {
-			r.Header.Set(g.ForwardIDToken, sess.IDToken)
+			r.Header["Authorization"] = []string{"Bearer " + sess.IDToken}
 		}
 	}
 	return next.ServeHTTP(w, r)
@@ -463,7 +551,7 @@ var deniedPage = template.Must(template.New("denied").Parse(`<!doctype html>
 func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if browser {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		htmlpage.SetHeaders(w.Header())
 		w.WriteHeader(http.StatusForbidden)
 		logout := ""
 		if g.web != nil {
@@ -479,10 +567,15 @@ func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool) erro
 	return json.NewEncoder(w).Encode(map[string]any{"error": "access_denied", "error_description": "no policy of this resource allows the request", "policies": g.Policies})
 }
 
-// userPlaceholders resolves {http.auth.user.id} (the subject) and
-// {http.auth.user.<claim>} for string claims.
-func userPlaceholders(sub string, claims map[string]any) caddy.ReplacerFunc {
+// userPlaceholders resolves {http.auth.user.id} (the subject),
+// {http.auth.user.<claim>} for string claims, and {http.auth.subject_kind}
+// (user or client; outside the claims' namespace, so no claim can shadow
+// it).
+func userPlaceholders(sub, kind string, claims map[string]any) caddy.ReplacerFunc {
 	return func(key string) (any, bool) {
+		if key == "http.auth.subject_kind" {
+			return kind, true
+		}
 		name, ok := strings.CutPrefix(key, "http.auth.user.")
 		if !ok {
 			return nil, false

@@ -42,8 +42,9 @@ func init() {
 //		}
 //		policy <id...>
 //		forward <header> <claim>
-//		forward_access_token <header>
-//		forward_id_token <header>
+//		forward_subject_kind <header>     # user or client
+//		forward_access_token              # Authorization: Bearer <access token>
+//		forward_id_token                  # Authorization: Bearer <ID token>
 //	}
 func parseGateDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next()
@@ -87,18 +88,34 @@ func parseGateDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 				return nil, h.Err("forward takes a header and a claim: `forward X-Auth-Email email`")
 			}
 			g.Forward = append(g.Forward, ForwardHeader{Header: args[0], Claim: args[1]})
-		case "forward_access_token", "forward_id_token":
+		case "forward_subject_kind":
 			v, err := oneArg(h.Dispenser)
 			if err != nil {
 				return nil, err
+			}
+			g.ForwardSubjectKind = v
+		case "forward_access_token", "forward_id_token":
+			args := h.RemainingArgs()
+			v := "Authorization"
+			switch len(args) {
+			case 0:
+			case 1:
+				if err := checkTokenHeader(key, args[0]); err != nil {
+					return nil, h.Err(err.Error())
+				}
+			default:
+				return nil, h.Errf("%s takes no argument: the token goes in Authorization: Bearer", key)
 			}
 			if key == "forward_access_token" {
 				g.ForwardAccessToken = v
 			} else {
 				g.ForwardIDToken = v
 			}
+			if g.ForwardAccessToken != "" && g.ForwardIDToken != "" {
+				return nil, h.Err("forward_access_token and forward_id_token both forward a token in the one Authorization header; keep one")
+			}
 		default:
-			return nil, h.Errf("unknown gatehouse option %q; expected domain, login, bearer, policy, forward, forward_access_token or forward_id_token", key)
+			return nil, h.Errf("unknown gatehouse option %q; expected domain, login, bearer, policy, forward, forward_subject_kind, forward_access_token or forward_id_token", key)
 		}
 	}
 	if g.Login == nil && len(g.Bearer) == 0 {

@@ -2,11 +2,13 @@ package module
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/login"
 	"github.com/gatehouse-auth/gatehouse/module/internal/session"
@@ -32,7 +35,8 @@ type gateWeb struct {
 	callbackPath  string
 	logoutPath    string
 	lifetime      time.Duration
-	keys          *session.Keys
+	audience      session.Audience   // the gates this one shares sessions with
+	keys          *session.Keys      // bound to audience
 	sealers       [2]*session.Sealer // [0] insecure (loopback dev), [1] Secure + __Host-
 	providerMu    sync.Mutex
 	provider      login.Provider // nil until the external provider answered discovery
@@ -44,6 +48,7 @@ type gateWeb struct {
 	refreshes     refreshGroup
 	sessions      *session.Cache // opened sessions by cookie value
 	revoked       *revocationHub // the embedded issuer's revocations; nil for external providers
+	ended         *revocationHub // gate sessions ended by a logout, on any instance
 	idOnRefresh   bool           // refreshing returns an ID token (embedded issuer, openid scope)
 }
 
@@ -56,6 +61,13 @@ const maxOrigins = 32
 // request headers over 16 KiB (max_header_size) with 431, which would make
 // an oversized session unusable; refusing it at sign-in says why instead.
 const maxSessionChunks = 3
+
+// Cookie names: a gate's are these followed by its audience's tag
+// (session.Audience.Tag); stripGatehouseCookies removes every one of them.
+const (
+	sessionCookiePrefix = "gatehouse-"
+	loginCookiePrefix   = "gatehouse-login-"
+)
 
 // cookieSecretName is the store entry holding the gate's cookie keys, shared
 // by every instance and every reload.
@@ -89,6 +101,15 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		web.lifetime = 12 * time.Hour
 	}
 
+	// A session is valid only at the gates that sign in the same way: the
+	// same domain, issuer and client. The cookie keys are derived for that
+	// audience, the sealed session names it, and the cookie names carry a
+	// tag of it, so gates that cannot share a session never overwrite each
+	// other's cookies (browsers share cookies across the ports of a host).
+	web.audience = session.Audience{Domain: g.Domain, Issuer: l.Issuer, Client: l.Client}
+	if l.Issuer == "" {
+		web.audience.Issuer = g.ds.issuer.Issuer()
+	}
 	secret, err := session.GenerateSecret()
 	if err != nil {
 		return nil, err
@@ -99,11 +120,16 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the cookie keys from the store: %w", err)
 	}
-	if web.keys, err = session.NewKeys([][]byte{stored}); err != nil {
+	keys, err := session.NewKeys([][]byte{stored})
+	if err != nil {
 		return nil, err
 	}
+	if web.ended, err = g.app.gateSessionRevocations(); err != nil {
+		return nil, err
+	}
+	web.keys = keys.Bind(web.audience.String())
 	for i, secure := range []bool{false, true} {
-		web.sealers[i], err = session.NewSealer(web.keys, session.Config{Secure: secure, MaxAge: web.lifetime, MaxChunks: maxSessionChunks})
+		web.sealers[i], err = session.NewSealer(web.keys, session.Config{Name: sessionCookiePrefix + web.audience.Tag(), Secure: secure, MaxAge: web.lifetime, MaxChunks: maxSessionChunks})
 		if err != nil {
 			return nil, err
 		}
@@ -205,6 +231,7 @@ func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*login.Flow, err
 	f, err := login.NewFlow(login.FlowConfig{
 		Provider:    p,
 		Keys:        web.keys,
+		CookieName:  loginCookiePrefix + web.audience.Tag(),
 		RedirectURI: key + web.callbackPath,
 		Secure:      r.TLS != nil || session.SecureFor(hostOnly(host)),
 	})
@@ -223,13 +250,8 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	var s session.Session
 	err := sl.OpenSession(r, &s, web.sessions)
 	now := time.Now()
-	if err == nil && s.Ended(now) {
-		err = session.ErrExpired
-	}
-	if err == nil && web.revoked != nil && s.TokenID != "" && web.revoked.isRevoked(s.TokenID) {
-		// Logged out elsewhere, or the issuer revoked the family (refresh
-		// token reuse): every copy of this cookie is dead.
-		err = errSessionRevoked
+	if err == nil {
+		err = web.check(&s, now)
 	}
 	skew := web.refreshBefore
 	if !web.fixedRefresh {
@@ -272,7 +294,34 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 		}
 		return g.challenge(w, nil)
 	}
-	return g.authorize(w, r, next, s.Claims, s.Subject, login.IsNavigation(r), &s)
+	// A browser session is always a user's: a client's own grant has no
+	// browser and no ID token.
+	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, login.IsNavigation(r), &s)
+}
+
+// check judges an opened session: made for this gate's audience (its keys
+// already are; this is defence in depth), not ended, not revoked.
+func (web *gateWeb) check(s *session.Session, now time.Time) error {
+	if s.Audience != web.audience {
+		return errSessionOtherAudience
+	}
+	if s.Ended(now) {
+		return session.ErrExpired
+	}
+	if s.ID == "" {
+		return errSessionWithoutID
+	}
+	if web.ended != nil && web.ended.isRevoked(s.ID) {
+		// Logged out (on any instance): every copy of this cookie is dead,
+		// whether or not the provider could revoke its tokens.
+		return errSessionLoggedOut
+	}
+	if web.revoked != nil && s.TokenID != "" && web.revoked.isRevoked(s.TokenID) {
+		// Logged out elsewhere, or the issuer revoked the family (refresh
+		// token reuse): every copy of this cookie is dead.
+		return errSessionRevoked
+	}
+	return nil
 }
 
 // compact drops what the session need not carry: the access token unless it
@@ -302,7 +351,12 @@ func (web *gateWeb) lacksForwardedTokens(s *session.Session) bool {
 		web.g.ForwardIDToken != "" && s.IDToken == "" && web.idOnRefresh
 }
 
-var errSessionRevoked = errors.New("gatehouse: the session's tokens were revoked")
+var (
+	errSessionRevoked       = errors.New("gatehouse: the session's tokens were revoked")
+	errSessionOtherAudience = errors.New("gatehouse: the session was made for another domain, issuer or client")
+	errSessionWithoutID     = errors.New("gatehouse: the session has no id (sealed by an older version)")
+	errSessionLoggedOut     = errors.New("gatehouse: the session was logged out")
+)
 
 // refresh renews s's tokens once per refresh token: parallel requests of one
 // browser (a page and its assets) share one call to the provider, and
@@ -331,6 +385,12 @@ func sessionReason(err error) string {
 		return "session cookie invalid or tampered"
 	case errors.Is(err, errSessionRevoked):
 		return "session revoked"
+	case errors.Is(err, errSessionOtherAudience):
+		return "session made for another domain, issuer or client"
+	case errors.Is(err, errSessionLoggedOut):
+		return "session logged out"
+	case errors.Is(err, errSessionWithoutID):
+		return "session without id"
 	default:
 		return err.Error()
 	}
@@ -371,6 +431,8 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("gatehouse: login callback: %w", err))
 	}
 	s := login.NewSession(tokens, time.Now().Add(web.lifetime))
+	s.ID = rand.Text()
+	s.Audience = web.audience
 	web.compact(s)
 	if err := web.sealer(r).Seal(w, s, s.SessionExpiry); err != nil {
 		if errors.Is(err, session.ErrTooLarge) {
@@ -388,12 +450,16 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 }
 
 // logout clears the session and, when the provider supports it, ends the
-// session at the provider too (RP-initiated logout).
+// session at the provider too (RP-initiated logout). A request that may
+// come from another site gets a confirmation page instead (logout CSRF).
 func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	g := web.g
 	sl := web.sealer(r)
 	var s session.Session
 	hadSession := sl.Open(r, &s) == nil
+	if hadSession && !web.logoutIntended(w, r, &s) {
+		return web.confirmLogout(w, r, &s)
+	}
 	sl.Clear(w, r)
 	w.Header().Set("Cache-Control", "no-store")
 	target := web.cfg.PostLogoutRedirect
@@ -408,6 +474,7 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	if hadSession {
 		g.metrics.session(sessionLogout)
 		g.auditEvent("gate.logout", "success", s.Subject, "")
+		web.end(r.Context(), &s)
 		web.revoke(r.Context(), &s)
 		if p, err := web.getProvider(r.Context()); err == nil {
 			end := p.EndSessionURL(s.IDToken, absTarget, "")
@@ -426,6 +493,104 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, target, http.StatusFound)
 	}
 	return nil
+}
+
+// logoutPurpose derives the key of the logout page's CSRF token.
+const logoutPurpose = "logout"
+
+// logoutIntended reports whether a logout request comes from the user: a
+// GET or POST the browser marks as same-origin, same-site or user-initiated
+// (Sec-Fetch-Site: none, a typed URL or bookmark), or a POST carrying the
+// confirmation page's CSRF token (a MAC of the session id that only the
+// gate can make). A cross-site request, or one from a client that sends no
+// Sec-Fetch-Site, is not.
+func (web *gateWeb) logoutIntended(w http.ResponseWriter, r *http.Request, s *session.Session) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Sec-Fetch-Site"))) {
+	case "same-origin", "same-site", "none":
+		return true
+	}
+	if r.Method != http.MethodPost {
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		return false
+	}
+	tok, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("csrf"))
+	return err == nil && web.keys.VerifyMAC(logoutPurpose, []byte(s.ID), tok)
+}
+
+var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Sign out</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}button{font:inherit;padding:.4rem 1rem}</style>
+</head><body><h1>Sign out?</h1>
+<p>Do you want to sign out of this site?</p>
+<form method="post" action="{{.Action}}"><input type="hidden" name="csrf" value="{{.Token}}"><button type="submit">Sign out</button></form>
+</body></html>`))
+
+// confirmLogout answers a logout request that may not come from the user
+// with a page whose form posts the logout with a CSRF token: 200 to a GET,
+// 403 to a POST without a valid token.
+func (web *gateWeb) confirmLogout(w http.ResponseWriter, r *http.Request, s *session.Session) error {
+	mac, err := web.keys.MAC(logoutPurpose, []byte(s.ID))
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	h := w.Header()
+	htmlpage.SetHeaders(h)
+	// Browsers hold the redirects after a form submission to form-action
+	// too: allow the provider's logout and an absolute post-logout target.
+	var targets []string
+	if p, err := web.getProvider(r.Context()); err == nil {
+		if o := urlOrigin(p.EndSessionURL("", "", "")); o != "" {
+			targets = append(targets, o)
+		}
+	}
+	if o := urlOrigin(web.cfg.PostLogoutRedirect); o != "" {
+		targets = append(targets, o)
+	}
+	h.Set("Content-Security-Policy", htmlpage.CSP(targets...))
+	web.g.auditEvent("gate.logout", "confirm", s.Subject, "not marked same-site: confirmation asked")
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		status = http.StatusForbidden
+	}
+	w.WriteHeader(status)
+	return logoutPage.Execute(w, struct{ Action, Token string }{web.logoutPath, base64.RawURLEncoding.EncodeToString(mac)})
+}
+
+// urlOrigin is scheme://host of an absolute http(s) URL, or "".
+func urlOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// end revokes the session's id on every instance, so copies of the cookie
+// stop working whatever the provider: without a refresh token there is
+// nothing to revoke at the provider, and its access token would live on.
+// A store failure is logged and audited; this instance refuses the session
+// anyway.
+func (web *gateWeb) end(ctx context.Context, s *session.Session) {
+	if s.ID == "" {
+		return
+	}
+	until := s.SessionExpiry
+	if until.IsZero() {
+		until = time.Now().Add(web.lifetime)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := web.g.app.revokeGateSession(ctx, s.ID, until); err != nil {
+		web.g.logger.Error("cannot record the logout in the store; other instances accept the session until it expires", zap.Error(err))
+		web.g.auditEvent("gate.logout", "revoke_failed", s.Subject, "recording the logout: "+err.Error())
+	}
 }
 
 // revoke revokes the session's refresh token at the provider (RFC 7009;

@@ -11,7 +11,7 @@ func caddyJSONUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func TestStripGatehouseCookiesKeepsTheAppsCookies(t *testing.T) {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.Header.Add("Cookie", "app=1; gatehouse=sealed; __Host-gatehouse.1=more; theme=dark")
-	r.Header.Add("Cookie", "__Host-gatehouse-sso=x")
+	r.Header.Add("Cookie", "__Host-gatehouse-sso=x; gatehouse-1a2b3c4d=s; gatehouse-1a2b3c4d.1=t; __Host-gatehouse-login-1a2b3c4d=p")
 	stripGatehouseCookies(r)
 	got := r.Header.Values("Cookie")
 	if len(got) != 1 || got[0] != "app=1; theme=dark" {
@@ -66,5 +66,29 @@ func TestRevocationHubRevokesFamiliesAndTokens(t *testing.T) {
 	}
 	if len(seen) != 2 {
 		t.Fatalf("subscriber saw %v after cancel", seen)
+	}
+}
+
+func TestSubjectKind(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		claims   map[string]any
+		embedded bool
+		want     string
+	}{
+		{"embedded client_credentials marker", map[string]any{"sub": "svc", "client_id": "svc", "gty": "client_credentials"}, true, "client"},
+		{"embedded user", map[string]any{"sub": "alice", "client_id": "webapp"}, true, "user"},
+		// The embedded issuer always marks its clients' tokens; without
+		// the marker sub == client_id is not taken as a client there.
+		{"embedded, unmarked sub == client_id", map[string]any{"sub": "x", "client_id": "x"}, true, "user"},
+		{"external, sub == client_id (RFC 9068)", map[string]any{"sub": "app", "client_id": "app"}, false, "client"},
+		{"external, Auth0 gty", map[string]any{"sub": "app@clients", "client_id": "app", "gty": "client-credentials"}, false, "client"},
+		{"external user", map[string]any{"sub": "u1", "client_id": "app"}, false, "user"},
+		{"external, no client_id", map[string]any{"sub": "u1"}, false, "user"},
+	} {
+		sub, _ := tc.claims["sub"].(string)
+		if got := subjectKind(tc.claims, sub, tc.embedded); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -56,6 +56,12 @@ func TestProvisionErrors(t *testing.T) {
 		{"client credentials for a public client", domain(`client app {
 				grant_types client_credentials
 			}`), "client_credentials"},
+		{"client named like a user", domain(`user alice {
+			}
+			client alice {
+				secret alice-secret-0123456789abcdef
+				grant_types client_credentials
+			}`), `client_id "alice" is also the sub of user "alice"`},
 		{"two users with one username", domain(`user alice {
 			}
 			user alice {
@@ -111,4 +117,47 @@ func writeTemp(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestProvisionRefusesTokenHeadersCaddyLogs: a JSON config that forwards a
+// token in any header but Authorization is refused, saying why (Caddy's
+// logs write other headers in full), and so is forwarding both tokens.
+func TestProvisionRefusesTokenHeadersCaddyLogs(t *testing.T) {
+	src := fmt.Sprintf(`{
+	gatehouse {
+		store sqlite %s
+		domain {
+			issuer https://auth.example.com
+			client webapp {
+				redirect_uris https://app.example.com/.gatehouse/callback
+			}
+		}
+	}
+}
+app.example.com {
+	gatehouse {
+		login webapp
+		forward_access_token
+	}
+}
+`, filepath.Join(t.TempDir(), "gh.db"))
+	raw, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"forward_access_token":"Authorization"`) {
+		t.Fatalf("unexpected JSON: %s", raw)
+	}
+	for name, tc := range map[string]struct{ from, to, want string }{
+		"access token in X-Access-Token": {`"forward_access_token":"Authorization"`, `"forward_access_token":"X-Access-Token"`, "write every request header except Authorization"},
+		"ID token in X-ID-Token":         {`"forward_access_token":"Authorization"`, `"forward_id_token":"x-id-token"`, "forward_id_token x-id-token"},
+		"both tokens":                    {`"forward_access_token":"Authorization"`, `"forward_access_token":"Authorization","forward_id_token":"authorization"`, "one Authorization header"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := caddy.Validate(mustConfig(t, []byte(strings.Replace(string(raw), tc.from, tc.to, 1))))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v does not contain %q", err, tc.want)
+			}
+		})
+	}
 }

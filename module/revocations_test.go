@@ -133,3 +133,44 @@ func TestRevocationWatcherPublishesWhatOtherInstancesRecorded(t *testing.T) {
 		t.Fatal("run did not publish fam-run within 10s")
 	}
 }
+
+// TestGateSessionWatcherKeepsEveryLiveLogout: the watcher behind the gates'
+// logged-out sessions publishes only gate-session ids (bare), learns every
+// live one however long ago it was recorded (a session may outlast
+// revocationMemory), and remembers each until the session's end.
+func TestGateSessionWatcherKeepsEveryLiveLogout(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gh.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	now := time.Now()
+	st.Now = func() time.Time { return now.Add(-3 * 24 * time.Hour) } // recorded three days ago
+	if err := st.Revoke(ctx, gateSessionPrefix+"old", now.Add(7*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st.Now = time.Now
+	if err := st.Revoke(ctx, gateSessionPrefix+"new", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Revoke(ctx, "fam.jti", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	hub := newRevocationHub()
+	w := newRevocationWatcher(st, hub, zap.NewNop())
+	w.prefix, w.since = gateSessionPrefix, time.Unix(0, 0)
+	w.poll(ctx)
+	if !hub.isRevoked("old") || !hub.isRevoked("new") {
+		t.Fatal("a logged-out session is not refused")
+	}
+	if hub.isRevoked("fam.jti") || hub.isRevoked(gateSessionPrefix+"new") {
+		t.Fatal("the gate-session hub holds other revocations, or prefixed ids")
+	}
+	hub.mu.RLock()
+	until := hub.revoked["old"]
+	hub.mu.RUnlock()
+	if !until.Equal(now.Add(7 * 24 * time.Hour).Truncate(time.Microsecond)) {
+		t.Fatalf("remembered until %v, want the session's end", until)
+	}
+}

@@ -22,7 +22,7 @@ var (
 var ReservedClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "nbf": true, "jti": true,
 	"auth_time": true, "nonce": true, "at_hash": true, "c_hash": true, "azp": true, "acr": true,
-	"amr": true, "sid": true, "client_id": true, "scope": true, "cnf": true, "typ": true,
+	"amr": true, "sid": true, "client_id": true, "scope": true, "cnf": true, "typ": true, "gty": true,
 	"name": true, "given_name": true, "family_name": true, "preferred_username": true,
 	"email": true, "email_verified": true,
 }
@@ -115,6 +115,15 @@ func (d *Domain) Compile() error {
 		}
 		if _, dup := idx.clients[c.ID]; dup {
 			errs = append(errs, fmt.Errorf("client_id %q is used twice; client ids must be unique", c.ID))
+		}
+		// A client_credentials token's sub is the client id: an upstream
+		// that reads the subject could not tell this client from the user.
+		if u, ok := idx.bySubject[c.ID]; ok {
+			name := u.PreferredUsername
+			if name == "" {
+				name = u.Subject
+			}
+			errs = append(errs, fmt.Errorf("client_id %q is also the sub of user %q; a client's own tokens carry its id as sub, so upstreams could not tell the two apart: rename the client (or give the user another sub)", c.ID, name))
 		}
 		idx.clients[c.ID] = c
 	}

@@ -207,6 +207,12 @@ func TestDomainCompileRejects(t *testing.T) {
 		{"issuer http", func(d *Domain) { d.Issuer = "http://auth.example.com" }, "https"},
 		{"issuer query", func(d *Domain) { d.Issuer += "?x=1" }, "query"},
 		{"invalid client", func(d *Domain) { d.Clients[0].Secret = "" }, "client_secret"},
+		// A client_credentials token's sub is the client id: a client named
+		// like a user's sub would be that user to an upstream.
+		{"client id equal to a user's sub", func(d *Domain) { d.Clients[0].ID = "2" }, `client_id "2" is also the sub of user "bob"`},
+		{"client claim gty", func(d *Domain) {
+			d.Users[0].Claims = []CustomClaim{{Name: "gty", Value: "client_credentials", In: ClaimAccess}}
+		}, "set by the issuer"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

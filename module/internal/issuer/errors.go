@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 )
 
 // RFC 6749 / 7009 / 8707 / OIDC error codes.
@@ -166,15 +168,9 @@ func writeBearerError(w http.ResponseWriter, status int, code, desc string) {
 	}
 }
 
-// htmlHeaders sets the security headers of every HTML page.
-func htmlHeaders(h http.Header) {
-	noStore(h)
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-}
+// htmlHeaders sets the security headers of every HTML page (the same as
+// the gate's pages).
+func htmlHeaders(h http.Header) { htmlpage.SetHeaders(h) }
 
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

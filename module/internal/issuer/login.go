@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -284,9 +285,8 @@ func (i *Issuer) cookie(name, value string, maxAge int) *http.Cookie {
 // origin and the origin of the (already validated, registered) redirect URI
 // may receive the form and the redirects that follow it.
 func loginCSP(redirectURI string) string {
-	target := ""
 	if u, err := url.Parse(redirectURI); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
-		target = " " + u.Scheme + "://" + u.Host
+		return htmlpage.CSP(u.Scheme + "://" + u.Host)
 	}
-	return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" + target + "; frame-ancestors 'none'; base-uri 'none'"
+	return htmlpage.CSP()
 }

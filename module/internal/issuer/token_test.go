@@ -380,7 +380,8 @@ func TestToken_ClientCredentialsOnlyForConfidentialClientsAllowedThatGrant(t *te
 		t.Fatalf("service: %v", r.raw)
 	}
 	_, c := claims(t, r.resp.AccessToken)
-	if c["sub"] != "service" || c["client_id"] != "service" {
+	// gty marks a client's own token, so gates can tell it from a user's.
+	if c["sub"] != "service" || c["client_id"] != "service" || c["gty"] != "client_credentials" {
 		t.Fatalf("claims %v", c)
 	}
 }

@@ -42,6 +42,9 @@ type accessTokenClaims struct {
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope,omitempty"`
 	AuthTime int64  `json:"auth_time,omitempty"`
+	// Gty is "client_credentials" on a client's own token (its sub is the
+	// client id), so a gate can tell a machine from a user.
+	Gty string `json:"gty,omitempty"`
 }
 
 // idTokenClaims are the claims of an ID token; profile and email claims
@@ -176,6 +179,9 @@ func (i *Issuer) mint(is issue) (*TokenResponse, *OAuthError) {
 	}
 	if !is.authTime.IsZero() {
 		at.AuthTime = is.authTime.Unix()
+	}
+	if is.grant == identity.GrantClientCredentials {
+		at.Gty = identity.GrantClientCredentials
 	}
 	var extra map[string]any
 	if is.user != nil {

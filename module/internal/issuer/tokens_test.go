@@ -84,6 +84,9 @@ func TestTokens_AccessTokenRFC9068(t *testing.T) {
 	if _, ok := c["email"]; ok {
 		t.Fatal("identity claim in the access token")
 	}
+	if _, ok := c["gty"]; ok {
+		t.Fatal("a user's token carries the client_credentials marker gty")
+	}
 	if !strings.Contains(c["jti"].(string), ".") {
 		t.Fatalf("jti %v is not <family>.<random>", c["jti"])
 	}

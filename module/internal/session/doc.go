@@ -1,7 +1,9 @@
 // Package session owns the gate's browser session cookies: deriving cookie
 // keys from the shared secrets (Keys), sealing a value into one or more
 // encrypted and authenticated cookies and opening it again (Sealer), and the
-// session payload the gate keeps in them (Session).
+// session payload the gate keeps in them (Session) with the gates it is valid
+// at (Audience: keys bound with Keys.Bind, cookie names tagged with
+// Audience.Tag).
 //
 // Cookies are sealed with gorilla/securecookie (AES-256-CTR + HMAC-SHA256 over
 // name, timestamp and ciphertext). The payload is JSON: it round-trips the

@@ -269,6 +269,7 @@ func TestCookiesAreBoundToPurposeAndName(t *testing.T) {
 	sess := mustSealer(t, k, Config{Now: clk.Now})
 	login := mustSealer(t, k, Config{Now: clk.Now, Purpose: "login"})
 	renamed := mustSealer(t, k, Config{Now: clk.Now, Name: "other"})
+	otherAudience := mustSealer(t, k.Bind(Audience{Domain: "tenant2", Issuer: "https://t2.example", Client: "webapp"}.String()), Config{Now: clk.Now})
 	v := sealTo(t, sess, sampleSession(), time.Time{}).Result().Cookies()[0].Value
 
 	for _, tc := range []struct {
@@ -278,6 +279,7 @@ func TestCookiesAreBoundToPurposeAndName(t *testing.T) {
 	}{
 		{"session cookie does not open as a login cookie", login, "gatehouse=" + v},
 		{"cookie value moved to another name is invalid", renamed, "other=" + v},
+		{"cookie of one audience does not open under another of the same name", otherAudience, "gatehouse=" + v},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -625,5 +627,79 @@ func TestRefreshSkewIsAQuarterOfTheLifetimeAtMost(t *testing.T) {
 				t.Error("does not need refresh at the skew")
 			}
 		})
+	}
+}
+
+// TestKeysBoundToAnAudience: a gate's session keys are bound to its domain,
+// issuer and client, so a session sealed for one gate never opens at a gate
+// of another domain or client, even under the same secret and cookie name
+// (the cross-domain session bug), while gates of one audience share.
+func TestKeysBoundToAnAudience(t *testing.T) {
+	k := mustKeys(t, secret(1), secret(2))
+	clk := &clock{t0}
+	a := Audience{Issuer: "https://auth.example.com", Client: "webapp"}
+	seal := mustSealer(t, k.Bind(a.String()), Config{Now: clk.Now})
+	cookie := sealTo(t, seal, sampleSession(), time.Time{}).Result().Cookies()[0]
+	open := func(keys *Keys) error {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.AddCookie(cookie)
+		var out Session
+		return mustSealer(t, keys, Config{Now: clk.Now}).Open(r, &out)
+	}
+	if err := open(k.Bind(a.String())); err != nil {
+		t.Fatalf("the same audience (another gate of it): %v", err)
+	}
+	for name, other := range map[string]Audience{
+		"another domain": {Domain: "tenant2", Issuer: a.Issuer, Client: a.Client},
+		"another issuer": {Issuer: "https://other.example.com", Client: a.Client},
+		"another client": {Issuer: a.Issuer, Client: "admin-console"},
+	} {
+		if err := open(k.Bind(other.String())); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Open = %v, want ErrInvalid", name, err)
+		}
+	}
+	if err := open(k); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unbound keys: Open = %v, want ErrInvalid", err)
+	}
+	if k.Bind("") != k {
+		t.Error("binding to no audience changed the keys")
+	}
+}
+
+func TestAudienceStringAndTag(t *testing.T) {
+	// Quoting keeps fields apart: moving text between them changes the string.
+	x := Audience{Domain: `a" "b`, Issuer: "c", Client: "d"}
+	y := Audience{Domain: "a", Issuer: `b" "c`, Client: "d"}
+	if x.String() == y.String() || x.Tag() == y.Tag() {
+		t.Fatalf("%s and %s collide", x, y)
+	}
+	tag := Audience{Issuer: "https://auth.example.com", Client: "webapp"}.Tag()
+	if len(tag) != 8 || strings.Trim(tag, "0123456789abcdef") != "" {
+		t.Fatalf("tag %q is not 8 hex digits", tag)
+	}
+	if !validCookieName("gatehouse-" + tag) {
+		t.Fatal("a tagged cookie name is not a valid cookie name")
+	}
+}
+
+func TestMAC(t *testing.T) {
+	old := mustKeys(t, secret(1))
+	k := mustKeys(t, secret(2), secret(1)) // rotated: secret(2) is newest
+	mac, err := old.MAC("logout", []byte("sid-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.VerifyMAC("logout", []byte("sid-1"), mac) {
+		t.Fatal("a MAC under an older secret does not verify")
+	}
+	for name, ok := range map[string]bool{
+		"another message":  k.VerifyMAC("logout", []byte("sid-2"), mac),
+		"another purpose":  k.VerifyMAC("other", []byte("sid-1"), mac),
+		"another audience": k.Bind("aud").VerifyMAC("logout", []byte("sid-1"), mac),
+		"truncated":        k.VerifyMAC("logout", []byte("sid-1"), mac[:16]),
+	} {
+		if ok {
+			t.Errorf("%s verifies", name)
+		}
 	}
 }

@@ -1,12 +1,53 @@
 package session
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+)
+
+// Audience names the gates a session is valid at: those of one domain that
+// sign in through one issuer with one client. Gates with the same Audience
+// share a session (one cookie, one set of keys); gates with different ones
+// never open each other's sessions, and use different cookie names so that
+// signing in at one does not overwrite the other's session.
+type Audience struct {
+	// Domain is the gatehouse domain whose policies and revocations the
+	// gate uses ("" is the default domain).
+	Domain string `json:"d,omitempty"`
+	// Issuer is the issuer the gate signs users in with.
+	Issuer string `json:"i"`
+	// Client is the client id the gate signs users in as.
+	Client string `json:"c"`
+}
+
+// String is the audience in an unambiguous form, for key derivation
+// (Keys.Bind).
+func (a Audience) String() string {
+	return strconv.Quote(a.Domain) + " " + strconv.Quote(a.Issuer) + " " + strconv.Quote(a.Client)
+}
+
+// Tag is 8 hex digits of a SHA-256 of String: enough to keep the cookie
+// names of the few gates a browser meets apart (a collision costs only a
+// sign-in, as the keys differ anyway).
+func (a Audience) Tag() string {
+	sum := sha256.Sum256([]byte(a.String()))
+	return hex.EncodeToString(sum[:4])
+}
 
 // Session is what the gate keeps in a browser session cookie.
 //
 // JSON names are short because the whole value travels in cookies on every
 // request; tokens dominate the size, which is why Sealer splits large values.
 type Session struct {
+	// ID identifies this session: random, made at sign-in and kept across
+	// refreshes. Logout revokes it, so every copy of the cookie dies with
+	// the one the browser drops.
+	ID string `json:"sid,omitempty"`
+	// Audience is the gates the session was made for; a gate opens only a
+	// session whose Audience is its own.
+	Audience Audience `json:"ga,omitzero"`
 	// Subject is the user's stable identifier (the ID token's sub).
 	Subject string `json:"sub"`
 	// Issuer is the issuer that authenticated the user (the ID token's iss).
