@@ -437,7 +437,7 @@ func (a *App) gateSessionRevocations() (*revocationHub, error) {
 		hub := newRevocationHub()
 		// The watcher outlives this config, whose log writers Caddy closes
 		// when it unloads it: Caddy's default logger.
-		w := newRevocationWatcher(a.store, hub, caddy.Log().Named("gatehouse"))
+		w := newRevocationWatcher(a.store, hub, pooledLogger())
 		// Only gate sessions, published by their bare id and remembered
 		// until the session's end; all that are live, however old (a
 		// session may last longer than revocationMemory).
