@@ -200,7 +200,7 @@ func TestBrowser_LoginThroughEmbeddedIssuer(t *testing.T) {
 				}
 				for name, match := range map[string]func(string) bool{
 					"session":    isSessionCookie,
-					"issuer SSO": func(n string) bool { return n == "gatehouse-sso" },
+					"issuer SSO": func(n string) bool { return strings.HasPrefix(n, "gatehouse-sso-") },
 				} {
 					if _, _, ok := res.cookie(match); ok {
 						t.Errorf("a wrong password left a %s cookie: %v", name, res.cookieNames())

@@ -519,7 +519,7 @@ func TestAuthorize_SSOSessionCookieAttributes(t *testing.T) {
 	resp.Body.Close()
 	var sso *http.Cookie
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "gatehouse-sso" {
+		if ck.Name == f.iss.ssoCookie {
 			sso = ck
 		}
 	}

@@ -198,13 +198,13 @@ func New(cfg Config) (*Issuer, error) {
 	if i.secure {
 		i.ssoCookie, i.csrfCookie = "__Host-gatehouse-sso", "__Host-gatehouse-csrf"
 	}
-	if i.basePath != "" {
-		// Cookies are host-wide (__Host- requires Path=/): issuers sharing
-		// a host under different paths need distinct names.
-		sfx := "-" + store.HashID(i.issuer)[:8]
-		i.ssoCookie += sfx
-		i.csrfCookie += sfx
-	}
+	// Cookies are host-wide: they ignore the port, and __Host- requires
+	// Path=/. Issuers sharing a host (under different paths, or on other
+	// ports) need distinct names, or signing in at one would replace the
+	// other's SSO session.
+	sfx := "-" + store.HashID(i.issuer)[:8]
+	i.ssoCookie += sfx
+	i.csrfCookie += sfx
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	fresh := make([]byte, 32)
