@@ -148,7 +148,7 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 	if dc.Issuer == "" {
 		return nil, fmt.Errorf("the issuer URL is missing; add `issuer https://auth.example.com` to the domain")
 	}
-	dom := &identity.Domain{Name: dc.Name, Issuer: strings.TrimRight(dc.Issuer, "/")}
+	dom := &identity.Domain{DomainSettings: identity.DomainSettings{Name: dc.Name, Issuer: strings.TrimRight(dc.Issuer, "/")}}
 	for i, u := range dc.Users {
 		if u.Username == "" {
 			return nil, fmt.Errorf("users[%d]: the username is missing; write `user <username> { ... }`", i)

@@ -162,7 +162,7 @@ func TestClientDefaults(t *testing.T) {
 
 func testDomain() *Domain {
 	bc, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	return &Domain{Name: "d", Issuer: "https://auth.example.com",
+	return &Domain{DomainSettings: DomainSettings{Name: "d", Issuer: "https://auth.example.com"},
 		Users: []*User{
 			{Subject: "1", PreferredUsername: "Alice", Email: "Alice@Example.com", Active: true, PasswordHash: string(bc)},
 			{Subject: "2", PreferredUsername: "bob", Email: "bob@example.com", Active: false, PasswordHash: string(bc)},
@@ -224,7 +224,7 @@ func TestDomainCompileRejects(t *testing.T) {
 			}
 		})
 	}
-	if err := (&Domain{Issuer: "http://127.0.0.1:8080/auth"}).Compile(); err != nil {
+	if err := (&Domain{DomainSettings: DomainSettings{Issuer: "http://127.0.0.1:8080/auth"}}).Compile(); err != nil {
 		t.Fatalf("loopback http issuer: %v", err)
 	}
 }

@@ -24,10 +24,10 @@ func TestNew_RejectsUnsafeConfigurationWithTheFix(t *testing.T) {
 		{"no store", func(c *Config) { c.Store = nil }, "no store"},
 		{"no keys", func(c *Config) { c.Keys = nil }, "no signing keys"},
 		{"http on a non-loopback host", func(c *Config) {
-			c.Domain = &identity.Domain{Issuer: "http://auth.example.com"}
+			c.Domain = &identity.Domain{DomainSettings: identity.DomainSettings{Issuer: "http://auth.example.com"}}
 		}, "uses http on a non-loopback host; use https"},
 		{"invalid domain", func(c *Config) {
-			c.Domain = &identity.Domain{Issuer: "https://a.example/", Clients: nil}
+			c.Domain = &identity.Domain{DomainSettings: identity.DomainSettings{Issuer: "https://a.example/"}, Clients: nil}
 		}, "trailing slash"},
 	}
 	for _, c := range cases {

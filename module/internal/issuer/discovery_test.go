@@ -145,7 +145,7 @@ func TestDiscovery_IssuerWithPath_RFC8414PathForm(t *testing.T) {
 func TestDiscovery_EndpointsHTTPSExceptLoopbackInDev(t *testing.T) {
 	f := newFixture(t)
 	// An https issuer advertises only https endpoints.
-	d := &identity.Domain{Issuer: "https://auth.example.com", Clients: nil}
+	d := &identity.Domain{DomainSettings: identity.DomainSettings{Issuer: "https://auth.example.com"}, Clients: nil}
 	if err := d.Compile(); err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +161,11 @@ func TestDiscovery_EndpointsHTTPSExceptLoopbackInDev(t *testing.T) {
 		}
 	}
 	// http is refused unless the host is loopback.
-	if _, err := New(Config{Domain: &identity.Domain{Issuer: "http://auth.example.com"}, Store: f.st, Keys: f.keys}); err == nil ||
+	if _, err := New(Config{Domain: &identity.Domain{DomainSettings: identity.DomainSettings{Issuer: "http://auth.example.com"}}, Store: f.st, Keys: f.keys}); err == nil ||
 		!strings.Contains(err.Error(), "use https") {
 		t.Errorf("http issuer on a non-loopback host: %v", err)
 	}
-	if _, err := New(Config{Domain: &identity.Domain{Issuer: "http://127.0.0.1:8080"}, Store: f.st, Keys: f.keys}); err != nil {
+	if _, err := New(Config{Domain: &identity.Domain{DomainSettings: identity.DomainSettings{Issuer: "http://127.0.0.1:8080"}}, Store: f.st, Keys: f.keys}); err != nil {
 		t.Errorf("http issuer on loopback: %v", err)
 	}
 }

@@ -167,8 +167,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	t.Cleanup(func() { st.Close() })
 	f.st = st
 	f.domain = &identity.Domain{
-		Name:   "",
-		Issuer: f.url,
+		DomainSettings: identity.DomainSettings{Name: "", Issuer: f.url},
 		Users: []*identity.User{
 			{Subject: "u-alice", PreferredUsername: "alice", Name: "Alice Liddell", GivenName: "Alice", FamilyName: "Liddell",
 				Email: "Alice@Example.com", EmailVerified: true, Active: true, PasswordHash: aliceHash,

@@ -1,0 +1,124 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/policy"
+)
+
+// StaticDomain is one domain as the configuration defines it.
+type StaticDomain struct {
+	// Domain holds the settings, users and clients; NewStatic compiles it
+	// when it is not compiled yet.
+	*identity.Domain
+	// Policies are the domain's policies; nil when it has none.
+	Policies *policy.Set
+}
+
+// Static is the directory of the configuration (the Caddyfile): domains,
+// users, clients and policies fixed when it is built. Its snapshots never
+// change, and every object in them is config-managed.
+type Static struct {
+	domains map[string]*staticDomain
+	names   []string
+}
+
+type staticDomain struct {
+	dom  *identity.Domain
+	snap *Snapshot
+}
+
+// staticVersion is the version of every Static snapshot.
+const staticVersion = 1
+
+// NewStatic validates the domains (identity.Domain.Compile, unique names,
+// clients naming only defined policies) and builds their snapshots. The
+// domains, users, clients and policy sets must not change afterwards.
+func NewStatic(domains ...StaticDomain) (*Static, error) {
+	s := &Static{domains: make(map[string]*staticDomain, len(domains))}
+	var errs []error
+	for _, d := range domains {
+		if d.Domain == nil {
+			errs = append(errs, errors.New("directory: a static domain without settings"))
+			continue
+		}
+		if _, dup := s.domains[d.Name]; dup {
+			errs = append(errs, fmt.Errorf("domain %q is defined twice; give each domain a unique name", d.Name))
+			continue
+		}
+		if !d.Compiled() {
+			if err := d.Compile(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		for _, c := range d.Clients {
+			if err := d.Policies.Check(c.Policies); err != nil {
+				errs = append(errs, fmt.Errorf("client %q: %w", c.ID, err))
+			}
+		}
+		snap := NewSnapshot(staticVersion, d.DomainSettings, d.Clients, d.Policies)
+		snap.DummyHash = d.DummyHash()
+		snap.all = true
+		s.domains[d.Name] = &staticDomain{dom: d.Domain, snap: snap}
+		s.names = append(s.names, d.Name)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sort.Strings(s.names)
+	return s, nil
+}
+
+func (s *Static) domain(name string) (*staticDomain, error) {
+	d, ok := s.domains[name]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return d, nil
+}
+
+// Snapshot returns the domain's only snapshot.
+func (s *Static) Snapshot(_ context.Context, domain string) (*Snapshot, error) {
+	d, err := s.domain(domain)
+	if err != nil {
+		return nil, err
+	}
+	return d.snap, nil
+}
+
+// UserBySubject returns the configured user with that sub.
+func (s *Static) UserBySubject(_ context.Context, domain, sub string) (*identity.User, error) {
+	return s.user(domain, func(d *identity.Domain) *identity.User { return d.UserBySubject(sub) })
+}
+
+// UserByLogin returns the configured user whose username or e-mail is
+// login (case-insensitive).
+func (s *Static) UserByLogin(_ context.Context, domain, login string) (*identity.User, error) {
+	return s.user(domain, func(d *identity.Domain) *identity.User { return d.UserByLogin(login) })
+}
+
+// UserByExternal returns the configured user linked to that external
+// account.
+func (s *Static) UserByExternal(_ context.Context, domain, provider, externalSub string) (*identity.User, error) {
+	return s.user(domain, func(d *identity.Domain) *identity.User { return d.UserByExternal(provider, externalSub) })
+}
+
+func (s *Static) user(domain string, find func(*identity.Domain) *identity.User) (*identity.User, error) {
+	d, err := s.domain(domain)
+	if err != nil {
+		return nil, err
+	}
+	if u := find(d.dom); u != nil {
+		return u, nil
+	}
+	return nil, ErrNotFound
+}
+
+// Domains lists the configured domains' names, sorted.
+func (s *Static) Domains(context.Context) ([]string, error) { return slices.Clone(s.names), nil }
