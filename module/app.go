@@ -14,11 +14,11 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/version"
-	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
 func init() {
@@ -64,9 +64,11 @@ type App struct {
 	audit      *zap.Logger
 	store      store.Store
 	storeKey   string
-	domains    map[string]*domainState
-	metrics    *issuer.Metrics
-	poolKeys   []string // usage-pool keys this config holds
+	// directory holds the identities of every domain: the configuration's.
+	directory directory.Directory
+	domains   map[string]*domainState
+	metrics   *issuer.Metrics
+	poolKeys  []string // usage-pool keys this config holds
 	// gateSessions holds the gate sessions ended by a logout, of every
 	// instance sharing the store (see gateSessionRevocations).
 	gateSessions *revocationHub
@@ -80,12 +82,13 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// domainState is a provisioned domain.
+// domainState is a provisioned domain: its name in the directory (where
+// its clients, policies and users are), its keys, issuer and revocations.
 type domainState struct {
-	keys     *keys.Manager
-	policies *policy.Set
-	issuer   *issuer.Issuer
-	revoke   *revocationHub
+	name   string
+	keys   *keys.Manager
+	issuer *issuer.Issuer
+	revoke *revocationHub
 }
 
 // pool holds what survives reloads: open stores and per-domain runtimes.
@@ -178,13 +181,26 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 
-	// Domains.
-	a.domains = make(map[string]*domainState, len(a.Domains))
+	// Domains: their identities first (the directory), then their keys
+	// and issuers.
+	static := make([]directory.StaticDomain, len(a.Domains))
+	kcfgs := make([]keys.Config, len(a.Domains))
+	seen := make(map[string]bool, len(a.Domains))
 	for i, dc := range a.Domains {
-		if _, dup := a.domains[dc.Name]; dup {
+		if seen[dc.Name] {
 			return fmt.Errorf("domain %s is defined twice; give each domain a unique name", domainLabel(dc.Name))
 		}
-		ds, err := a.provisionDomain(ctx, dc)
+		seen[dc.Name] = true
+		if static[i], kcfgs[i], err = dc.compile(); err != nil {
+			return fmt.Errorf("domains[%d] (%s): %w", i, domainLabel(dc.Name), err)
+		}
+	}
+	if a.directory, err = directory.NewStatic(static...); err != nil {
+		return err
+	}
+	a.domains = make(map[string]*domainState, len(a.Domains))
+	for i, dc := range a.Domains {
+		ds, err := a.provisionDomain(dc, kcfgs[i])
 		if err != nil {
 			return fmt.Errorf("domains[%d] (%s): %w", i, domainLabel(dc.Name), err)
 		}
@@ -200,30 +216,36 @@ func domainLabel(name string) string {
 	return fmt.Sprintf("domain %q", name)
 }
 
-func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState, error) {
+// compile turns a domain's configuration into its identities (users,
+// clients, settings and policies, checked) and its key settings.
+func (dc *DomainConfig) compile() (directory.StaticDomain, keys.Config, error) {
 	dom, err := dc.identity()
 	if err != nil {
-		return nil, err
+		return directory.StaticDomain{}, keys.Config{}, err
 	}
 	set, err := dc.policySet()
 	if err != nil {
-		return nil, err
+		return directory.StaticDomain{}, keys.Config{}, err
 	}
 	for _, c := range dom.Clients {
 		if len(c.Policies) == 0 {
 			continue
 		}
 		if set == nil {
-			return nil, fmt.Errorf("client %q names policies %v but the domain defines none; add them with `policy_file` or a `policy` block", c.ID, c.Policies)
+			return directory.StaticDomain{}, keys.Config{}, fmt.Errorf("client %q names policies %v but the domain defines none; add them with `policy_file` or a `policy` block", c.ID, c.Policies)
 		}
 		if err := set.Check(c.Policies); err != nil {
-			return nil, fmt.Errorf("client %q: %w", c.ID, err)
+			return directory.StaticDomain{}, keys.Config{}, fmt.Errorf("client %q: %w", c.ID, err)
 		}
 	}
 	kcfg, err := dc.keysConfig(dom)
 	if err != nil {
-		return nil, err
+		return directory.StaticDomain{}, keys.Config{}, err
 	}
+	return directory.StaticDomain{Domain: dom, Policies: set}, kcfg, nil
+}
+
+func (a *App) provisionDomain(dc *DomainConfig, kcfg keys.Config) (*domainState, error) {
 	kcfg.Encryption = a.encryption
 
 	// Key managers (and their rotation goroutines) are shared across
@@ -276,22 +298,17 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 	a.poolKeys = append(a.poolKeys, poolKey)
 	pk := val.(*pooledKeys)
 
-	ds := &domainState{keys: pk.mgr, policies: set, revoke: pk.revoke}
-	var checker issuer.PolicyChecker
-	if set != nil {
-		checker = policyChecker{set}
-	}
+	ds := &domainState{name: dc.Name, keys: pk.mgr, revoke: pk.revoke}
 	ds.issuer, err = issuer.New(issuer.Config{
-		Domain:          dom,
-		Store:           a.store,
-		Keys:            pk.mgr,
-		Policies:        checker,
-		Audit:           a.audit,
-		Logger:          logger,
-		Metrics:         a.metrics,
-		SessionLifetime: time.Duration(dc.SessionLifetime),
-		OnRevoke:        pk.revoke.publish,
-		ClientIP:        clientIP,
+		Directory: a.directory,
+		Domain:    dc.Name,
+		Store:     a.store,
+		Keys:      pk.mgr,
+		Audit:     a.audit,
+		Logger:    logger,
+		Metrics:   a.metrics,
+		OnRevoke:  pk.revoke.publish,
+		ClientIP:  clientIP,
 	})
 	if err != nil {
 		return nil, err
@@ -307,14 +324,6 @@ func clientIP(r *http.Request) string {
 		return ip
 	}
 	return issuer.RemoteIP(r)
-}
-
-// policyChecker adapts a policy.Set to the issuer's PolicyChecker.
-type policyChecker struct{ set *policy.Set }
-
-func (p policyChecker) Check(claims map[string]any, ids []string) (bool, string) {
-	d := p.set.Evaluate(claims, ids)
-	return d.Allow, d.Explanation()
 }
 
 // Start implements caddy.App; it logs the version of Gatehouse that runs.

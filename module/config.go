@@ -3,7 +3,6 @@ package module
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -39,11 +38,14 @@ type DomainConfig struct {
 	// PolicyFiles are YAML files in the Entrypage policy language.
 	PolicyFiles []string `json:"policy_files,omitempty"`
 
-	// ClaimsMap transforms the users' custom claims before tokens are minted
-	// and policies run (claims transformation: mode merge|filter and a list
-	// of transformations). Profile fields (sub, preferred_username, name,
-	// given_name, family_name, email, email_verified) may be read as
-	// sources; they are not rewritten.
+	// ClaimsMap transforms the users' custom claims whenever tokens are
+	// minted, userinfo answers and policies run (claims transformation: mode
+	// merge|filter and a list of transformations). Profile fields (sub,
+	// preferred_username, name, given_name, family_name, email,
+	// email_verified) may be read as sources; they are not rewritten. A
+	// claim the map produces lands in the access token when an access claim
+	// of that name went in, otherwise in the ID token; names the issuer sets
+	// itself are refused. Default: none, the claims as configured.
 	ClaimsMap *claims.Map `json:"claims_map,omitempty"`
 
 	// ClaimsMapFile is a YAML claim map file (an alternative to ClaimsMap).
@@ -148,7 +150,13 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 	if dc.Issuer == "" {
 		return nil, fmt.Errorf("the issuer URL is missing; add `issuer https://auth.example.com` to the domain")
 	}
-	dom := &identity.Domain{DomainSettings: identity.DomainSettings{Name: dc.Name, Issuer: strings.TrimRight(dc.Issuer, "/")}}
+	dom := &identity.Domain{DomainSettings: identity.DomainSettings{
+		Name:             dc.Name,
+		Issuer:           strings.TrimRight(dc.Issuer, "/"),
+		SessionLifetime:  time.Duration(dc.SessionLifetime),
+		SigningAlgorithm: dc.SigningAlgorithm,
+		KeyRotation:      time.Duration(dc.KeyRotation),
+	}}
 	for i, u := range dc.Users {
 		if u.Username == "" {
 			return nil, fmt.Errorf("users[%d]: the username is missing; write `user <username> { ... }`", i)
@@ -213,9 +221,11 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 		}
 		dom.Clients = append(dom.Clients, ic)
 	}
-	if err := dc.transformClaims(dom); err != nil {
+	m, err := dc.claimsMap()
+	if err != nil {
 		return nil, err
 	}
+	dom.ClaimsMap = m
 	if err := dom.Compile(); err != nil {
 		return nil, err
 	}
@@ -263,60 +273,27 @@ func (dc *DomainConfig) keysConfig(dom *identity.Domain) (keys.Config, error) {
 	return cfg, nil
 }
 
-// profileFields are read-only sources for the claim map.
-var profileFields = []string{"sub", "preferred_username", "name", "given_name", "family_name", "email", "email_verified"}
-
-// transformClaims applies the domain's claim map to every local user's
-// custom claims. Users are static configuration, so this happens once, at
-// provision time; a claim that comes out of the map lands in the access
-// token if it came from an access claim, otherwise in the ID token.
-func (dc *DomainConfig) transformClaims(dom *identity.Domain) error {
+// claimsMap reads and compiles the domain's claim map (nil when it has
+// none). The issuer applies it whenever it mints tokens; Domain.Compile
+// tries it on every configured user first, so a map that fails for one of
+// them stops the configuration from loading.
+func (dc *DomainConfig) claimsMap() (*claims.Map, error) {
 	m := dc.ClaimsMap
 	if dc.ClaimsMapFile != "" {
 		if m != nil {
-			return fmt.Errorf("both claims_map and claims_map_file are set; keep one")
+			return nil, fmt.Errorf("both claims_map and claims_map_file are set; keep one")
 		}
 		src, err := os.ReadFile(dc.ClaimsMapFile)
 		if err != nil {
-			return fmt.Errorf("reading the claim map: %w", err)
+			return nil, fmt.Errorf("reading the claim map: %w", err)
 		}
 		if m, err = claims.Parse(dc.ClaimsMapFile, src); err != nil {
-			return err
+			return nil, err
 		}
 	} else if m != nil {
 		if err := m.Compile(); err != nil {
-			return fmt.Errorf("claims_map: %w", err)
+			return nil, fmt.Errorf("claims_map: %w", err)
 		}
 	}
-	if m == nil {
-		return nil
-	}
-	for _, u := range dom.Users {
-		in := map[string]any{
-			"sub": u.Subject, "preferred_username": u.PreferredUsername, "name": u.Name,
-			"given_name": u.GivenName, "family_name": u.FamilyName, "email": u.Email, "email_verified": u.EmailVerified,
-		}
-		access := map[string]bool{}
-		for _, c := range u.Claims {
-			in[c.Name] = c.Value
-			access[c.Name] = c.In == identity.ClaimAccess
-		}
-		out, err := m.Apply(in)
-		if err != nil {
-			return fmt.Errorf("user %q: claims_map: %w", u.PreferredUsername, err)
-		}
-		u.Claims = u.Claims[:0]
-		for name, v := range out {
-			if slices.Contains(profileFields, name) {
-				continue
-			}
-			where := identity.ClaimIdentity
-			if access[name] {
-				where = identity.ClaimAccess
-			}
-			u.Claims = append(u.Claims, identity.CustomClaim{Name: name, Value: v, In: where})
-		}
-		slices.SortFunc(u.Claims, func(a, b identity.CustomClaim) int { return strings.Compare(a.Name, b.Name) })
-	}
-	return nil
+	return m, nil
 }

@@ -24,6 +24,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
@@ -211,7 +213,13 @@ func gbGate(b *testing.B, f *gbFixture, o gbOptions) *Gate {
 	}
 	if o.policies {
 		g.Policies = []string{"api-clients"}
-		g.ds = &domainState{policies: f.set}
+		dir, err := directory.NewStatic(directory.StaticDomain{Domain: &identity.Domain{DomainSettings: identity.DomainSettings{Issuer: gbIssuer}}, Policies: f.set})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if g.policies, err = newPolicyRef(dir, "", g.Policies, zap.NewNop()); err != nil {
+			b.Fatal(err)
+		}
 	}
 	gv, err := g.provisionBearer(caddy.Context{}, g.Bearer[0])
 	if err != nil {

@@ -136,7 +136,11 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	}
 
 	if l.Issuer == "" {
-		client := g.ds.issuer.Domain().Client(l.Client)
+		snap, err := g.app.directory.Snapshot(sctx, g.Domain)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", domainLabel(g.Domain), err)
+		}
+		client := snap.Client(l.Client)
 		if client == nil {
 			return nil, fmt.Errorf("client %q is not registered in %s; add `client %s { redirect_uris https://<this site>%s }` to it", l.Client, domainLabel(g.Domain), l.Client, web.callbackPath)
 		}

@@ -30,10 +30,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
 // Test accounts and clients.
@@ -197,11 +199,10 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	core, logs := observer.New(zap.InfoLevel)
 	f.audit = logs
 	cfg := Config{
-		Domain:   f.domain,
-		Store:    st,
-		Policies: f.policy,
-		Audit:    zap.New(core),
-		Now:      f.clock.Now,
+		Domain: f.domain.Name,
+		Store:  st,
+		Audit:  zap.New(core),
+		Now:    f.clock.Now,
 		OnRevoke: func(id string) {
 			f.mu.Lock()
 			f.revoked = append(f.revoked, id)
@@ -233,14 +234,40 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	}
 	f.keys = km
 	cfg.Keys = km
+	if cfg.Directory == nil {
+		cfg.Directory = f.directory()
+	}
 	iss, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	iss.policyCheck = func(_ *policy.Set, claims map[string]any, ids []string) (bool, string) {
+		return f.policy.Check(claims, ids)
 	}
 	f.iss = iss
 	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// fixturePolicies define the policy the "guarded" client names; the
+// fixture's fakePolicy decides in its place.
+var fixturePolicies = func() *policy.Set {
+	s, err := policy.Compile([]policy.Policy{{ID: "policy.staff", All: []policy.Rule{{Claim: "sub"}}}})
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// directory is the configuration's directory of the fixture's domain.
+func (f *fixture) directory() *directory.Static {
+	f.t.Helper()
+	d, err := directory.NewStatic(directory.StaticDomain{Domain: f.domain, Policies: fixturePolicies})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
 }
 
 // browser is an http.Client with a cookie jar that does not follow

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -27,8 +28,8 @@ type introspection struct {
 // its audiences, and about a refresh token only when it is its own;
 // everything else is {"active": false}. When the store cannot answer, the
 // answer is 503 with Retry-After, never "inactive".
-func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	client, tok, ok := i.tokenRequest(w, r, evIntrospect, "introspection requires a confidential client")
+func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
+	client, tok, ok := i.tokenRequest(w, r, snap, evIntrospect, "introspection requires a confidential client")
 	if !ok {
 		return
 	}
@@ -66,7 +67,7 @@ func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			fail("refresh_token", err)
 			return
-		case rt.RotatedAt.IsZero() && rt.ClientID == client.ID && rt.Domain == i.domain.Name:
+		case rt.RotatedAt.IsZero() && rt.ClientID == client.ID && rt.Domain == i.name:
 			out = introspection{Active: true, Scope: strings.Join(rt.Scopes, " "), ClientID: rt.ClientID, Sub: rt.Subject,
 				Iss: i.issuer, Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), TokenType: "refresh_token"}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
@@ -30,19 +31,22 @@ type LoginMethod interface {
 }
 
 // passwordLogin signs local accounts in with username-or-email + password.
-type passwordLogin struct{ domain *identity.Domain }
+type passwordLogin struct {
+	dir    directory.Directory
+	domain string
+}
 
 func (passwordLogin) Name() string { return "pwd" }
 
 func (passwordLogin) Offered(c *identity.Client) bool { return c.AllowLocalLogin }
 
-func (p passwordLogin) Authenticate(_ context.Context, form url.Values) (*identity.User, error) {
+func (p passwordLogin) Authenticate(ctx context.Context, form url.Values) (*identity.User, error) {
 	login, password := form.Get("login"), form.Get("password")
 	if login == "" || password == "" || len(login) > 256 || len(password) > identity.MaxPasswordLength {
 		// Nothing about accounts depends on this answer: no hash is spent.
 		return nil, errors.New("login or password missing or too long")
 	}
-	return p.domain.CheckPassword(login, password)
+	return directory.CheckPassword(ctx, p.dir, p.domain, login, password)
 }
 
 var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
@@ -102,7 +106,12 @@ func (i *Issuer) openPending(w http.ResponseWriter, sealed string) (*pendingRequ
 			"This sign-in page is no longer valid. Go back to the application and start again.", "")
 		return nil, nil
 	}
-	client := i.domain.Client(req.ClientID)
+	snap, err := i.snapshot(context.Background())
+	if err != nil {
+		i.directoryUnavailable(w, pathLogin)
+		return nil, nil
+	}
+	client := snap.Client(req.ClientID)
 	if client == nil {
 		writeErrorPage(w, http.StatusBadRequest, "Unknown application", "The application is no longer registered.", "")
 		return nil, nil
@@ -168,7 +177,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if form.Get("cancel") != "" {
 		i.auditEntry(evSignIn, outcomeDenied, "user cancelled", client.ID, "")
-		i.metrics.signIn(i.domain.Name, "cancelled")
+		i.metrics.signIn(i.name, "cancelled")
 		i.authorizeError(w, r, &authzError{code: ErrAccessDenied, desc: "the user cancelled the sign-in", redirectURI: req.RedirectURI, state: req.State})
 		return
 	}
@@ -183,15 +192,21 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login := form.Get("login")
-	account := accountKey(i.domain, login)
+	account := accountKey(r.Context(), i.dir, i.name, login)
 	if i.throttle.blocked(r, account) {
 		// Refused before any password hash is spent.
 		i.auditEntry(evSignIn, outcomeDenied, "too many failed sign-ins", client.ID, "", zap.String("method", method.Name()))
-		i.metrics.signIn(i.domain.Name, "throttled")
+		i.metrics.signIn(i.name, "throttled")
 		i.renderLogin(w, r, http.StatusTooManyRequests, sealed, req, client, "Too many failed sign-ins. Wait a few minutes and try again.", login)
 		return
 	}
 	user, err := method.Authenticate(r.Context(), form)
+	if errors.Is(err, directory.ErrUnavailable) {
+		// Not a wrong password: the account could not be read.
+		i.auditEntry(evSignIn, outcomeFailed, err.Error(), client.ID, "", zap.String("method", method.Name()))
+		i.directoryUnavailable(w, pathLogin)
+		return
+	}
 	if err != nil {
 		i.throttle.failed(r, account)
 		sub := ""
@@ -199,7 +214,7 @@ func (i *Issuer) postLogin(w http.ResponseWriter, r *http.Request) {
 			sub = user.Subject
 		}
 		i.auditEntry(evSignIn, outcomeFailed, err.Error(), client.ID, sub, zap.String("method", method.Name()))
-		i.metrics.signIn(i.domain.Name, outcomeFailed)
+		i.metrics.signIn(i.name, outcomeFailed)
 		i.renderLogin(w, r, http.StatusUnauthorized, sealed, req, client, "Incorrect username or password.", form.Get("login"))
 		return
 	}
@@ -223,7 +238,12 @@ func (i *Issuer) CompleteLogin(w http.ResponseWriter, r *http.Request, sealed st
 // completeLogin starts an SSO session (a new cookie; the previous session,
 // if any, ends) and finishes the pending authorization request.
 func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, req *pendingRequest, user *identity.User, amr []string) {
-	client := i.domain.Client(req.ClientID)
+	snap, err := i.snapshot(r.Context())
+	if err != nil {
+		i.directoryUnavailable(w, pathLogin)
+		return
+	}
+	client := snap.Client(req.ClientID)
 	if client == nil || user == nil || !user.Active {
 		writeErrorPage(w, http.StatusBadRequest, "Sign-in failed", "The account or application is not available.", "")
 		return
@@ -238,22 +258,22 @@ func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, req *pend
 	value := randomString(32)
 	sess := store.Session{
 		ID:        store.HashID(value),
-		Domain:    i.domain.Name,
+		Domain:    i.name,
 		Subject:   user.Subject,
 		AuthTime:  now,
 		AMR:       amr,
 		CreatedAt: now,
-		ExpiresAt: now.Add(i.cfg.SessionLifetime),
+		ExpiresAt: now.Add(sessionLifetime(snap)),
 	}
 	if err := i.st.CreateSession(ctx, sess); err != nil {
 		i.storeError("create_session", err)
 		writeErrorPage(w, http.StatusServiceUnavailable, "Sign-in failed", "The session could not be stored; try again in a moment.", ErrTemporarilyUnavailable)
 		return
 	}
-	http.SetCookie(w, i.cookie(i.ssoCookie, value, int(i.cfg.SessionLifetime.Seconds())))
+	http.SetCookie(w, i.cookie(i.ssoCookie, value, int(sessionLifetime(snap).Seconds())))
 	i.auditEntry(evSignIn, outcomeOK, "signed in", client.ID, user.Subject, zap.Strings("amr", amr))
-	i.metrics.signIn(i.domain.Name, outcomeOK)
-	i.finishAuthorization(w, r, req, client, user, sess)
+	i.metrics.signIn(i.name, outcomeOK)
+	i.finishAuthorization(w, r, snap, req, client, user, sess)
 }
 
 // csrfCookieValue returns the browser's CSRF cookie, setting a new one when

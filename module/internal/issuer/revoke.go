@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -18,11 +19,11 @@ import (
 // access tokens issued with it. When the store cannot be read or written the
 // answer is 503 with Retry-After (RFC 7009 2.2.1): nothing was revoked, and
 // the client should try again.
-func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	if i.cors(w, r, "POST") {
+func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
+	if i.cors(w, r, snap, "POST") {
 		return
 	}
-	client, tok, ok := i.tokenRequest(w, r, evRevoke, "")
+	client, tok, ok := i.tokenRequest(w, r, snap, evRevoke, "")
 	if !ok {
 		return
 	}
@@ -47,7 +48,11 @@ func (i *Issuer) Revoke(ctx context.Context, clientID, clientSecret, token strin
 	if clientSecret == "" {
 		method = "none"
 	}
-	client, oe := i.authenticateClient(clientCredentials{id: clientID, secret: clientSecret, method: method})
+	snap, err := i.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	client, oe := i.authenticateClient(snap, clientCredentials{id: clientID, secret: clientSecret, method: method})
 	if oe != nil {
 		i.auditEntry(evRevoke, outcomeDenied, "client authentication failed", clientID, "")
 		return oe
@@ -88,7 +93,7 @@ func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok s
 		case err != nil:
 			i.storeError("refresh_token", err)
 			return "", "", err
-		case rt.ClientID == client.ID && rt.Domain == i.domain.Name:
+		case rt.ClientID == client.ID && rt.Domain == i.name:
 			if err := i.revoke(ctx, rt.FamilyID, now.Add(familyLifetime(client))); err != nil {
 				return "", "", err
 			}

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
@@ -9,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -70,10 +71,11 @@ func RemoteIP(r *http.Request) string {
 
 // accountKey names what a sign-in attempt guesses at: the account the
 // login resolves to, so that every spelling of it (username or e-mail, any
-// case) shares one count, or, for a login that names no account, the login
-// trimmed and lower-cased. The prefixes keep the two kinds apart.
-func accountKey(d *identity.Domain, login string) string {
-	if u := d.UserByLogin(login); u != nil {
+// case) shares one count, or, for a login that names no account (or when
+// the directory cannot tell), the login trimmed and lower-cased. The
+// prefixes keep the two kinds apart.
+func accountKey(ctx context.Context, d directory.Directory, domain, login string) string {
+	if u, err := d.UserByLogin(ctx, domain, login); err == nil {
 		return "a\x00" + u.Subject
 	}
 	return "l\x00" + strings.ToLower(strings.TrimSpace(login))
