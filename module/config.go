@@ -98,7 +98,9 @@ type ClientConfig struct {
 	// ClientID. Required.
 	ClientID string `json:"client_id,omitempty"`
 	// Secret makes the client confidential; omit it for a public client
-	// (which must use PKCE). Use a placeholder: {env.WEBAPP_SECRET}.
+	// (which must use PKCE). Use a placeholder: {env.WEBAPP_SECRET}. At
+	// least 16 characters. Gatehouse keeps only its SHA-256 hash once the
+	// configuration is loaded.
 	Secret string `json:"secret,omitempty"`
 	// GrantTypes the client may use: authorization_code, refresh_token,
 	// client_credentials. Default: authorization_code and refresh_token.
@@ -184,9 +186,9 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 		dom.Users = append(dom.Users, iu)
 	}
 	for _, c := range dc.Clients {
+		secret := repl.ReplaceKnown(c.Secret, "")
 		ic := &identity.Client{
 			ID:                     c.ClientID,
-			Secret:                 repl.ReplaceKnown(c.Secret, ""),
 			GrantTypes:             c.GrantTypes,
 			Scopes:                 c.Scopes,
 			Audiences:              c.Audiences,
@@ -205,13 +207,19 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 			BackchannelLogoutURI:             c.BackchannelLogoutURI,
 			BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		}
-		if c.Secret != "" && ic.Secret == "" {
+		if c.Secret != "" && secret == "" {
 			return nil, fmt.Errorf("client %q: its secret %q expands to nothing; set the environment variable or file it names", c.ClientID, c.Secret)
 		}
-		if ic.Secret == "" {
+		if secret == "" {
 			ic.Type = identity.Public
 		} else {
+			// Only the secret's hash is kept: nothing in the process can
+			// present it again.
 			ic.Type = identity.Confidential
+			if err := identity.CheckSecretStrength(secret); err != nil {
+				return nil, fmt.Errorf("client %q: %w", c.ClientID, err)
+			}
+			ic.SecretHash = identity.HashSecret(secret)
 		}
 		if len(ic.GrantTypes) == 0 {
 			ic.GrantTypes = []string{identity.GrantAuthorizationCode, identity.GrantRefreshToken}

@@ -662,5 +662,6 @@ var (
 	_ caddy.Provisioner           = (*Gate)(nil)
 	_ caddy.CleanerUpper          = (*Gate)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Gate)(nil)
-	_ login.Provider              = (*embeddedProvider)(nil)
+	_ login.Provider              = (*localProvider)(nil)
+	_ login.Revoker               = (*localProvider)(nil)
 )

@@ -65,10 +65,11 @@ const (
 type Client struct {
 	ID   string
 	Type string // Public or Confidential
-	// Secret is the client secret of a confidential client as configured
-	// (usually from an {env.*} or {file.*} placeholder). It is compared in
-	// constant time by SecretMatches and never logged.
-	Secret                 string
+	// SecretHash is the hash of a confidential client's secret, as
+	// HashSecret makes it ("sha256:" and the unpadded base64url SHA-256 of
+	// the secret). The secret itself is never kept: SecretMatches compares a
+	// presented secret's hash in constant time.
+	SecretHash             string
 	GrantTypes             []string
 	Scopes                 []string
 	Audiences              []string

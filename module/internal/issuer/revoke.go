@@ -38,33 +38,6 @@ func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request, snap *direc
 	w.WriteHeader(http.StatusOK)
 }
 
-// Revoke revokes a token of the client in-process — the same code path as
-// the revocation endpoint, minus HTTP (the gate revokes its session's
-// refresh token at logout with it). clientID and clientSecret authenticate
-// the client like Exchange. A token that is unknown or not the client's is
-// not an error (RFC 7009 2.2).
-func (i *Issuer) Revoke(ctx context.Context, clientID, clientSecret, token string) error {
-	method := "client_secret_basic"
-	if clientSecret == "" {
-		method = "none"
-	}
-	snap, err := i.snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	client, oe := i.authenticateClient(snap, clientCredentials{id: clientID, secret: clientSecret, method: method})
-	if oe != nil {
-		i.auditEntry(evRevoke, outcomeDenied, "client authentication failed", clientID, "")
-		return oe
-	}
-	reason, sub, err := i.revokeToken(ctx, client, token)
-	if err != nil {
-		return err
-	}
-	i.auditEntry(evRevoke, outcomeOK, reason, client.ID, sub)
-	return nil
-}
-
 // revokeToken revokes tok if it is an access token or a refresh token of
 // client; it returns what happened for the audit log. An error means the
 // store (or the key set) could not answer: nothing was revoked, and the

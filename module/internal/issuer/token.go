@@ -147,27 +147,6 @@ func (i *Issuer) tokenFailed(w http.ResponseWriter, clientID string, e *OAuthErr
 	i.writeOAuthError(w, e)
 }
 
-// Exchange runs a token request in-process — the same code path as the
-// token endpoint, minus HTTP. form holds the token request parameters
-// (grant_type, code, redirect_uri, code_verifier, ...); clientID and
-// clientSecret authenticate the client (client_secret_basic semantics; an
-// empty secret means a public client).
-func (i *Issuer) Exchange(ctx context.Context, form url.Values, clientID, clientSecret string) (*TokenResponse, *OAuthError) {
-	method := "client_secret_basic"
-	if clientSecret == "" {
-		method = "none"
-	}
-	snap, err := i.snapshot(ctx)
-	if err != nil {
-		return nil, unavailable("the issuer's directory could not be read; try again")
-	}
-	m, oe := i.exchange(ctx, snap, form, clientCredentials{id: clientID, secret: clientSecret, method: method})
-	if oe != nil {
-		i.metrics.tokenError(i.name, oe.Code)
-	}
-	return m.resp, oe
-}
-
 // tokenParams may appear at most once (RFC 6749 3.2); resource may repeat
 // (RFC 8707).
 var tokenParams = []string{"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope"}
