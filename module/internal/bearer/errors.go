@@ -1,6 +1,7 @@
 package bearer
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 )
@@ -25,7 +26,18 @@ type Error struct {
 	Scope string
 	// Reason is the precise cause, for logs.
 	Reason string
+
+	// cause is what errors.Is finds (ErrKeysUnavailable).
+	cause error
 }
+
+// ErrKeysUnavailable is what an *Error wraps when the key set could not be
+// read: the token was neither accepted nor refused on its merits (an issuer
+// checking its own tokens answers 503, not "invalid token").
+var ErrKeysUnavailable = errors.New("bearer: the signing keys could not be read")
+
+// Unwrap returns ErrKeysUnavailable when the key set could not be read.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Error implements error.
 func (e *Error) Error() string {

@@ -433,6 +433,9 @@ func claims(t testing.TB, tok string) (header, payload map[string]any) {
 	return header, payload
 }
 
+// signingAlgs are the algorithms the issuer signs with.
+var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+
 // verifyJWT checks a token's signature against the issuer's JWKS.
 func (f *fixture) verifyJWT(tok string) map[string]any {
 	f.t.Helper()

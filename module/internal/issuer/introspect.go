@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
@@ -47,16 +48,16 @@ func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request, snap *d
 			return
 		}
 		if err == nil {
-			aud := c.audiences()
+			aud := c.Audience
 			if c.ClientID == client.ID || contains(aud, client.ID) {
-				revoked, err := i.accessTokenRevoked(ctx, c.Jti)
+				revoked, err := i.accessTokenRevoked(ctx, c.JTI)
 				if err != nil {
 					fail("revoked", err)
 					return
 				}
 				if !revoked {
-					out = introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Sub, Aud: aud,
-						Iss: c.Iss, Exp: c.Exp, Iat: c.Iat, Jti: c.Jti, TokenType: "Bearer"}
+					out = introspection{Active: true, Scope: strings.Join(c.Scopes, " "), ClientID: c.ClientID, Sub: c.Subject, Aud: aud,
+						Iss: c.Issuer, Exp: c.Expiry.Unix(), Iat: unixOrZero(c.IssuedAt), Jti: c.JTI, TokenType: "Bearer"}
 				}
 			}
 		}
@@ -74,4 +75,12 @@ func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request, snap *d
 	}
 	noStore(w.Header())
 	writeJSON(w, out)
+}
+
+// unixOrZero is t as a NumericDate, 0 (omitted) for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }

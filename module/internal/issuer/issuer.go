@@ -88,6 +88,7 @@ type Issuer struct {
 	csrfCookie string
 
 	sealer    *sealer // pending authorization requests
+	own       *ownVerifier
 	discovery atomic.Pointer[discoveryCache]
 	logins    []LoginMethod
 	throttle  *loginThrottle
@@ -207,6 +208,9 @@ func New(cfg Config) (*Issuer, error) {
 		return nil, fmt.Errorf("issuer: reading the request key from the store: %w", err)
 	}
 	if i.sealer, err = newSealer(key); err != nil {
+		return nil, err
+	}
+	if i.own, err = newOwnVerifier(i.issuer, cfg.Keys, cfg.Now); err != nil {
 		return nil, err
 	}
 	i.logins = append([]LoginMethod{passwordLogin{dir: cfg.Directory, domain: cfg.Domain}}, cfg.LoginMethods...)

@@ -114,10 +114,10 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request, snap *direc
 			writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The id_token_hint is not an ID token of this issuer.", ErrInvalidRequest)
 			return
 		}
-		if aud := c.audiences(); len(aud) == 1 {
+		if aud := c.Audience; len(aud) == 1 {
 			client = snap.Client(aud[0])
 		}
-		hint = &vouch{sub: c.Sub, sid: c.Sid}
+		hint = &vouch{sub: c.Subject, sid: sessionIDOf(c)}
 	}
 	if raw := p.Get("logout_hint"); raw != "" && hint == nil {
 		// Only the issuer's own, unexpired hints vouch for anyone; any other

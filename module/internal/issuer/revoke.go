@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
@@ -51,13 +50,12 @@ func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok s
 			return "", "", err
 		}
 		if err == nil && c.ClientID == client.ID {
-			until := time.Unix(c.Exp, 0)
-			if until.After(now) {
-				if err := i.revoke(ctx, c.Jti, until); err != nil {
+			if until := c.Expiry; until.After(now) {
+				if err := i.revoke(ctx, c.JTI, until); err != nil {
 					return "", "", err
 				}
 			}
-			reason, sub = "access token revoked", c.Sub
+			reason, sub = "access token revoked", c.Subject
 		}
 	} else if len(tok) <= 512 {
 		rt, err := i.st.RefreshToken(ctx, store.HashID(tok), now)

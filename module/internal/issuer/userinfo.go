@@ -44,7 +44,7 @@ func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request, snap *dir
 		writeBearerError(w, http.StatusUnauthorized, ErrInvalidToken, err.Error())
 		return
 	}
-	revoked, err := i.accessTokenRevoked(ctx, c.Jti)
+	revoked, err := i.accessTokenRevoked(ctx, c.JTI)
 	if err != nil {
 		i.storeError("revoked", err)
 		writeBearerError(w, http.StatusServiceUnavailable, ErrTemporarilyUnavailable, "the token could not be checked now; try again")
@@ -54,12 +54,12 @@ func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request, snap *dir
 		writeBearerError(w, http.StatusUnauthorized, ErrInvalidToken, "token is revoked")
 		return
 	}
-	scopes := strings.Fields(c.Scope)
+	scopes := c.Scopes
 	if !contains(scopes, "openid") {
 		writeBearerError(w, http.StatusForbidden, "insufficient_scope", "the openid scope is required")
 		return
 	}
-	u, err := i.dir.UserBySubject(ctx, i.name, c.Sub)
+	u, err := i.dir.UserBySubject(ctx, i.name, c.Subject)
 	switch {
 	case errors.Is(err, directory.ErrNotFound) || err == nil && !u.Active:
 		writeBearerError(w, http.StatusUnauthorized, ErrInvalidToken, "the user is no longer active")
