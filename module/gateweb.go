@@ -643,7 +643,7 @@ type embeddedProvider struct {
 
 func (p *embeddedProvider) Issuer() string { return p.iss.Issuer() }
 
-func (p *embeddedProvider) AuthCodeURL(state, nonce, challenge, redirectURI string) string {
+func (p *embeddedProvider) AuthCodeURL(state, nonce, challenge, redirectURI, prompt string) string {
 	v := url.Values{
 		"response_type":         {"code"},
 		"client_id":             {p.clientID},
@@ -653,6 +653,9 @@ func (p *embeddedProvider) AuthCodeURL(state, nonce, challenge, redirectURI stri
 		"nonce":                 {nonce},
 		"code_challenge":        {challenge},
 		"code_challenge_method": {"S256"},
+	}
+	if prompt != "" {
+		v.Set("prompt", prompt)
 	}
 	return p.iss.AuthorizationURL() + "?" + v.Encode()
 }
