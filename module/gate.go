@@ -77,6 +77,17 @@ type Gate struct {
 	// Default: empty, not forwarded.
 	ForwardSubjectKind string `json:"forward_subject_kind,omitempty"`
 
+	// UserinfoPath is where the gate answers "who am I" for the caller,
+	// after the same authentication and policies as any request: a GET or
+	// HEAD with a valid session or bearer token gets 200 application/json,
+	// Cache-Control no-store, {"sub": <subject>, "subject_kind": "user" or
+	// "client", "claims": {<claim>: <value>, ...}} with the value of every
+	// claim Forward names (keyed by claim name, as JSON values; claims the
+	// caller lacks are left out) and never a token; without credentials 401
+	// with WWW-Authenticate (never a login redirect); refused by the
+	// policies 403. "off" turns it off. Default: /.gatehouse/userinfo.
+	UserinfoPath string `json:"userinfo_path,omitempty"`
+
 	ds         *domainState
 	app        *App
 	validators []*gateValidator
@@ -90,6 +101,8 @@ type Gate struct {
 	metrics  *gateMetrics
 	web      *gateWeb
 	releases []func()
+	// userinfoPath is UserinfoPath with its default; "" when off.
+	userinfoPath string
 }
 
 // ForwardHeader maps one claim to one request header.
@@ -228,7 +241,34 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("gatehouse: login: %w", err)
 		}
 	}
+	if err := g.provisionUserinfo(); err != nil {
+		return err
+	}
 	return g.provisionHeaders()
+}
+
+// defaultUserinfoPath is where a gate answers "who am I" unless told.
+const defaultUserinfoPath = "/.gatehouse/userinfo"
+
+func (g *Gate) provisionUserinfo() error {
+	switch p := g.UserinfoPath; {
+	case p == "off":
+		return nil
+	case p == "":
+		g.userinfoPath = defaultUserinfoPath
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("gatehouse: userinfo_path %q must be a path starting with /, like %s, or off", p, defaultUserinfoPath)
+	default:
+		g.userinfoPath = p
+	}
+	if g.web != nil {
+		for name, p := range map[string]string{"callback": g.web.callbackPath, "logout": g.web.logoutPath, "signed-out page": signedOutPath} {
+			if p == g.userinfoPath {
+				return fmt.Errorf("gatehouse: userinfo_path %s is also the gate's %s path; give it another path", p, name)
+			}
+		}
+	}
+	return nil
 }
 
 // provisionHeaders records the headers the gate owns (deleted from every
@@ -381,6 +421,16 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			return g.web.signedOut(w, r)
 		}
 	}
+	// Who am I: authenticated and authorized like any request, answered by
+	// the gate instead of next; never a login redirect.
+	userinfo := g.userinfoPath != "" && r.URL.Path == g.userinfoPath
+	if userinfo {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("gatehouse: the userinfo path answers GET"))
+		}
+		next = userinfoNext{}
+	}
 
 	// One credential at most: with several, the gate would validate one
 	// and the upstream might read another (a FastCGI app sees repeated
@@ -406,7 +456,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	if g.web != nil {
-		return g.web.serveSession(w, r, next)
+		return g.web.serveSession(w, r, next, !userinfo)
 	}
 	return g.challenge(w, nil)
 }
@@ -482,6 +532,9 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 	g.metrics.request(outcomeAllowed)
+	if _, ok := next.(userinfoNext); ok {
+		return g.writeUserinfo(w, r, claims, sub, kind)
+	}
 	// Gatehouse's cookies (the session, and the issuer's SSO cookie when the
 	// issuer shares this host) are not the upstream's business.
 	stripGatehouseCookies(r)
@@ -518,6 +571,41 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// userinfoNext stands in for the next handler on the userinfo path: the
+// gate answers itself once the request is authorized (authorize).
+type userinfoNext struct{}
+
+func (userinfoNext) ServeHTTP(http.ResponseWriter, *http.Request) error {
+	return errors.New("gatehouse: userinfoNext is answered by the gate")
+}
+
+// userinfoResponse is the body of the userinfo path.
+type userinfoResponse struct {
+	Sub         string         `json:"sub"`
+	SubjectKind string         `json:"subject_kind"`
+	Claims      map[string]any `json:"claims"`
+}
+
+// writeUserinfo answers the userinfo path: the subject, its kind and the
+// claims the gate forwards, keyed by claim name; never a token.
+func (g *Gate) writeUserinfo(w http.ResponseWriter, r *http.Request, claims map[string]any, sub, kind string) error {
+	out := userinfoResponse{Sub: sub, SubjectKind: kind, Claims: map[string]any{}}
+	for _, f := range g.Forward {
+		if v, ok := lookupClaim(claims, f.Claim); ok && v != nil {
+			out.Claims[f.Claim] = v
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	return json.NewEncoder(w).Encode(out)
 }
 
 const realm = "gatehouse"

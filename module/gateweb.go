@@ -242,8 +242,8 @@ func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*login.Flow, err
 }
 
 // serveSession authenticates a request by its session cookie; without one,
-// navigations start a login and everything else gets 401.
-func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+// navigations start a login (when mayLogin) and everything else gets 401.
+func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, mayLogin bool) error {
 	g := web.g
 	sl := web.sealer(r)
 	var s session.Session
@@ -288,14 +288,14 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 			g.metrics.session(sessionRejected)
 			g.auditEvent("gate.session", "rejected", "", sessionReason(err))
 		}
-		if login.IsNavigation(r) {
+		if mayLogin && login.IsNavigation(r) {
 			return web.startLogin(w, r)
 		}
 		return g.challenge(w, nil)
 	}
 	// A browser session is always a user's: a client's own grant has no
 	// browser and no ID token.
-	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, login.IsNavigation(r), &s)
+	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, mayLogin && login.IsNavigation(r), &s)
 }
 
 // check judges an opened session: made for this gate's audience (its keys
