@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -442,5 +443,27 @@ func TestGate_DeniedPageNamesTheAccountAndOffersAnother(t *testing.T) {
 	}
 	if resp, _ := do(t, b, "GET", env.app+"/wiki?page=1", nil); resp.StatusCode != 200 || env.upstream.header().Get("X-Auth-Subject") != "alice" {
 		t.Fatalf("as alice: %d %q", resp.StatusCode, env.upstream.header().Get("X-Auth-Subject"))
+	}
+}
+
+// TestGate_UnreachableProviderShowsAPage: a gate whose external provider
+// cannot be reached answered a navigation 502 with an empty body (the
+// browser's own error page); it now shows a page with a link to try again,
+// while API-style requests keep their 401.
+func TestGate_UnreachableProviderShowsAPage(t *testing.T) {
+	down := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	env := startGate(t, `
+			login {
+				issuer `+down+`
+				client_id webapp
+			}
+			forward X-Auth-Subject sub`)
+	resp, body := do(t, browser(t), "GET", env.app+"/orders?id=1", htmlNav)
+	checkGatePage(t, resp, body, 502, "Sign-in unavailable")
+	if links(body)["Try signing in again"] != "/orders?id=1" {
+		t.Errorf("links %v", links(body))
+	}
+	if resp, _ := do(t, nil, "GET", env.app+"/orders", map[string]string{"Accept": "application/json"}); resp.StatusCode != 401 {
+		t.Errorf("an API request: %d, want 401", resp.StatusCode)
 	}
 }

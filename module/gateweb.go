@@ -399,8 +399,7 @@ func (web *gateWeb) startLogin(w http.ResponseWriter, r *http.Request) error {
 	web.g.metrics.request(outcomeLoginRedirect)
 	f, err := web.flow(r.Context(), r)
 	if err != nil {
-		web.g.logger.Error("cannot start login", zap.Error(err))
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("gatehouse: the login provider is unavailable: %w", err))
+		return web.unavailable(w, r, r.URL.RequestURI(), err)
 	}
 	if err := f.Start(w, r, r.URL.RequestURI()); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
@@ -413,7 +412,7 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	f, err := web.flow(r.Context(), r)
 	if err != nil {
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("gatehouse: the login provider is unavailable: %w", err))
+		return web.unavailable(w, r, "/", err)
 	}
 	tokens, returnTo, err := f.Callback(w, r)
 	if err != nil {
@@ -504,6 +503,19 @@ func (web *gateWeb) callbackFailed(w http.ResponseWriter, r *http.Request, f *lo
 	return writePage(w, status, loginFailedPage, view, web.pageCSP(r.Context(), view.Switch != nil))
 }
 
+// unavailable answers a browser when the login provider cannot be reached
+// (an external provider's discovery failed): 502 with a page and a link to
+// try again, instead of the browser's error page. The error goes to the log.
+func (web *gateWeb) unavailable(w http.ResponseWriter, r *http.Request, retry string, err error) error {
+	web.g.logger.Error("the login provider is unavailable", zap.Error(err))
+	return writePage(w, http.StatusBadGateway, loginFailedPage, loginFailedView{
+		Heading:   "Sign-in unavailable",
+		Message:   "The sign-in service cannot be reached at the moment. Try again in a moment.",
+		Retry:     login.SafeReturnPath(retry),
+		RetryText: "Try signing in again",
+	}, "")
+}
+
 // signedOutPath is where the gate's logout lands by default: a page that
 // says so, with a link to sign in again (not the site itself, which would
 // start a login at once).
@@ -560,7 +572,7 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	if switching {
 		f, err := web.flow(r.Context(), r)
 		if err != nil {
-			return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("gatehouse: the login provider is unavailable: %w", err))
+			return web.unavailable(w, r, returnTo, err)
 		}
 		g.metrics.request(outcomeLoginRedirect)
 		if err := f.StartWith(w, r, returnTo, login.StartOptions{Prompt: "login"}); err != nil {
