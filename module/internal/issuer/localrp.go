@@ -76,8 +76,8 @@ func (rp *LocalRP) Scopes(ctx context.Context) ([]string, error) {
 }
 
 // AuthCodeURL is the authorization request the browser is sent to: the
-// code flow with PKCE (S256) for these scopes.
-func (rp *LocalRP) AuthCodeURL(scopes []string, state, nonce, codeChallenge, redirectURI string) string {
+// code flow with PKCE (S256) for these scopes, with prompt when not empty.
+func (rp *LocalRP) AuthCodeURL(scopes []string, state, nonce, codeChallenge, redirectURI, prompt string) string {
 	v := url.Values{
 		"response_type":         {"code"},
 		"client_id":             {rp.clientID},
@@ -87,6 +87,9 @@ func (rp *LocalRP) AuthCodeURL(scopes []string, state, nonce, codeChallenge, red
 		"nonce":                 {nonce},
 		"code_challenge":        {codeChallenge},
 		"code_challenge_method": {"S256"},
+	}
+	if prompt != "" {
+		v.Set("prompt", prompt)
 	}
 	return rp.iss.AuthorizationURL() + "?" + v.Encode()
 }
