@@ -179,10 +179,10 @@ func NewValidator(cfg Config, keys KeySet) (*Validator, error) {
 		anyAudience: cfg.AnyAudience,
 		expiredOK:   cfg.AllowExpired,
 		idTokens:    cfg.IDTokens,
-		now:       cfg.Now,
-		maxBytes:  cfg.MaxTokenBytes,
-		keys:      keys,
-		headers:   newHeaderCache(),
+		now:         cfg.Now,
+		maxBytes:    cfg.MaxTokenBytes,
+		keys:        keys,
+		headers:     newHeaderCache(),
 	}
 	for _, t := range types {
 		n := normalizeTyp(t)
