@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync/atomic"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/policy"
@@ -22,7 +23,8 @@ type StaticDomain struct {
 
 // Static is the directory of the configuration (the Caddyfile): domains,
 // users, clients and policies fixed when it is built. Its snapshots never
-// change, and every object in them is config-managed.
+// change (their version is one no other Static of the process uses), and
+// every object in them is config-managed.
 type Static struct {
 	domains map[string]*staticDomain
 	names   []string
@@ -33,14 +35,16 @@ type staticDomain struct {
 	snap *Snapshot
 }
 
-// staticVersion is the version of every Static snapshot.
-const staticVersion = 1
+// staticVersions numbers the Static directories of the process: each
+// one's snapshots carry a version no other Static's carry.
+var staticVersions atomic.Uint64
 
 // NewStatic validates the domains (identity.Domain.Compile, unique names,
 // clients naming only defined policies) and builds their snapshots. The
 // domains, users, clients and policy sets must not change afterwards.
 func NewStatic(domains ...StaticDomain) (*Static, error) {
 	s := &Static{domains: make(map[string]*staticDomain, len(domains))}
+	version := staticVersions.Add(1)
 	var errs []error
 	for _, d := range domains {
 		if d.Domain == nil {
@@ -62,7 +66,7 @@ func NewStatic(domains ...StaticDomain) (*Static, error) {
 				errs = append(errs, fmt.Errorf("client %q: %w", c.ID, err))
 			}
 		}
-		snap := NewSnapshot(staticVersion, d.DomainSettings, d.Clients, d.Policies)
+		snap := NewSnapshot(version, d.DomainSettings, d.Clients, d.Policies)
 		snap.DummyHash = d.DummyHash()
 		snap.all = true
 		s.domains[d.Name] = &staticDomain{dom: d.Domain, snap: snap}

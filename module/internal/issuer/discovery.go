@@ -38,24 +38,24 @@ type discoveryDoc struct {
 	BackchannelLogoutSessionSupported      bool     `json:"backchannel_logout_session_supported"`
 }
 
-// discoveryCache is the discovery document of one snapshot version.
+// discoveryCache is the discovery document of one snapshot.
 type discoveryCache struct {
-	version uint64
-	doc     []byte
+	snap *directory.Snapshot
+	doc  []byte
 }
 
 // discoveryFor returns the discovery document for snap: built once per
-// snapshot version (its scopes_supported come from the clients), then
-// served from memory.
+// snapshot (its scopes_supported come from the clients), then served from
+// memory until the directory serves another snapshot.
 func (i *Issuer) discoveryFor(snap *directory.Snapshot) ([]byte, error) {
-	if c := i.discovery.Load(); c != nil && c.version == snap.Version {
+	if c := i.discovery.Load(); c != nil && c.snap == snap {
 		return c.doc, nil
 	}
 	doc, err := i.buildDiscovery(snap.Scopes)
 	if err != nil {
 		return nil, err
 	}
-	i.discovery.Store(&discoveryCache{version: snap.Version, doc: doc})
+	i.discovery.Store(&discoveryCache{snap: snap, doc: doc})
 	return doc, nil
 }
 
