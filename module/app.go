@@ -113,7 +113,8 @@ func (p *pooledKeys) Destruct() error {
 	return nil
 }
 
-// Provision opens the store and builds every domain.
+// Provision checks the whole configuration first, reporting every problem
+// at once, then opens the store and builds every domain.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.audit = a.logger.Named("audit")
@@ -123,22 +124,43 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.RevocationPoll == 0 {
 		a.RevocationPoll = caddy.Duration(5 * time.Second)
 	}
+	var probs problems
 	if a.CleanupInterval < 0 || a.RevocationPoll < 0 {
-		return fmt.Errorf("cleanup_interval and revocation_poll must be positive durations")
+		probs.add("", fmt.Errorf("cleanup_interval and revocation_poll must be positive durations"))
 	}
 	if len(a.KeyEncryptionKeys) > 0 {
 		repl := caddy.NewReplacer()
 		secrets := make([]string, len(a.KeyEncryptionKeys))
+		complete := true
 		for i, k := range a.KeyEncryptionKeys {
 			if secrets[i] = repl.ReplaceKnown(k, ""); secrets[i] == "" {
-				return fmt.Errorf("key_encryption_key %q expands to nothing; set the environment variable or file it names", k)
+				probs.add("", fmt.Errorf("key_encryption_key %q expands to nothing; set the environment variable or file it names", k))
+				complete = false
 			}
 		}
-		enc, err := keys.NewEncryption(secrets)
-		if err != nil {
-			return fmt.Errorf("key_encryption_key: %w", err)
+		if complete {
+			enc, err := keys.NewEncryption(secrets)
+			if err != nil {
+				probs.add("", fmt.Errorf("key_encryption_key: %w", err))
+			}
+			a.encryption = enc
 		}
-		a.encryption = enc
+	}
+	// Every domain is checked before anything opens the store.
+	compiled := make([]*compiledDomain, len(a.Domains))
+	seen := map[string]bool{}
+	for i, dc := range a.Domains {
+		if seen[dc.Name] {
+			probs.add("", fmt.Errorf("%s is defined twice; give each domain a unique name", domainLabel(dc.Name)))
+			continue
+		}
+		seen[dc.Name] = true
+		cd, err := dc.compile()
+		probs.add(domainWhere(dc.Name), err)
+		compiled[i] = cd
+	}
+	if err := probs.err(); err != nil {
+		return report("", err)
 	}
 
 	// Store.
@@ -178,12 +200,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// Domains.
 	a.domains = make(map[string]*domainState, len(a.Domains))
 	for i, dc := range a.Domains {
-		if _, dup := a.domains[dc.Name]; dup {
-			return fmt.Errorf("domain %s is defined twice; give each domain a unique name", domainLabel(dc.Name))
-		}
-		ds, err := a.provisionDomain(ctx, dc)
+		ds, err := a.provisionDomain(dc, compiled[i])
 		if err != nil {
-			return fmt.Errorf("domains[%d] (%s): %w", i, domainLabel(dc.Name), err)
+			return fmt.Errorf("%s: %w", domainWhere(dc.Name), err)
 		}
 		a.domains[dc.Name] = ds
 	}
@@ -197,30 +216,10 @@ func domainLabel(name string) string {
 	return fmt.Sprintf("domain %q", name)
 }
 
-func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState, error) {
-	dom, err := dc.identity()
-	if err != nil {
-		return nil, err
-	}
-	set, err := dc.policySet()
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range dom.Clients {
-		if len(c.Policies) == 0 {
-			continue
-		}
-		if set == nil {
-			return nil, fmt.Errorf("client %q names policies %v but the domain defines none; add them with `policy_file` or a `policy` block", c.ID, c.Policies)
-		}
-		if err := set.Check(c.Policies); err != nil {
-			return nil, fmt.Errorf("client %q: %w", c.ID, err)
-		}
-	}
-	kcfg, err := dc.keysConfig(dom)
-	if err != nil {
-		return nil, err
-	}
+// provisionDomain builds a checked domain's run-time state: its signing keys
+// (shared across reloads) and its issuer.
+func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainState, error) {
+	dom, set, kcfg := cd.dom, cd.set, cd.keys
 	kcfg.Encryption = a.encryption
 
 	// Key managers (and their rotation goroutines) are shared across
