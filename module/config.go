@@ -173,16 +173,9 @@ func (dc *DomainConfig) compile() (*compiledDomain, error) {
 	set, err := dc.policySet()
 	probs.add("", err)
 	for _, c := range dc.Clients {
-		if len(c.Policies) == 0 {
-			continue
+		if len(c.Policies) > 0 && err == nil { // not when the policies failed to compile
+			probs.add("", clientPolicies(set, c))
 		}
-		if set == nil {
-			if err == nil { // not when the policies failed to compile
-				probs.add(fmt.Sprintf("client %q", c.ClientID), fmt.Errorf("names policies %v but the domain defines none; add them with `policy_file` or a `policy` block", c.Policies))
-			}
-			continue
-		}
-		probs.add(fmt.Sprintf("client %q", c.ClientID), set.Check(c.Policies))
 	}
 	kcfg, err := dc.keysConfig(dom)
 	probs.add("", err)
@@ -207,79 +200,15 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 			probs.add("", fmt.Errorf("users[%d]: the username is missing; write `user <username> { ... }`", i))
 			continue
 		}
-		where := fmt.Sprintf("user %q", u.Username)
-		iu := &identity.User{
-			Subject:           u.Subject,
-			PreferredUsername: u.Username,
-			Name:              u.Name,
-			GivenName:         u.GivenName,
-			FamilyName:        u.FamilyName,
-			Email:             u.Email,
-			EmailVerified:     u.EmailVerified == nil || *u.EmailVerified,
-			Active:            !u.Disabled,
-			PasswordHash:      repl.ReplaceKnown(u.PasswordHash, ""),
-		}
-		switch {
-		case u.PasswordHash != "" && iu.PasswordHash == "":
-			probs.add(where, fmt.Errorf("password_hash %q expands to nothing; set the environment variable or file it names", u.PasswordHash))
-		case iu.PasswordHash == "" && !u.Disabled:
-			// A password is the only way to sign in a local user has
-			// (login providers cannot be configured yet).
-			probs.add(where, fmt.Errorf("has no way to sign in: add a `password_hash` (`caddy hash-password` prints one), or mark the account `disabled`"))
-		}
-		if iu.Subject == "" {
-			iu.Subject = u.Username
-		}
-		for name, v := range u.Claims {
-			iu.Claims = append(iu.Claims, identity.CustomClaim{Name: name, Value: v, In: identity.ClaimIdentity})
-		}
-		for name, v := range u.AccessClaims {
-			iu.Claims = append(iu.Claims, identity.CustomClaim{Name: name, Value: v, In: identity.ClaimAccess})
-		}
+		iu, err := u.identity(repl)
+		probs.add(fmt.Sprintf("user %q", u.Username), err)
 		dom.Users = append(dom.Users, iu)
 	}
 	for _, c := range dc.Clients {
-		where := fmt.Sprintf("client %q", c.ClientID)
-		ic := &identity.Client{
-			ID:                     c.ClientID,
-			Secret:                 repl.ReplaceKnown(c.Secret, ""),
-			GrantTypes:             c.GrantTypes,
-			Scopes:                 c.Scopes,
-			Audiences:              c.Audiences,
-			RedirectURIs:           c.RedirectURIs,
-			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-			AllowedOrigins:         c.AllowedOrigins,
-			AllowLocalLogin:        !c.DenyLocalLogin,
-			Policies:               c.Policies,
-			AllowPlainPKCE:         c.AllowPlainPKCE,
-			RequirePKCE:            !c.OptionalPKCE,
-			AccessTokenLifetime:    time.Duration(c.AccessTokenLifetime),
-			IDTokenLifetime:        time.Duration(c.IDTokenLifetime),
-			RefreshTokenLifetime:   time.Duration(c.RefreshTokenLifetime),
-
-			BackchannelLogoutURI:             c.BackchannelLogoutURI,
-			BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
-		}
-		if len(c.Providers) > 0 {
-			// Only providers the domain defines reach the identity model,
-			// so that deny_local_login is judged by what is really offered.
-			// No login provider can be defined yet: every entry is unknown.
-			probs.add(where, fmt.Errorf("providers %v: the domain defines no login provider of that name (Gatehouse cannot define login providers yet); remove providers", c.Providers))
-		}
+		ic, err := c.identity(repl)
+		probs.add(fmt.Sprintf("client %q", c.ClientID), err)
 		if c.Secret != "" && ic.Secret == "" {
-			probs.add(where, fmt.Errorf("its secret %q expands to nothing; set the environment variable or file it names", c.Secret))
-			continue
-		}
-		if ic.Secret == "" {
-			ic.Type = identity.Public
-		} else {
-			ic.Type = identity.Confidential
-		}
-		if len(ic.GrantTypes) == 0 {
-			ic.GrantTypes = []string{identity.GrantAuthorizationCode, identity.GrantRefreshToken}
-		}
-		if len(ic.Scopes) == 0 {
-			ic.Scopes = []string{"openid", "profile", "email"}
+			continue // reported; Validate would only repeat it
 		}
 		dom.Clients = append(dom.Clients, ic)
 	}
@@ -289,6 +218,108 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 		return nil, err
 	}
 	return dom, nil
+}
+
+// identity builds the identity model of a user, placeholders replaced, and
+// reports what keeps the user from signing in. The user is built even then.
+func (u *UserConfig) identity(repl *caddy.Replacer) (*identity.User, error) {
+	iu := &identity.User{
+		Subject:           u.Subject,
+		PreferredUsername: u.Username,
+		Name:              u.Name,
+		GivenName:         u.GivenName,
+		FamilyName:        u.FamilyName,
+		Email:             u.Email,
+		EmailVerified:     u.EmailVerified == nil || *u.EmailVerified,
+		Active:            !u.Disabled,
+		PasswordHash:      repl.ReplaceKnown(u.PasswordHash, ""),
+	}
+	if iu.Subject == "" {
+		iu.Subject = u.Username
+	}
+	for name, v := range u.Claims {
+		iu.Claims = append(iu.Claims, identity.CustomClaim{Name: name, Value: v, In: identity.ClaimIdentity})
+	}
+	for name, v := range u.AccessClaims {
+		iu.Claims = append(iu.Claims, identity.CustomClaim{Name: name, Value: v, In: identity.ClaimAccess})
+	}
+	switch {
+	case u.PasswordHash != "" && iu.PasswordHash == "":
+		return iu, fmt.Errorf("password_hash %q expands to nothing; set the environment variable or file it names", u.PasswordHash)
+	case iu.PasswordHash == "" && !u.Disabled:
+		// A password is the only way a local user signs in (login
+		// providers cannot be configured yet).
+		return iu, fmt.Errorf("has no way to sign in: add a `password_hash` (`caddy hash-password` prints one), or mark the account `disabled`")
+	}
+	return iu, nil
+}
+
+// identity builds the identity model of a client, placeholders replaced and
+// defaults applied, and reports what identity.Client.Validate cannot see.
+// The client is built even then (with an empty secret when its placeholder
+// expands to nothing).
+func (c *ClientConfig) identity(repl *caddy.Replacer) (*identity.Client, error) {
+	ic := &identity.Client{
+		ID:                     c.ClientID,
+		Secret:                 repl.ReplaceKnown(c.Secret, ""),
+		GrantTypes:             c.GrantTypes,
+		Scopes:                 c.Scopes,
+		Audiences:              c.Audiences,
+		RedirectURIs:           c.RedirectURIs,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		AllowedOrigins:         c.AllowedOrigins,
+		AllowLocalLogin:        !c.DenyLocalLogin,
+		Policies:               c.Policies,
+		AllowPlainPKCE:         c.AllowPlainPKCE,
+		RequirePKCE:            !c.OptionalPKCE,
+		AccessTokenLifetime:    time.Duration(c.AccessTokenLifetime),
+		IDTokenLifetime:        time.Duration(c.IDTokenLifetime),
+		RefreshTokenLifetime:   time.Duration(c.RefreshTokenLifetime),
+
+		BackchannelLogoutURI:             c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+	}
+	if c.Secret == "" {
+		ic.Type = identity.Public
+	} else {
+		ic.Type = identity.Confidential
+	}
+	if len(ic.GrantTypes) == 0 {
+		ic.GrantTypes = []string{identity.GrantAuthorizationCode, identity.GrantRefreshToken}
+	}
+	if len(ic.Scopes) == 0 {
+		ic.Scopes = []string{"openid", "profile", "email"}
+	}
+	var probs problems
+	if len(c.Providers) > 0 {
+		// Only providers the domain defines reach the identity model, so
+		// that deny_local_login is judged by what is really offered. No
+		// login provider can be defined yet: every entry is unknown.
+		probs.add("", fmt.Errorf("providers %v: the domain defines no login provider of that name (Gatehouse cannot define login providers yet); remove providers", c.Providers))
+	}
+	if c.Secret != "" && ic.Secret == "" {
+		probs.add("", fmt.Errorf("its secret %q expands to nothing; set the environment variable or file it names", c.Secret))
+	}
+	return ic, probs.err()
+}
+
+// evalUser builds one configured user (found by username or e-mail) as the
+// issuer holds it: placeholders replaced and the claim map applied. Problems
+// elsewhere in the domain do not matter here.
+func (dc *DomainConfig) evalUser(login string) (*identity.User, error) {
+	repl := caddy.NewReplacer()
+	for _, u := range dc.Users {
+		if !strings.EqualFold(u.Username, login) && (u.Email == "" || !strings.EqualFold(u.Email, login)) {
+			continue
+		}
+		iu, _ := u.identity(repl) // signing in is not what is evaluated
+		dom := &identity.Domain{Name: dc.Name, Issuer: dc.Issuer, Users: []*identity.User{iu}}
+		if err := dc.transformClaims(dom); err != nil {
+			return nil, err
+		}
+		return iu, nil
+	}
+	return nil, fmt.Errorf("no user %q is configured", login)
 }
 
 // policySet compiles the inline policies and policy files. It returns nil
@@ -364,6 +395,27 @@ func (dc *DomainConfig) keysConfig(dom *identity.Domain) (keys.Config, error) {
 	return cfg, nil
 }
 
+// claimsMap reads and compiles the domain's claim map; nil without one.
+func (dc *DomainConfig) claimsMap() (*claims.Map, error) {
+	m := dc.ClaimsMap
+	if dc.ClaimsMapFile != "" {
+		if m != nil {
+			return nil, fmt.Errorf("both claims_map and claims_map_file are set; keep one")
+		}
+		src, err := readConfigFile("claims_map", dc.ClaimsMapFile)
+		if err != nil {
+			return nil, err
+		}
+		return claims.Parse(dc.ClaimsMapFile, src)
+	}
+	if m != nil {
+		if err := m.Compile(); err != nil {
+			return nil, fmt.Errorf("claims_map: %w", err)
+		}
+	}
+	return m, nil
+}
+
 // profileFields are read-only sources for the claim map.
 var profileFields = []string{"sub", "preferred_username", "name", "given_name", "family_name", "email", "email_verified"}
 
@@ -372,25 +424,9 @@ var profileFields = []string{"sub", "preferred_username", "name", "given_name", 
 // provision time; a claim that comes out of the map lands in the access
 // token if it came from an access claim, otherwise in the ID token.
 func (dc *DomainConfig) transformClaims(dom *identity.Domain) error {
-	m := dc.ClaimsMap
-	if dc.ClaimsMapFile != "" {
-		if m != nil {
-			return fmt.Errorf("both claims_map and claims_map_file are set; keep one")
-		}
-		src, err := readConfigFile("claims_map", dc.ClaimsMapFile)
-		if err != nil {
-			return err
-		}
-		if m, err = claims.Parse(dc.ClaimsMapFile, src); err != nil {
-			return err
-		}
-	} else if m != nil {
-		if err := m.Compile(); err != nil {
-			return fmt.Errorf("claims_map: %w", err)
-		}
-	}
-	if m == nil {
-		return nil
+	m, err := dc.claimsMap()
+	if err != nil || m == nil {
+		return err
 	}
 	var probs problems
 	for _, u := range dom.Users {
