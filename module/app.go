@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -67,6 +69,8 @@ type App struct {
 	domains    map[string]*domainState
 	metrics    *issuer.Metrics
 	poolKeys   []string // usage-pool keys this config holds
+	storeDesc  string   // the store, for the start-up log (never a password)
+	sites      []string // sites the gates protect, for the start-up log
 }
 
 // CaddyModule returns the Caddy module information.
@@ -83,6 +87,8 @@ type domainState struct {
 	policies *policy.Set
 	issuer   *issuer.Issuer
 	revoke   *revocationHub
+	// rotationAudit is where the shared key manager audits rotations.
+	rotationAudit *atomic.Pointer[zap.Logger]
 }
 
 // pool holds what survives reloads: open stores and per-domain runtimes.
@@ -105,6 +111,11 @@ type pooledKeys struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	revoke *revocationHub
+	// audit receives the key rotations: the audit logger of the running
+	// config (each config sets its own when it starts; before, the one that
+	// created the manager). A config's logger, unlike Caddy's default
+	// logger, reaches the logs the operator routed gatehouse.audit to.
+	audit *atomic.Pointer[zap.Logger]
 }
 
 func (p *pooledKeys) Destruct() error {
@@ -176,6 +187,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("module %T is not a Gatehouse store", mod)
 	}
 	a.storeKey = opener.StoreKey()
+	a.storeDesc = describeStore(opener)
 	val, _, err := pool.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
 		st, err := opener.OpenStore(context.Background())
 		if err != nil {
@@ -225,10 +237,17 @@ func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainStat
 	// Key managers (and their rotation goroutines) are shared across
 	// reloads per store, domain and key settings.
 	// Key rotation is a security event: it goes to the audit log. The
-	// manager outlives this config, so it logs through Caddy's default logger.
+	// manager outlives this config, so it logs to the audit logger of the
+	// config that runs (see pooledKeys.audit).
 	domainName := dc.Name
+	audit := new(atomic.Pointer[zap.Logger])
+	audit.Store(a.audit)
 	kcfg.OnRotate = func(oldKID, newKID string) {
-		caddy.Log().Named("gatehouse.audit").Info("signing key rotated",
+		msg := "signing key rotated"
+		if oldKID == "" {
+			msg = "signing key created" // the domain's first key
+		}
+		audit.Load().Info(msg,
 			zap.String("event", "key_rotation"), zap.String("outcome", "success"), zap.String("domain", domainName),
 			zap.String("old_kid", oldKID), zap.String("kid", newKID))
 	}
@@ -245,7 +264,7 @@ func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainStat
 			return nil, err
 		}
 		bg, stop := context.WithCancel(context.Background())
-		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub()}
+		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub(), audit: audit}
 		plog := pooledLogger().With(zap.String("domain", dc.Name))
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -272,7 +291,7 @@ func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainStat
 	a.poolKeys = append(a.poolKeys, poolKey)
 	pk := val.(*pooledKeys)
 
-	ds := &domainState{keys: pk.mgr, policies: set, revoke: pk.revoke}
+	ds := &domainState{keys: pk.mgr, policies: set, revoke: pk.revoke, rotationAudit: pk.audit}
 	var checker issuer.PolicyChecker
 	if set != nil {
 		checker = policyChecker{set}
@@ -313,10 +332,35 @@ func (p policyChecker) Check(claims map[string]any, ids []string) (bool, string)
 	return d.Allow, d.Explanation()
 }
 
-// Start implements caddy.App; it logs the version of Gatehouse that runs.
+// Start implements caddy.App. It logs the version of Gatehouse that runs and
+// where things are: the store, each domain's issuer and the sites the gates
+// protect (as far as the http app's routes name them).
 func (a *App) Start() error {
-	a.logger.Info("started", zap.Stringer("version", version.Get()))
+	a.logger.Info("started", zap.Stringer("version", version.Get()), zap.String("store", a.storeDesc),
+		zap.Strings("protected_sites", a.sites))
+	for _, dc := range a.Domains {
+		ds := a.domains[dc.Name]
+		if ds == nil {
+			continue
+		}
+		// This config runs now: key rotations go to its audit log.
+		ds.rotationAudit.Store(a.audit)
+		iss := ds.issuer.Issuer()
+		a.logger.Info("issuer", zap.String("domain", dc.Name), zap.String("issuer", iss),
+			zap.String("discovery", iss+"/.well-known/openid-configuration"), zap.String("health", iss+"/healthz"))
+	}
 	return nil
+}
+
+// noteGate records a provisioned gate's sites for the start-up log.
+func (a *App) noteGate(g *Gate) {
+	for _, s := range g.sites {
+		for _, u := range s.urls() {
+			if !slices.Contains(a.sites, u) {
+				a.sites = append(a.sites, u)
+			}
+		}
+	}
 }
 
 // Stop implements caddy.App.

@@ -171,6 +171,7 @@ func (g *Gate) provision(ctx caddy.Context) error {
 	}
 	g.audit = g.app.audit.With(zap.String("domain", g.Domain))
 	g.sites = gateSites(ctx, g)
+	g.app.noteGate(g)
 	if g.metrics, err = newGateMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering the gate's metrics: %w", err)
 	}
