@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -70,6 +72,8 @@ type App struct {
 	// gateSessions holds the gate sessions ended by a logout, of every
 	// instance sharing the store (see gateSessionRevocations).
 	gateSessions *revocationHub
+	storeDesc    string   // the store, for the start-up log (never a password)
+	sites        []string // sites the gates protect, for the start-up log
 }
 
 // CaddyModule returns the Caddy module information.
@@ -86,6 +90,8 @@ type domainState struct {
 	policies *policy.Set
 	issuer   *issuer.Issuer
 	revoke   *revocationHub
+	// rotationAudit is where the shared key manager audits rotations.
+	rotationAudit *atomic.Pointer[zap.Logger]
 }
 
 // pool holds what survives reloads: open stores and per-domain runtimes.
@@ -108,6 +114,11 @@ type pooledKeys struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	revoke *revocationHub
+	// audit receives the key rotations: the audit logger of the running
+	// config (each config sets its own when it starts; before, the one that
+	// created the manager). A config's logger, unlike Caddy's default
+	// logger, reaches the logs the operator routed gatehouse.audit to.
+	audit *atomic.Pointer[zap.Logger]
 }
 
 func (p *pooledKeys) Destruct() error {
@@ -116,7 +127,8 @@ func (p *pooledKeys) Destruct() error {
 	return nil
 }
 
-// Provision opens the store and builds every domain.
+// Provision checks the whole configuration first, reporting every problem
+// at once, then opens the store and builds every domain.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.audit = a.logger.Named("audit")
@@ -126,22 +138,43 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.RevocationPoll == 0 {
 		a.RevocationPoll = caddy.Duration(5 * time.Second)
 	}
+	var probs problems
 	if a.CleanupInterval < 0 || a.RevocationPoll < 0 {
-		return fmt.Errorf("cleanup_interval and revocation_poll must be positive durations")
+		probs.add("", fmt.Errorf("cleanup_interval and revocation_poll must be positive durations"))
 	}
 	if len(a.KeyEncryptionKeys) > 0 {
 		repl := caddy.NewReplacer()
 		secrets := make([]string, len(a.KeyEncryptionKeys))
+		complete := true
 		for i, k := range a.KeyEncryptionKeys {
 			if secrets[i] = repl.ReplaceKnown(k, ""); secrets[i] == "" {
-				return fmt.Errorf("key_encryption_key %q expands to nothing; set the environment variable or file it names", k)
+				probs.add("", fmt.Errorf("key_encryption_key %q expands to nothing; set the environment variable or file it names", k))
+				complete = false
 			}
 		}
-		enc, err := keys.NewEncryption(secrets)
-		if err != nil {
-			return fmt.Errorf("key_encryption_key: %w", err)
+		if complete {
+			enc, err := keys.NewEncryption(secrets)
+			if err != nil {
+				probs.add("", fmt.Errorf("key_encryption_key: %w", err))
+			}
+			a.encryption = enc
 		}
-		a.encryption = enc
+	}
+	// Every domain is checked before anything opens the store.
+	compiled := make([]*compiledDomain, len(a.Domains))
+	seen := map[string]bool{}
+	for i, dc := range a.Domains {
+		if seen[dc.Name] {
+			probs.add("", fmt.Errorf("%s is defined twice; give each domain a unique name", domainLabel(dc.Name)))
+			continue
+		}
+		seen[dc.Name] = true
+		cd, err := dc.compile()
+		probs.add(domainWhere(dc.Name), err)
+		compiled[i] = cd
+	}
+	if err := probs.err(); err != nil {
+		return report("", err)
 	}
 
 	// Store.
@@ -157,6 +190,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("module %T is not a Gatehouse store", mod)
 	}
 	a.storeKey = opener.StoreKey()
+	a.storeDesc = describeStore(opener)
 	val, _, err := pool.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
 		st, err := opener.OpenStore(context.Background())
 		if err != nil {
@@ -181,12 +215,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// Domains.
 	a.domains = make(map[string]*domainState, len(a.Domains))
 	for i, dc := range a.Domains {
-		if _, dup := a.domains[dc.Name]; dup {
-			return fmt.Errorf("domain %s is defined twice; give each domain a unique name", domainLabel(dc.Name))
-		}
-		ds, err := a.provisionDomain(ctx, dc)
+		ds, err := a.provisionDomain(dc, compiled[i])
 		if err != nil {
-			return fmt.Errorf("domains[%d] (%s): %w", i, domainLabel(dc.Name), err)
+			return fmt.Errorf("%s: %w", domainWhere(dc.Name), err)
 		}
 		a.domains[dc.Name] = ds
 	}
@@ -200,39 +231,26 @@ func domainLabel(name string) string {
 	return fmt.Sprintf("domain %q", name)
 }
 
-func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState, error) {
-	dom, err := dc.identity()
-	if err != nil {
-		return nil, err
-	}
-	set, err := dc.policySet()
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range dom.Clients {
-		if len(c.Policies) == 0 {
-			continue
-		}
-		if set == nil {
-			return nil, fmt.Errorf("client %q names policies %v but the domain defines none; add them with `policy_file` or a `policy` block", c.ID, c.Policies)
-		}
-		if err := set.Check(c.Policies); err != nil {
-			return nil, fmt.Errorf("client %q: %w", c.ID, err)
-		}
-	}
-	kcfg, err := dc.keysConfig(dom)
-	if err != nil {
-		return nil, err
-	}
+// provisionDomain builds a checked domain's run-time state: its signing keys
+// (shared across reloads) and its issuer.
+func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainState, error) {
+	dom, set, kcfg := cd.dom, cd.set, cd.keys
 	kcfg.Encryption = a.encryption
 
 	// Key managers (and their rotation goroutines) are shared across
 	// reloads per store, domain and key settings.
 	// Key rotation is a security event: it goes to the audit log. The
-	// manager outlives this config, so it logs through Caddy's default logger.
+	// manager outlives this config, so it logs to the audit logger of the
+	// config that runs (see pooledKeys.audit).
 	domainName := dc.Name
+	audit := new(atomic.Pointer[zap.Logger])
+	audit.Store(a.audit)
 	kcfg.OnRotate = func(oldKID, newKID string) {
-		caddy.Log().Named("gatehouse.audit").Info("signing key rotated",
+		msg := "signing key rotated"
+		if oldKID == "" {
+			msg = "signing key created" // the domain's first key
+		}
+		audit.Load().Info(msg,
 			zap.String("event", "key_rotation"), zap.String("outcome", "success"), zap.String("domain", domainName),
 			zap.String("old_kid", oldKID), zap.String("kid", newKID))
 	}
@@ -249,7 +267,7 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 			return nil, err
 		}
 		bg, stop := context.WithCancel(context.Background())
-		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub()}
+		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub(), audit: audit}
 		plog := pooledLogger().With(zap.String("domain", dc.Name))
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -276,7 +294,7 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 	a.poolKeys = append(a.poolKeys, poolKey)
 	pk := val.(*pooledKeys)
 
-	ds := &domainState{keys: pk.mgr, policies: set, revoke: pk.revoke}
+	ds := &domainState{keys: pk.mgr, policies: set, revoke: pk.revoke, rotationAudit: pk.audit}
 	var checker issuer.PolicyChecker
 	if set != nil {
 		checker = policyChecker{set}
@@ -317,10 +335,35 @@ func (p policyChecker) Check(claims map[string]any, ids []string) (bool, string)
 	return d.Allow, d.Explanation()
 }
 
-// Start implements caddy.App; it logs the version of Gatehouse that runs.
+// Start implements caddy.App. It logs the version of Gatehouse that runs and
+// where things are: the store, each domain's issuer and the sites the gates
+// protect (as far as the http app's routes name them).
 func (a *App) Start() error {
-	a.logger.Info("started", zap.Stringer("version", version.Get()))
+	a.logger.Info("started", zap.Stringer("version", version.Get()), zap.String("store", a.storeDesc),
+		zap.Strings("protected_sites", a.sites))
+	for _, dc := range a.Domains {
+		ds := a.domains[dc.Name]
+		if ds == nil {
+			continue
+		}
+		// This config runs now: key rotations go to its audit log.
+		ds.rotationAudit.Store(a.audit)
+		iss := ds.issuer.Issuer()
+		a.logger.Info("issuer", zap.String("domain", dc.Name), zap.String("issuer", iss),
+			zap.String("discovery", iss+"/.well-known/openid-configuration"), zap.String("health", iss+"/healthz"))
+	}
 	return nil
+}
+
+// noteGate records a provisioned gate's sites for the start-up log.
+func (a *App) noteGate(g *Gate) {
+	for _, s := range g.sites {
+		for _, u := range s.urls() {
+			if !slices.Contains(a.sites, u) {
+				a.sites = append(a.sites, u)
+			}
+		}
+	}
 }
 
 // Stop implements caddy.App.

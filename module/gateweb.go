@@ -139,6 +139,9 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		if client == nil {
 			return nil, fmt.Errorf("client %q is not registered in %s; add `client %s { redirect_uris https://<this site>%s }` to it", l.Client, domainLabel(g.Domain), l.Client, web.callbackPath)
 		}
+		if err := checkCallbackRegistered(client, web.callbackPath, g.sites); err != nil {
+			return nil, err
+		}
 		scopes := l.Scopes
 		if len(scopes) == 0 {
 			scopes = client.Scopes

@@ -3,8 +3,8 @@
 // login page and SSO session, the token endpoint (authorization_code with
 // PKCE, refresh_token with rotation and reuse detection, client_credentials),
 // userinfo, revocation (RFC 7009), introspection (RFC 7662), RP-initiated
-// logout (which revokes what the SSO session started) and back-channel
-// logout. It owns the OAuth error writer, the token claims, the audit entries
+// logout (which revokes what the SSO session started), back-channel
+// logout and a health check (store reachable, signing key active). It owns the OAuth error writer, the token claims, the audit entries
 // and the metrics of those endpoints. It imports nothing of Caddy: the
 // Caddy handler builds a Config and calls ServeHTTP.
 //

@@ -29,7 +29,7 @@ func (i *Issuer) grantClientCredentials(client *identity.Client, form url.Values
 		client:   client,
 		subject:  client.ID,
 		scopes:   scopes,
-		audience: i.audienceFor(client, res),
+		audience: audienceFor(client, res),
 		familyID: randomString(12),
 	})
 }

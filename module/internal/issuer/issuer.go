@@ -100,6 +100,9 @@ type Issuer struct {
 	// back-channel logout deliveries
 	backchannel      *http.Client
 	backchannelSlots chan struct{}
+	// healthTimeout bounds the health check's store query (0:
+	// healthTimeout); tests shorten it.
+	healthTimeout time.Duration
 }
 
 // New builds an issuer. It checks the configuration and fails with a message
@@ -252,6 +255,7 @@ const (
 	pathIntrospect     = "/introspect"
 	pathLogout         = "/logout"
 	pathLogin          = "/login"
+	pathHealth         = "/healthz"
 )
 
 // route maps a request path to the endpoint it names ("" when none).
@@ -265,7 +269,7 @@ func (i *Issuer) route(p string) string {
 	}
 	switch rest {
 	case pathOIDCDiscovery, pathOAuthDiscovery, pathJWKS, pathAuthorize, pathToken,
-		pathUserinfo, pathRevoke, pathIntrospect, pathLogout, pathLogin:
+		pathUserinfo, pathRevoke, pathIntrospect, pathLogout, pathLogin, pathHealth:
 		return rest
 	}
 	return ""
@@ -274,6 +278,19 @@ func (i *Issuer) route(p string) string {
 // Handles reports whether the request's path is one of the issuer's
 // endpoints; the Caddy handler passes other requests to the next handler.
 func (i *Issuer) Handles(r *http.Request) bool { return i.route(r.URL.Path) != "" }
+
+// Owns reports whether the issuer answers the request: one of its
+// endpoints, or — for an issuer with a path (https://example.com/auth) —
+// any path under it, which gets 404 when it is not an endpoint. An issuer at
+// the root of its host owns only its endpoints: it often shares the site
+// with an application, whose paths must reach the next handler.
+func (i *Issuer) Owns(r *http.Request) bool {
+	if i.Handles(r) {
+		return true
+	}
+	p := r.URL.Path
+	return i.basePath != "" && (p == i.basePath || strings.HasPrefix(p, i.basePath+"/"))
+}
 
 // ServeHTTP serves the issuer's endpoints; other paths get 404.
 func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -297,6 +314,8 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		i.serveIntrospect(w, r)
 	case pathLogout:
 		i.serveLogout(w, r)
+	case pathHealth:
+		i.serveHealth(w, r)
 	default:
 		http.NotFound(w, r)
 	}

@@ -237,19 +237,33 @@ func (i *Issuer) mint(is issue) (*TokenResponse, *OAuthError) {
 // policyClaims aggregates what the ID token and the access token of this
 // sign-in would carry, for the client's policies.
 func (i *Issuer) policyClaims(u *identity.User, c *identity.Client, scopes, resources []string, sess store.Session) map[string]any {
+	return PolicyClaims(i.issuer, u, c, scopes, resources, sess.AuthTime, sess.AMR)
+}
+
+// PolicyClaims are the claims a client's policies are evaluated against when
+// user u signs in to client c at the issuer iss: what the ID token and the
+// access token of the sign-in would carry together (iss, sub, aud, azp,
+// client_id, scope, auth_time, amr, the profile claims the scopes release and
+// the user's custom claims). resources are the requested audiences (none:
+// the client's). A nil client leaves out the client's claims (aud, azp,
+// client_id). `caddy gatehouse policy eval --config` shows policies these
+// very claims.
+func PolicyClaims(iss string, u *identity.User, c *identity.Client, scopes, resources []string, authTime time.Time, amr []string) map[string]any {
 	m := map[string]any{
-		"iss":       i.issuer,
-		"sub":       u.Subject,
-		"aud":       audienceClaim(i.audienceFor(c, resources)),
-		"azp":       c.ID,
-		"client_id": c.ID,
-		"scope":     strings.Join(scopes, " "),
+		"iss":   iss,
+		"sub":   u.Subject,
+		"scope": strings.Join(scopes, " "),
 	}
-	if !sess.AuthTime.IsZero() {
-		m["auth_time"] = sess.AuthTime.Unix()
+	if c != nil {
+		m["aud"] = audienceClaim(audienceFor(c, resources))
+		m["azp"] = c.ID
+		m["client_id"] = c.ID
 	}
-	if len(sess.AMR) > 0 {
-		m["amr"] = sess.AMR
+	if !authTime.IsZero() {
+		m["auth_time"] = authTime.Unix()
+	}
+	if len(amr) > 0 {
+		m["amr"] = amr
 	}
 	// Standard claims through JSON, so names match the tokens exactly.
 	if b, err := json.Marshal(profileClaims(u, scopes)); err == nil {
@@ -269,7 +283,7 @@ func (i *Issuer) policyClaims(u *identity.User, c *identity.Client, scopes, reso
 
 // audienceFor is the access token audience: the requested resources, or the
 // client's audiences, or the client itself when it has none.
-func (i *Issuer) audienceFor(c *identity.Client, resources []string) []string {
+func audienceFor(c *identity.Client, resources []string) []string {
 	switch {
 	case len(resources) > 0:
 		return resources
