@@ -227,14 +227,14 @@ func TestMigrateFromVersion3(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The previous release's Store on it: every table of version 3 gets a row.
-	old := &Store{w: w, r: w, Now: time.Now}
+	old := on(w, w)
 	data := storetest.FillVersion3(t, old)
 	w.Close()
 
 	s := open(t, path)
 	var version int
-	if err := s.r.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 4 {
-		t.Fatalf("schema version %d (%v), want 4", version, err)
+	if err := s.r.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 5 {
+		t.Fatalf("schema version %d (%v), want 5", version, err)
 	}
 	data.Check(t, s)
 }
