@@ -210,3 +210,34 @@ func TestMigrateFromVersion3(t *testing.T) {
 	}
 	data.Check(t, s)
 }
+
+// TestMigrateFromVersion4 upgrades a schema of version 4, with data in every
+// table, to the current one: the data survives, the session grants are
+// filed under their sessions' domain and subject, and the directory and
+// API-key tables of version 5 work.
+func TestMigrateFromVersion4(t *testing.T) {
+	ctx := context.Background()
+	d := freshSchema(t, testDSN(t))
+	pool, err := pgxpool.New(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, pool, time.Now, 4); err != nil {
+		pool.Close()
+		t.Fatal(err)
+	}
+	old := on(pool)
+	data := storetest.FillVersion4(t, old, func(g store.SessionGrant) error {
+		_, err := pool.Exec(ctx, `INSERT INTO session_grants (session_id, family_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			g.SessionID, g.FamilyID, g.ClientID, g.CreatedAt, g.ExpiresAt)
+		return err
+	})
+	old.Close()
+
+	s := open(t, d)
+	var version int
+	if err := s.pool.QueryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 5 {
+		t.Fatalf("schema version %d (%v), want 5", version, err)
+	}
+	data.Check(t, s)
+}
