@@ -180,6 +180,10 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	storetest.BenchmarkRotateRefreshToken(b, open(b, freshSchema(b, testDSN(b))))
 }
 
+func BenchmarkUserRead(b *testing.B) {
+	storetest.BenchmarkUserRead(b, open(b, freshSchema(b, testDSN(b))))
+}
+
 func TestClock(t *testing.T) {
 	s := open(t, freshSchema(t, testDSN(t)))
 	storetest.TestClock(t, s, func(now func() time.Time) { s.Now = now })

@@ -208,6 +208,10 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	storetest.BenchmarkRotateRefreshToken(b, open(b, filepath.Join(b.TempDir(), "gatehouse.db")))
 }
 
+func BenchmarkUserRead(b *testing.B) {
+	storetest.BenchmarkUserRead(b, open(b, filepath.Join(b.TempDir(), "gatehouse.db")))
+}
+
 func TestClock(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 	storetest.TestClock(t, s, func(now func() time.Time) { s.Now = now })

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,7 +106,7 @@ var (
 	qDomain        = q(`SELECT ` + domainCols + ` FROM domains WHERE name = $1`)
 	qDomains       = q(`SELECT ` + domainCols + ` FROM domains ORDER BY name COLLATE "C"`)
 	qDomainVersion = q(`SELECT version FROM domains WHERE name = $1`)
-	qIssuerTaken   = q(`SELECT 1 FROM domains WHERE issuer = $1 AND name <> $2`)
+	qIssuerTaken   = q(`SELECT 1 FROM domains WHERE issuer = $1 AND issuer <> '' AND name <> $2`) // the partial index's condition, so it is used
 	qAddDomain     = q(`INSERT INTO domains (` + domainCols + `) VALUES ($1, $2, $3, 1, $4, $4)`)
 	qSetDomain     = q(`UPDATE domains SET issuer = $2, settings = $3, version = version + 1, updated_at = $4 WHERE name = $1`)
 	// Deleting a domain: every directory table, then its API keys revoked.
@@ -224,8 +225,9 @@ var (
 	qUserByLogin    = q(`SELECT ` + userCols + ` FROM user_logins AS l JOIN users AS u ON u.domain = l.domain AND u.subject = l.subject WHERE l.domain = $1 AND l.login = $2`)
 	qUserByExternal = q(`SELECT ` + userCols + ` FROM user_identities AS i JOIN users AS u ON u.domain = i.domain AND u.subject = i.subject
 		WHERE i.domain = $1 AND i.provider = $2 AND i.external_subject = $3`)
-	qIdentities = q(`SELECT provider, external_subject FROM user_identities WHERE domain = $1 AND subject = $2
-		ORDER BY provider COLLATE "C", external_subject COLLATE "C"`)
+	// Identities are sorted here, not by the query: ordering by the
+	// primary key would tempt SQLite's planner into scanning the domain.
+	qIdentities   = q(`SELECT provider, external_subject FROM user_identities WHERE domain = $1 AND subject = $2`)
 	qUserVersion  = q(`SELECT version FROM users WHERE domain = $1 AND subject = $2`)
 	qLoginOwner   = q(`SELECT subject FROM user_logins WHERE domain = $1 AND login = $2`)
 	qIdentityUser = q(`SELECT subject FROM user_identities WHERE domain = $1 AND provider = $2 AND external_subject = $3`)
@@ -273,7 +275,19 @@ func (s *Store) user(ctx context.Context, db querier, sel query, args ...any) (s
 		}
 		u.Identities = append(u.Identities, id)
 	}
+	sortIdentities(u.Identities)
 	return u, rows.Err()
+}
+
+// sortIdentities puts a user's identities in their order: by provider, then
+// subject (bytewise).
+func sortIdentities(ids []store.ExternalIdentity) {
+	slices.SortFunc(ids, func(a, b store.ExternalIdentity) int {
+		if c := strings.Compare(a.Provider, b.Provider); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Subject, b.Subject)
+	})
 }
 
 // User returns a user by subject.
@@ -350,7 +364,7 @@ func (s *Store) Users(ctx context.Context, domain, search string, offset, limit 
 		index[u.Subject] = i
 	}
 	rows, err = tx.QueryContext(ctx, s.d.render(`SELECT subject, provider, external_subject FROM user_identities
-		WHERE domain = $1 AND subject IN (`+in(2, len(users))+`) ORDER BY provider COLLATE "C", external_subject COLLATE "C"`), idArgs...)
+		WHERE domain = $1 AND subject IN (`+in(2, len(users))+`)`), idArgs...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -364,7 +378,13 @@ func (s *Store) Users(ctx context.Context, domain, search string, offset, limit 
 		u := &users[index[sub]]
 		u.Identities = append(u.Identities, id)
 	}
-	return users, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	for _, u := range users {
+		sortIdentities(u.Identities)
+	}
+	return users, total, nil
 }
 
 // snapshot is the isolation level of a read transaction that must see one

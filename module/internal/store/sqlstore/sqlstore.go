@@ -44,9 +44,6 @@ func (s *Store) Close() error {
 	return s.close()
 }
 
-// Dialect returns the store's dialect.
-func (s *Store) Dialect() *Dialect { return s.d }
-
 // sql returns a query's text in the store's dialect.
 func (s *Store) sql(q query) string { return q.text[s.d.id] }
 
