@@ -418,8 +418,13 @@ func (a *App) domain(name string) (*domainState, error) {
 	return ds, nil
 }
 
+// expirer is what sweep needs of the store.
+type expirer interface {
+	DeleteExpired(ctx context.Context, now time.Time) error
+}
+
 // sweep deletes expired records until ctx is done.
-func sweep(ctx context.Context, st store.Store, every time.Duration, logger *zap.Logger, done chan struct{}) {
+func sweep(ctx context.Context, st expirer, every time.Duration, logger *zap.Logger, done chan struct{}) {
 	defer close(done)
 	tick(ctx, every, func() {
 		if err := st.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
@@ -529,7 +534,7 @@ const (
 // or a domain that is rebuilt, learns what was revoked before), then, each
 // poll, those recorded since.
 type revocationWatcher struct {
-	st     store.Store
+	st     store.Revocations
 	hub    *revocationHub
 	logger *zap.Logger
 	since  time.Time
@@ -539,7 +544,7 @@ type revocationWatcher struct {
 	prefix string
 }
 
-func newRevocationWatcher(st store.Store, hub *revocationHub, logger *zap.Logger) *revocationWatcher {
+func newRevocationWatcher(st store.Revocations, hub *revocationHub, logger *zap.Logger) *revocationWatcher {
 	return &revocationWatcher{st: st, hub: hub, logger: logger, since: time.Now().Add(-revocationMemory), seen: map[string]time.Time{}}
 }
 

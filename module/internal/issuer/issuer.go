@@ -25,12 +25,23 @@ type PolicyChecker interface {
 	Check(claims map[string]any, policyIDs []string) (allowed bool, explanation string)
 }
 
+// Store is what the issuer keeps in the store: codes, refresh-token
+// families and session grants, SSO sessions, revocations, sign-in failure
+// counts and its request key.
+type Store interface {
+	store.Grants
+	store.Sessions
+	store.Revocations
+	store.Throttle
+	store.Secrets
+}
+
 // Config configures an Issuer for one domain.
 type Config struct {
 	// Domain is the compiled identity model (Compile is called if needed).
 	Domain *identity.Domain
 	// Store persists codes, refresh tokens, sessions and revocations.
-	Store store.Store
+	Store Store
 	// Keys signs tokens; Load must have succeeded.
 	Keys *keys.Manager
 	// Policies evaluates client policies; nil means no client may name
@@ -78,7 +89,7 @@ type Config struct {
 type Issuer struct {
 	cfg      Config
 	domain   *identity.Domain
-	st       store.Store
+	st       Store
 	keys     *keys.Manager
 	audit    *zap.Logger
 	log      *zap.Logger
