@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -72,6 +74,8 @@ type App struct {
 	// gateSessions holds the gate sessions ended by a logout, of every
 	// instance sharing the store (see gateSessionRevocations).
 	gateSessions *revocationHub
+	storeDesc    string   // the store, for the start-up log (never a password)
+	sites        []string // sites the gates protect, for the start-up log
 }
 
 // CaddyModule returns the Caddy module information.
@@ -89,6 +93,8 @@ type domainState struct {
 	keys   *keys.Manager
 	issuer *issuer.Issuer
 	revoke *revocationHub
+	// rotationAudit is where the shared key manager audits rotations.
+	rotationAudit *atomic.Pointer[zap.Logger]
 }
 
 // pool holds what survives reloads: open stores and per-domain runtimes.
@@ -111,6 +117,11 @@ type pooledKeys struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	revoke *revocationHub
+	// audit receives the key rotations: the audit logger of the running
+	// config (each config sets its own when it starts; before, the one that
+	// created the manager). A config's logger, unlike Caddy's default
+	// logger, reaches the logs the operator routed gatehouse.audit to.
+	audit *atomic.Pointer[zap.Logger]
 }
 
 func (p *pooledKeys) Destruct() error {
@@ -119,7 +130,8 @@ func (p *pooledKeys) Destruct() error {
 	return nil
 }
 
-// Provision opens the store and builds every domain.
+// Provision checks the whole configuration first, reporting every problem
+// at once, then opens the store and builds every domain.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.audit = a.logger.Named("audit")
@@ -129,23 +141,55 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.RevocationPoll == 0 {
 		a.RevocationPoll = caddy.Duration(5 * time.Second)
 	}
+	var probs problems
 	if a.CleanupInterval < 0 || a.RevocationPoll < 0 {
-		return fmt.Errorf("cleanup_interval and revocation_poll must be positive durations")
+		probs.add("", fmt.Errorf("cleanup_interval and revocation_poll must be positive durations"))
 	}
 	if len(a.KeyEncryptionKeys) > 0 {
 		repl := caddy.NewReplacer()
 		secrets := make([]string, len(a.KeyEncryptionKeys))
+		complete := true
 		for i, k := range a.KeyEncryptionKeys {
 			if secrets[i] = repl.ReplaceKnown(k, ""); secrets[i] == "" {
-				return fmt.Errorf("key_encryption_key %q expands to nothing; set the environment variable or file it names", k)
+				probs.add("", fmt.Errorf("key_encryption_key %q expands to nothing; set the environment variable or file it names", k))
+				complete = false
 			}
 		}
-		enc, err := keys.NewEncryption(secrets)
-		if err != nil {
-			return fmt.Errorf("key_encryption_key: %w", err)
+		if complete {
+			enc, err := keys.NewEncryption(secrets)
+			if err != nil {
+				probs.add("", fmt.Errorf("key_encryption_key: %w", err))
+			}
+			a.encryption = enc
 		}
-		a.encryption = enc
 	}
+	// Every domain is checked before anything opens the store.
+	compiled := make([]*compiledDomain, len(a.Domains))
+	seen := map[string]bool{}
+	for i, dc := range a.Domains {
+		if seen[dc.Name] {
+			probs.add("", fmt.Errorf("%s is defined twice; give each domain a unique name", domainLabel(dc.Name)))
+			continue
+		}
+		seen[dc.Name] = true
+		cd, err := dc.compile()
+		probs.add(domainWhere(dc.Name), err)
+		compiled[i] = cd
+	}
+	if err := probs.err(); err != nil {
+		return report("", err)
+	}
+	// The identities of every domain: the directory the issuers and gates
+	// read them from.
+	static := make([]directory.StaticDomain, len(compiled))
+	for i, cd := range compiled {
+		static[i] = directory.StaticDomain{Domain: cd.dom, Policies: cd.set}
+	}
+	dir, derr := directory.NewStatic(static...)
+	if derr != nil {
+		return report("", derr)
+	}
+	a.directory = dir
 
 	// Store.
 	if a.StoreRaw == nil {
@@ -160,6 +204,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("module %T is not a Gatehouse store", mod)
 	}
 	a.storeKey = opener.StoreKey()
+	a.storeDesc = describeStore(opener)
 	val, _, err := pool.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
 		st, err := opener.OpenStore(context.Background())
 		if err != nil {
@@ -181,28 +226,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 
-	// Domains: their identities first (the directory), then their keys
-	// and issuers.
-	static := make([]directory.StaticDomain, len(a.Domains))
-	kcfgs := make([]keys.Config, len(a.Domains))
-	seen := make(map[string]bool, len(a.Domains))
-	for i, dc := range a.Domains {
-		if seen[dc.Name] {
-			return fmt.Errorf("domain %s is defined twice; give each domain a unique name", domainLabel(dc.Name))
-		}
-		seen[dc.Name] = true
-		if static[i], kcfgs[i], err = dc.compile(); err != nil {
-			return fmt.Errorf("domains[%d] (%s): %w", i, domainLabel(dc.Name), err)
-		}
-	}
-	if a.directory, err = directory.NewStatic(static...); err != nil {
-		return err
-	}
+	// Domains.
 	a.domains = make(map[string]*domainState, len(a.Domains))
 	for i, dc := range a.Domains {
-		ds, err := a.provisionDomain(dc, kcfgs[i])
+		ds, err := a.provisionDomain(dc, compiled[i])
 		if err != nil {
-			return fmt.Errorf("domains[%d] (%s): %w", i, domainLabel(dc.Name), err)
+			return fmt.Errorf("%s: %w", domainWhere(dc.Name), err)
 		}
 		a.domains[dc.Name] = ds
 	}
@@ -216,45 +245,26 @@ func domainLabel(name string) string {
 	return fmt.Sprintf("domain %q", name)
 }
 
-// compile turns a domain's configuration into its identities (users,
-// clients, settings and policies, checked) and its key settings.
-func (dc *DomainConfig) compile() (directory.StaticDomain, keys.Config, error) {
-	dom, err := dc.identity()
-	if err != nil {
-		return directory.StaticDomain{}, keys.Config{}, err
-	}
-	set, err := dc.policySet()
-	if err != nil {
-		return directory.StaticDomain{}, keys.Config{}, err
-	}
-	for _, c := range dom.Clients {
-		if len(c.Policies) == 0 {
-			continue
-		}
-		if set == nil {
-			return directory.StaticDomain{}, keys.Config{}, fmt.Errorf("client %q names policies %v but the domain defines none; add them with `policy_file` or a `policy` block", c.ID, c.Policies)
-		}
-		if err := set.Check(c.Policies); err != nil {
-			return directory.StaticDomain{}, keys.Config{}, fmt.Errorf("client %q: %w", c.ID, err)
-		}
-	}
-	kcfg, err := dc.keysConfig(dom)
-	if err != nil {
-		return directory.StaticDomain{}, keys.Config{}, err
-	}
-	return directory.StaticDomain{Domain: dom, Policies: set}, kcfg, nil
-}
-
-func (a *App) provisionDomain(dc *DomainConfig, kcfg keys.Config) (*domainState, error) {
+// provisionDomain builds a checked domain's run-time state: its signing keys
+// (shared across reloads) and its issuer.
+func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainState, error) {
+	kcfg := cd.keys
 	kcfg.Encryption = a.encryption
 
 	// Key managers (and their rotation goroutines) are shared across
 	// reloads per store, domain and key settings.
 	// Key rotation is a security event: it goes to the audit log. The
-	// manager outlives this config, so it logs through Caddy's default logger.
+	// manager outlives this config, so it logs to the audit logger of the
+	// config that runs (see pooledKeys.audit).
 	domainName := dc.Name
+	audit := new(atomic.Pointer[zap.Logger])
+	audit.Store(a.audit)
 	kcfg.OnRotate = func(oldKID, newKID string) {
-		caddy.Log().Named("gatehouse.audit").Info("signing key rotated",
+		msg := "signing key rotated"
+		if oldKID == "" {
+			msg = "signing key created" // the domain's first key
+		}
+		audit.Load().Info(msg,
 			zap.String("event", "key_rotation"), zap.String("outcome", "success"), zap.String("domain", domainName),
 			zap.String("old_kid", oldKID), zap.String("kid", newKID))
 	}
@@ -271,7 +281,7 @@ func (a *App) provisionDomain(dc *DomainConfig, kcfg keys.Config) (*domainState,
 			return nil, err
 		}
 		bg, stop := context.WithCancel(context.Background())
-		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub()}
+		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub(), audit: audit}
 		plog := pooledLogger().With(zap.String("domain", dc.Name))
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -298,7 +308,7 @@ func (a *App) provisionDomain(dc *DomainConfig, kcfg keys.Config) (*domainState,
 	a.poolKeys = append(a.poolKeys, poolKey)
 	pk := val.(*pooledKeys)
 
-	ds := &domainState{name: dc.Name, keys: pk.mgr, revoke: pk.revoke}
+	ds := &domainState{name: dc.Name, keys: pk.mgr, revoke: pk.revoke, rotationAudit: pk.audit}
 	ds.issuer, err = issuer.New(issuer.Config{
 		Directory: a.directory,
 		Domain:    dc.Name,
@@ -326,10 +336,35 @@ func clientIP(r *http.Request) string {
 	return issuer.RemoteIP(r)
 }
 
-// Start implements caddy.App; it logs the version of Gatehouse that runs.
+// Start implements caddy.App. It logs the version of Gatehouse that runs and
+// where things are: the store, each domain's issuer and the sites the gates
+// protect (as far as the http app's routes name them).
 func (a *App) Start() error {
-	a.logger.Info("started", zap.Stringer("version", version.Get()))
+	a.logger.Info("started", zap.Stringer("version", version.Get()), zap.String("store", a.storeDesc),
+		zap.Strings("protected_sites", a.sites))
+	for _, dc := range a.Domains {
+		ds := a.domains[dc.Name]
+		if ds == nil {
+			continue
+		}
+		// This config runs now: key rotations go to its audit log.
+		ds.rotationAudit.Store(a.audit)
+		iss := ds.issuer.Issuer()
+		a.logger.Info("issuer", zap.String("domain", dc.Name), zap.String("issuer", iss),
+			zap.String("discovery", iss+"/.well-known/openid-configuration"), zap.String("health", iss+"/healthz"))
+	}
 	return nil
+}
+
+// noteGate records a provisioned gate's sites for the start-up log.
+func (a *App) noteGate(g *Gate) {
+	for _, s := range g.sites {
+		for _, u := range s.urls() {
+			if !slices.Contains(a.sites, u) {
+				a.sites = append(a.sites, u)
+			}
+		}
+	}
 }
 
 // Stop implements caddy.App.
@@ -384,8 +419,13 @@ func (a *App) domain(name string) (*domainState, error) {
 	return ds, nil
 }
 
+// expirer is what sweep needs of the store.
+type expirer interface {
+	DeleteExpired(ctx context.Context, now time.Time) error
+}
+
 // sweep deletes expired records until ctx is done.
-func sweep(ctx context.Context, st store.Store, every time.Duration, logger *zap.Logger, done chan struct{}) {
+func sweep(ctx context.Context, st expirer, every time.Duration, logger *zap.Logger, done chan struct{}) {
 	defer close(done)
 	tick(ctx, every, func() {
 		if err := st.DeleteExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
@@ -495,7 +535,7 @@ const (
 // or a domain that is rebuilt, learns what was revoked before), then, each
 // poll, those recorded since.
 type revocationWatcher struct {
-	st     store.Store
+	st     store.Revocations
 	hub    *revocationHub
 	logger *zap.Logger
 	since  time.Time
@@ -505,7 +545,7 @@ type revocationWatcher struct {
 	prefix string
 }
 
-func newRevocationWatcher(st store.Store, hub *revocationHub, logger *zap.Logger) *revocationWatcher {
+func newRevocationWatcher(st store.Revocations, hub *revocationHub, logger *zap.Logger) *revocationWatcher {
 	return &revocationWatcher{st: st, hub: hub, logger: logger, since: time.Now().Add(-revocationMemory), seen: map[string]time.Time{}}
 }
 

@@ -2,6 +2,8 @@ package module
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -48,14 +50,15 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if d.NextArg() {
 		return nil, d.Errf("unexpected %q after gatehouse; the global option takes only a block: `gatehouse { domain { issuer https://... } }`", d.Val())
 	}
-	for d.NextBlock(0) {
+	var probs problems
+	probs.add("", eachEntry(d, func(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "store":
 			if app.StoreRaw != nil {
-				return nil, d.Err("store is given twice; keep one `store sqlite [path]` or `store postgres <dsn>`")
+				return d.Err("store is given twice; keep one `store sqlite [path]` or `store postgres <dsn>`")
 			}
 			if !d.NextArg() {
-				return nil, d.Err("store needs a backend: `store sqlite [path]` or `store postgres <dsn>`")
+				return d.Err("store needs a backend: `store sqlite [path]` or `store postgres <dsn>`")
 			}
 			switch d.Val() {
 			case "sqlite":
@@ -64,53 +67,87 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 					s.Path = d.Val()
 				}
 				if d.NextArg() {
-					return nil, d.Errf("unexpected %q after the SQLite path; write `store sqlite [path]`", d.Val())
+					return d.Errf("unexpected %q after the SQLite path; write `store sqlite [path]`", d.Val())
 				}
 				app.StoreRaw = caddyconfig.JSONModuleObject(s, "backend", "sqlite", nil)
 			case "postgres":
 				if !d.NextArg() {
-					return nil, d.Err("store postgres needs a connection string, e.g. `store postgres {env.DATABASE_URL}`")
+					return d.Err("store postgres needs a connection string, e.g. `store postgres {env.DATABASE_URL}`")
 				}
 				s := PostgresStore{DSN: d.Val()}
 				if d.NextArg() {
-					return nil, d.Errf("unexpected %q after the PostgreSQL connection string; quote it if it contains spaces", d.Val())
+					return d.Errf("unexpected %q after the PostgreSQL connection string; quote it if it contains spaces", d.Val())
 				}
 				app.StoreRaw = caddyconfig.JSONModuleObject(s, "backend", "postgres", nil)
 			default:
-				return nil, d.Errf("unknown store %q; use `store sqlite [path]` or `store postgres <dsn>`", d.Val())
+				return d.Errf("unknown store %q; use `store sqlite [path]` or `store postgres <dsn>`", d.Val())
 			}
 		case "cleanup_interval":
 			dur, err := parseDurationArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			app.CleanupInterval = dur
 		case "key_encryption_key":
 			vals := d.RemainingArgs()
 			if len(vals) == 0 {
-				return nil, d.Err("key_encryption_key needs a secret of at least 32 bytes, e.g. `key_encryption_key {env.GATEHOUSE_KEY_ENCRYPTION_KEY}` (generate one with `openssl rand -base64 32`); list older secrets after it while keys sealed with them are still published")
+				return d.Err("key_encryption_key needs a secret of at least 32 bytes, e.g. `key_encryption_key {env.GATEHOUSE_KEY_ENCRYPTION_KEY}` (generate one with `openssl rand -base64 32`); list older secrets after it while keys sealed with them are still published")
 			}
 			if len(app.KeyEncryptionKeys) > 0 {
-				return nil, d.Err("key_encryption_key is given twice; list every secret on one line, the current one first")
+				return d.Err("key_encryption_key is given twice; list every secret on one line, the current one first")
 			}
 			app.KeyEncryptionKeys = vals
 		case "revocation_poll":
 			dur, err := parseDurationArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			app.RevocationPoll = dur
 		case "domain":
 			dc, err := parseDomain(d)
-			if err != nil {
-				return nil, err
+			if dc != nil {
+				app.Domains = append(app.Domains, dc)
 			}
-			app.Domains = append(app.Domains, dc)
+			return err
 		default:
-			return nil, d.Errf("unknown gatehouse option %q; expected store, cleanup_interval, revocation_poll, key_encryption_key or domain", d.Val())
+			return d.Errf("unknown gatehouse option %q; expected store, cleanup_interval, revocation_poll, key_encryption_key or domain", d.Val())
 		}
+		return nil
+	}))
+	if err := probs.err(); err != nil {
+		return nil, err
 	}
 	return httpcaddyfile.App{Name: "gatehouse", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// eachEntry calls parse for every entry of the block that follows d's
+// current token, each with a dispenser of its own holding the entry's line
+// and block (positioned on its first token), and collects their errors: a
+// mistake in one entry is reported and parsing goes on with the next, so
+// one run reports every problem.
+func eachEntry(d *caddyfile.Dispenser, parse func(entry *caddyfile.Dispenser) error) error {
+	var probs problems
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		e := d.NewFromNextSegment()
+		e.Next()
+		probs.add("", parse(e))
+	}
+	return probs.err()
+}
+
+// besideCaddyfile resolves a relative file path given in a Caddyfile
+// against the directory of the Caddyfile that names it, as `import` does.
+// Paths with placeholders and paths in a Caddyfile in the working
+// directory are left as they are.
+func besideCaddyfile(d *caddyfile.Dispenser, path string) string {
+	if path == "" || filepath.IsAbs(path) || strings.Contains(path, "{") {
+		return path
+	}
+	dir := filepath.Dir(d.File())
+	if d.File() == "" || dir == "." {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 func parseDomain(d *caddyfile.Dispenser) (*DomainConfig, error) {
@@ -121,93 +158,106 @@ func parseDomain(d *caddyfile.Dispenser) (*DomainConfig, error) {
 			return nil, d.Errf("unexpected %q after the domain name; write `domain [name] {`", d.Val())
 		}
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
+	var probs problems
+	probs.add(domainWhere(dc.Name), eachEntry(d, func(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "issuer":
 			v, err := oneArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			dc.Issuer = v
 		case "signing_algorithm":
 			v, err := oneArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			switch v {
 			case "RS256", "ES256", "EdDSA":
 			default:
-				return nil, d.Errf("signing_algorithm %q is not supported; use RS256, ES256 or EdDSA", v)
+				return d.Errf("signing_algorithm %q is not supported; use RS256, ES256 or EdDSA", v)
 			}
 			dc.SigningAlgorithm = v
 		case "key_rotation":
 			dur, err := parseDurationArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			dc.KeyRotation = dur
 		case "session_lifetime":
 			dur, err := parseDurationArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			dc.SessionLifetime = dur
 		case "claims_map":
 			v, err := oneArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			dc.ClaimsMapFile = v
+			dc.ClaimsMapFile = besideCaddyfile(d, v)
 		case "policy_file":
 			v, err := oneArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			dc.PolicyFiles = append(dc.PolicyFiles, v)
+			dc.PolicyFiles = append(dc.PolicyFiles, besideCaddyfile(d, v))
 		case "policy":
 			p, err := parsePolicy(d)
 			if err != nil {
-				return nil, err
+				return within("policy", p.ID, err)
 			}
 			dc.Policies = append(dc.Policies, p)
 		case "user":
 			u, err := parseUser(d)
 			if err != nil {
-				return nil, err
+				return within("user", u.Username, err)
 			}
 			dc.Users = append(dc.Users, u)
 		case "client":
 			c, err := parseClient(d)
 			if err != nil {
-				return nil, err
+				return within("client", c.ClientID, err)
 			}
 			dc.Clients = append(dc.Clients, c)
 		default:
-			return nil, d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, claims_map, policy_file, policy, user or client", d.Val())
+			return d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, claims_map, policy_file, policy, user or client", d.Val())
 		}
-	}
+		return nil
+	}))
 	if dc.Issuer == "" {
-		return nil, d.Errf("%s has no issuer; add `issuer https://auth.example.com` inside the domain block", domainLabel(dc.Name))
+		probs.add(domainWhere(dc.Name), d.Err("no issuer; add `issuer https://auth.example.com` inside the domain block"))
 	}
-	return dc, nil
+	return dc, probs.err()
+}
+
+// within prefixes every problem of err with the object it is about, e.g.
+// `user "alice"`; an object without a name adds no prefix.
+func within(kind, name string, err error) error {
+	if name == "" {
+		return err
+	}
+	var probs problems
+	probs.add(fmt.Sprintf("%s %q", kind, name), err)
+	return probs.err()
 }
 
 func parseUser(d *caddyfile.Dispenser) (*UserConfig, error) {
 	u := new(UserConfig)
 	if !d.NextArg() {
-		return nil, d.Err("user needs a username: `user alice { ... }`")
+		return u, d.Err("user needs a username: `user alice { ... }`")
 	}
 	u.Username = d.Val()
 	if d.NextArg() {
-		return nil, d.Errf("unexpected %q after the username; put settings inside `user %s { ... }`", d.Val(), u.Username)
+		return u, d.Errf("unexpected %q after the username; put settings inside `user %s { ... }`", d.Val(), u.Username)
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
+	return u, eachEntry(d, func(d *caddyfile.Dispenser) error {
 		key := d.Val()
 		switch key {
 		case "sub", "name", "given_name", "family_name", "email", "password_hash":
 			v, err := oneArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			switch key {
 			case "sub":
@@ -226,31 +276,31 @@ func parseUser(d *caddyfile.Dispenser) (*UserConfig, error) {
 		case "email_verified":
 			v, err := oneArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, d.Errf("email_verified must be true or false, not %q", v)
+				return d.Errf("email_verified must be true or false, not %q", v)
 			}
 			u.EmailVerified = &b
 		case "disabled":
 			if d.NextArg() {
-				return nil, d.Errf("disabled takes no value; remove %q", d.Val())
+				return d.Errf("disabled takes no value; remove %q", d.Val())
 			}
 			u.Disabled = true
 		case "claims", "access_claims":
 			if d.NextArg() {
-				return nil, d.Errf("%s takes a block: `%s { groups admins dev }`", key, key)
+				return d.Errf("%s takes a block: `%s { groups admins dev }`", key, key)
 			}
 			m := map[string]any{}
 			for n := d.Nesting(); d.NextBlock(n); {
 				name := d.Val()
 				vals := d.RemainingArgs()
 				if len(vals) == 0 {
-					return nil, d.Errf("claim %q has no value; write `%s value [value...]`", name, name)
+					return d.Errf("claim %q has no value; write `%s value [value...]`", name, name)
 				}
 				if _, dup := m[name]; dup {
-					return nil, d.Errf("claim %q is given twice; list every value on one line", name)
+					return d.Errf("claim %q is given twice; list every value on one line", name)
 				}
 				m[name] = claimValue(vals)
 			}
@@ -260,10 +310,10 @@ func parseUser(d *caddyfile.Dispenser) (*UserConfig, error) {
 				u.AccessClaims = m
 			}
 		default:
-			return nil, d.Errf("unknown user option %q; expected sub, name, given_name, family_name, email, email_verified, password_hash, disabled, claims or access_claims", key)
+			return d.Errf("unknown user option %q; expected sub, name, given_name, family_name, email, email_verified, password_hash, disabled, claims or access_claims", key)
 		}
-	}
-	return u, nil
+		return nil
+	})
 }
 
 // claimValue turns Caddyfile tokens into a claim: one token is a scalar
@@ -297,25 +347,25 @@ func claimValue(vals []string) any {
 func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 	c := new(ClientConfig)
 	if !d.NextArg() {
-		return nil, d.Err("client needs a client id: `client webapp { ... }`")
+		return c, d.Err("client needs a client id: `client webapp { ... }`")
 	}
 	c.ClientID = d.Val()
 	if d.NextArg() {
-		return nil, d.Errf("unexpected %q after the client id; put settings inside `client %s { ... }`", d.Val(), c.ClientID)
+		return c, d.Errf("unexpected %q after the client id; put settings inside `client %s { ... }`", d.Val(), c.ClientID)
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
+	return c, eachEntry(d, func(d *caddyfile.Dispenser) error {
 		key := d.Val()
 		switch key {
 		case "secret":
 			v, err := oneArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			c.Secret = v
 		case "grant_types", "scopes", "audience", "redirect_uris", "post_logout_redirect_uris", "allowed_origins", "providers", "policies":
 			vals := d.RemainingArgs()
 			if len(vals) == 0 {
-				return nil, d.Errf("%s needs at least one value", key)
+				return d.Errf("%s needs at least one value", key)
 			}
 			switch key {
 			case "grant_types":
@@ -323,9 +373,9 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 					switch g {
 					case "authorization_code", "refresh_token", "client_credentials":
 					case "implicit", "password":
-						return nil, d.Errf("grant type %q is not offered (it is unsafe); use authorization_code with PKCE", g)
+						return d.Errf("grant type %q is not offered (it is unsafe); use authorization_code with PKCE", g)
 					default:
-						return nil, d.Errf("unknown grant type %q; use authorization_code, refresh_token or client_credentials", g)
+						return d.Errf("unknown grant type %q; use authorization_code, refresh_token or client_credentials", g)
 					}
 				}
 				c.GrantTypes = append(c.GrantTypes, vals...)
@@ -346,7 +396,7 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 			}
 		case "deny_local_login", "allow_plain_pkce", "optional_pkce", "backchannel_logout_session_required":
 			if d.NextArg() {
-				return nil, d.Errf("%s takes no value; remove %q", key, d.Val())
+				return d.Errf("%s takes no value; remove %q", key, d.Val())
 			}
 			switch key {
 			case "deny_local_login":
@@ -361,13 +411,13 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 		case "backchannel_logout_uri":
 			v, err := oneArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			c.BackchannelLogoutURI = v
 		case "access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime":
 			dur, err := parseDurationArg(d)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			switch key {
 			case "access_token_lifetime":
@@ -378,10 +428,10 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 				c.RefreshTokenLifetime = dur
 			}
 		default:
-			return nil, d.Errf("unknown client option %q; expected secret, grant_types, scopes, audience, redirect_uris, post_logout_redirect_uris, allowed_origins, providers, policies, deny_local_login, allow_plain_pkce, optional_pkce, backchannel_logout_uri, backchannel_logout_session_required or a *_token_lifetime", key)
+			return d.Errf("unknown client option %q; expected secret, grant_types, scopes, audience, redirect_uris, post_logout_redirect_uris, allowed_origins, providers, policies, deny_local_login, allow_plain_pkce, optional_pkce, backchannel_logout_uri, backchannel_logout_session_required or a *_token_lifetime", key)
 		}
-	}
-	return c, nil
+		return nil
+	})
 }
 
 // parsePolicy parses an inline policy; its shape mirrors the YAML language:
@@ -410,25 +460,25 @@ func parsePolicy(d *caddyfile.Dispenser) (policy.Policy, error) {
 	if d.NextArg() {
 		return p, d.Errf("unexpected %q after the policy id; to load policies from YAML use `policy_file <path>`", d.Val())
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
+	err := eachEntry(d, func(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "description":
 			v, err := oneArg(d)
 			if err != nil {
-				return p, err
+				return err
 			}
 			p.Description = v
 		case "all", "any":
 			kind := d.Val()
 			if p.All != nil || p.Any != nil {
-				return p, d.Errf("policy %q has more than one all/any section; a policy has exactly one of them", p.ID)
+				return d.Err("more than one all/any section; a policy has exactly one of them")
 			}
 			rules, err := parseRules(d, 1)
 			if err != nil {
-				return p, err
+				return err
 			}
 			if len(rules) == 0 {
-				return p, d.Errf("the %s section of policy %q has no rules; add at least one `rule { claim ... }`", kind, p.ID)
+				return d.Errf("the %s section has no rules; add at least one `rule { claim ... }`", kind)
 			}
 			if kind == "all" {
 				p.All = rules
@@ -436,11 +486,15 @@ func parsePolicy(d *caddyfile.Dispenser) (policy.Policy, error) {
 				p.Any = rules
 			}
 		default:
-			return p, d.Errf("unknown policy option %q; expected description, all or any", d.Val())
+			return d.Errf("unknown policy option %q; expected description, all or any", d.Val())
 		}
+		return nil
+	})
+	if err != nil {
+		return p, err
 	}
 	if p.All == nil && p.Any == nil {
-		return p, d.Errf("policy %q has no rules; add an `all { ... }` or `any { ... }` section", p.ID)
+		return p, d.Err("no rules; add an `all { ... }` or `any { ... }` section")
 	}
 	return p, nil
 }

@@ -67,3 +67,43 @@ func TestCaddyfileAdapt(t *testing.T) {
 		})
 	}
 }
+
+// TestCaddyfileFilesBesideTheCaddyfile: relative policy_file and claims_map
+// paths are resolved against the directory of the Caddyfile that names them
+// (as `import` is), so a Caddyfile and its files can be run from anywhere.
+func TestCaddyfileFilesBesideTheCaddyfile(t *testing.T) {
+	src := `{
+	gatehouse {
+		domain {
+			issuer https://auth.example.com
+			policy_file policies.yaml
+			policy_file /etc/gatehouse/other.yaml
+			claims_map maps/claims.yaml
+		}
+	}
+}
+`
+	cases := []struct{ filename, policies, claims string }{
+		{"/srv/site/Caddyfile", "/srv/site/policies.yaml", "/srv/site/maps/claims.yaml"},
+		{"examples/production.Caddyfile", "examples/policies.yaml", "examples/maps/claims.yaml"},
+		{"Caddyfile", "policies.yaml", "maps/claims.yaml"},
+	}
+	for _, c := range cases {
+		out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": c.filename})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			Apps struct {
+				Gatehouse App `json:"gatehouse"`
+			} `json:"apps"`
+		}
+		if err := json.Unmarshal(out, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		dc := cfg.Apps.Gatehouse.Domains[0]
+		if len(dc.PolicyFiles) != 2 || dc.PolicyFiles[0] != c.policies || dc.PolicyFiles[1] != "/etc/gatehouse/other.yaml" || dc.ClaimsMapFile != c.claims {
+			t.Errorf("%s: policy files %q, claim map %q; want %q and %q", c.filename, dc.PolicyFiles, dc.ClaimsMapFile, c.policies, c.claims)
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package module
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,7 +38,10 @@ type DomainConfig struct {
 	// Policies written inline (the same model as the YAML policy language).
 	Policies []policy.Policy `json:"policies,omitempty"`
 
-	// PolicyFiles are YAML files in the Entrypage policy language.
+	// PolicyFiles are YAML files in the Entrypage policy language. A
+	// relative path is read from Caddy's working directory; the Caddyfile
+	// adapter first resolves it against the directory of the Caddyfile that
+	// names it. Default: none.
 	PolicyFiles []string `json:"policy_files,omitempty"`
 
 	// ClaimsMap transforms the users' custom claims whenever tokens are
@@ -49,6 +55,7 @@ type DomainConfig struct {
 	ClaimsMap *claims.Map `json:"claims_map,omitempty"`
 
 	// ClaimsMapFile is a YAML claim map file (an alternative to ClaimsMap).
+	// Relative paths are resolved as for PolicyFiles. Default: none.
 	ClaimsMapFile string `json:"claims_map_file,omitempty"`
 
 	// SigningAlgorithm of the domain's tokens: RS256 (default), ES256 or EdDSA.
@@ -83,7 +90,9 @@ type UserConfig struct {
 	// Disabled accounts cannot sign in.
 	Disabled bool `json:"disabled,omitempty"`
 	// PasswordHash as `caddy hash-password` prints it (bcrypt or argon2id).
-	// Placeholders such as {env.ALICE_HASH} are replaced.
+	// Placeholders such as {env.ALICE_HASH} are replaced. It is the only way
+	// a local user signs in, so an account that is not Disabled must have
+	// one. Default: none.
 	PasswordHash string `json:"password_hash,omitempty"`
 	// Claims are custom claims that land in the ID token and userinfo.
 	Claims map[string]any `json:"claims,omitempty"`
@@ -117,9 +126,13 @@ type ClientConfig struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// AllowedOrigins for CORS on the token and userinfo endpoints.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-	// DenyLocalLogin hides the username/password form for this client.
+	// DenyLocalLogin hides the username/password form for this client. An
+	// authorization_code client then needs Providers, so (until login
+	// providers can be defined) it is refused. Default: false.
 	DenyLocalLogin bool `json:"deny_local_login,omitempty"`
-	// Providers are the federated login providers this client offers.
+	// Providers are the federated login providers this client offers; each
+	// must be a provider the domain defines. Login providers cannot be
+	// defined yet, so any entry is refused. Default: none.
 	Providers []string `json:"providers,omitempty"`
 	// Policies are policy ids; a user must satisfy at least one to sign in.
 	Policies []string `json:"policies,omitempty"`
@@ -145,12 +158,45 @@ type ClientConfig struct {
 	BackchannelLogoutSessionRequired bool `json:"backchannel_logout_session_required,omitempty"`
 }
 
+// compiledDomain is a domain's configuration, checked and built, before
+// anything touches the store.
+type compiledDomain struct {
+	dom  *identity.Domain
+	set  *policy.Set // nil without policies
+	keys keys.Config
+}
+
+// compile checks the domain's whole configuration — users, clients, policy
+// files, inline policies, the claim map, the signing settings — and returns
+// every problem it finds, each naming the user, client or file it is about.
+// It reads the policy and claim-map files and nothing else.
+func (dc *DomainConfig) compile() (*compiledDomain, error) {
+	var probs problems
+	dom, err := dc.identity()
+	probs.add("", err)
+	set, err := dc.policySet()
+	probs.add("", err)
+	for _, c := range dc.Clients {
+		if len(c.Policies) > 0 && err == nil { // not when the policies failed to compile
+			probs.add("", clientPolicies(set, c))
+		}
+	}
+	kcfg, err := dc.keysConfig(dom)
+	probs.add("", err)
+	if err := probs.err(); err != nil {
+		return nil, err
+	}
+	return &compiledDomain{dom: dom, set: set, keys: kcfg}, nil
+}
+
 // identity turns the configuration into the identity model, replacing
-// placeholders in secrets and validating everything.
+// placeholders in secrets and validating everything. It reports every
+// problem, not only the first.
 func (dc *DomainConfig) identity() (*identity.Domain, error) {
 	repl := caddy.NewReplacer()
+	var probs problems
 	if dc.Issuer == "" {
-		return nil, fmt.Errorf("the issuer URL is missing; add `issuer https://auth.example.com` to the domain")
+		probs.add("", fmt.Errorf("the issuer URL is missing; add `issuer https://auth.example.com` to the domain"))
 	}
 	dom := &identity.Domain{DomainSettings: identity.DomainSettings{
 		Name:             dc.Name,
@@ -161,104 +207,191 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 	}}
 	for i, u := range dc.Users {
 		if u.Username == "" {
-			return nil, fmt.Errorf("users[%d]: the username is missing; write `user <username> { ... }`", i)
+			probs.add("", fmt.Errorf("users[%d]: the username is missing; write `user <username> { ... }`", i))
+			continue
 		}
-		iu := &identity.User{
-			Subject:           u.Subject,
-			PreferredUsername: u.Username,
-			Name:              u.Name,
-			GivenName:         u.GivenName,
-			FamilyName:        u.FamilyName,
-			Email:             u.Email,
-			EmailVerified:     u.EmailVerified == nil || *u.EmailVerified,
-			Active:            !u.Disabled,
-			PasswordHash:      repl.ReplaceKnown(u.PasswordHash, ""),
-		}
-		if iu.Subject == "" {
-			iu.Subject = u.Username
-		}
-		for name, v := range u.Claims {
-			iu.Claims = append(iu.Claims, identity.CustomClaim{Name: name, Value: v, In: identity.ClaimIdentity})
-		}
-		for name, v := range u.AccessClaims {
-			iu.Claims = append(iu.Claims, identity.CustomClaim{Name: name, Value: v, In: identity.ClaimAccess})
-		}
+		iu, err := u.identity(repl)
+		probs.add(fmt.Sprintf("user %q", u.Username), err)
 		dom.Users = append(dom.Users, iu)
 	}
 	for _, c := range dc.Clients {
-		secret := repl.ReplaceKnown(c.Secret, "")
-		ic := &identity.Client{
-			ID:                     c.ClientID,
-			GrantTypes:             c.GrantTypes,
-			Scopes:                 c.Scopes,
-			Audiences:              c.Audiences,
-			RedirectURIs:           c.RedirectURIs,
-			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-			AllowedOrigins:         c.AllowedOrigins,
-			AllowLocalLogin:        !c.DenyLocalLogin,
-			Providers:              c.Providers,
-			Policies:               c.Policies,
-			AllowPlainPKCE:         c.AllowPlainPKCE,
-			RequirePKCE:            !c.OptionalPKCE,
-			AccessTokenLifetime:    time.Duration(c.AccessTokenLifetime),
-			IDTokenLifetime:        time.Duration(c.IDTokenLifetime),
-			RefreshTokenLifetime:   time.Duration(c.RefreshTokenLifetime),
-
-			BackchannelLogoutURI:             c.BackchannelLogoutURI,
-			BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
-		}
-		if c.Secret != "" && secret == "" {
-			return nil, fmt.Errorf("client %q: its secret %q expands to nothing; set the environment variable or file it names", c.ClientID, c.Secret)
-		}
-		if secret == "" {
-			ic.Type = identity.Public
-		} else {
-			// Only the secret's hash is kept: nothing in the process can
-			// present it again.
-			ic.Type = identity.Confidential
-			if err := identity.CheckSecretStrength(secret); err != nil {
-				return nil, fmt.Errorf("client %q: %w", c.ClientID, err)
-			}
-			ic.SecretHash = identity.HashSecret(secret)
-		}
-		if len(ic.GrantTypes) == 0 {
-			ic.GrantTypes = []string{identity.GrantAuthorizationCode, identity.GrantRefreshToken}
-		}
-		if len(ic.Scopes) == 0 {
-			ic.Scopes = []string{"openid", "profile", "email"}
+		ic, err := c.identity(repl)
+		probs.add(fmt.Sprintf("client %q", c.ClientID), err)
+		if c.Secret != "" && ic.SecretHash == "" {
+			continue // reported; Validate would only repeat it
 		}
 		dom.Clients = append(dom.Clients, ic)
 	}
+	// The issuer applies the claim map whenever it mints tokens; Compile
+	// tries it on every configured user first.
 	m, err := dc.claimsMap()
-	if err != nil {
-		return nil, err
-	}
+	probs.add("", err)
 	dom.ClaimsMap = m
-	if err := dom.Compile(); err != nil {
+	probs.add("", dom.Compile())
+	if err := probs.err(); err != nil {
 		return nil, err
 	}
 	return dom, nil
 }
 
-// policySet compiles the inline policies and policy files. It returns nil
-// when the domain has no policies.
-func (dc *DomainConfig) policySet() (*policy.Set, error) {
-	all := append([]policy.Policy(nil), dc.Policies...)
-	for _, f := range dc.PolicyFiles {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("reading policy file: %w", err)
+// identity builds the identity model of a user, placeholders replaced, and
+// reports what keeps the user from signing in. The user is built even then.
+func (u *UserConfig) identity(repl *caddy.Replacer) (*identity.User, error) {
+	iu := &identity.User{
+		Subject:           u.Subject,
+		PreferredUsername: u.Username,
+		Name:              u.Name,
+		GivenName:         u.GivenName,
+		FamilyName:        u.FamilyName,
+		Email:             u.Email,
+		EmailVerified:     u.EmailVerified == nil || *u.EmailVerified,
+		Active:            !u.Disabled,
+		PasswordHash:      repl.ReplaceKnown(u.PasswordHash, ""),
+	}
+	if iu.Subject == "" {
+		iu.Subject = u.Username
+	}
+	for name, v := range u.Claims {
+		iu.Claims = append(iu.Claims, identity.CustomClaim{Name: name, Value: v, In: identity.ClaimIdentity})
+	}
+	for name, v := range u.AccessClaims {
+		iu.Claims = append(iu.Claims, identity.CustomClaim{Name: name, Value: v, In: identity.ClaimAccess})
+	}
+	switch {
+	case u.PasswordHash != "" && iu.PasswordHash == "":
+		return iu, fmt.Errorf("password_hash %q expands to nothing; set the environment variable or file it names", u.PasswordHash)
+	case iu.PasswordHash == "" && !u.Disabled:
+		// A password is the only way a local user signs in (login
+		// providers cannot be configured yet).
+		return iu, fmt.Errorf("has no way to sign in: add a `password_hash` (`caddy hash-password` prints one), or mark the account `disabled`")
+	}
+	return iu, nil
+}
+
+// identity builds the identity model of a client, placeholders replaced and
+// defaults applied, and reports what identity.Client.Validate cannot see.
+// The client is built even then (without a secret when its placeholder
+// expands to nothing). Only the secret's hash is kept: nothing in the
+// process can present it again.
+func (c *ClientConfig) identity(repl *caddy.Replacer) (*identity.Client, error) {
+	secret := repl.ReplaceKnown(c.Secret, "")
+	ic := &identity.Client{
+		ID:                     c.ClientID,
+		GrantTypes:             c.GrantTypes,
+		Scopes:                 c.Scopes,
+		Audiences:              c.Audiences,
+		RedirectURIs:           c.RedirectURIs,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		AllowedOrigins:         c.AllowedOrigins,
+		AllowLocalLogin:        !c.DenyLocalLogin,
+		Policies:               c.Policies,
+		AllowPlainPKCE:         c.AllowPlainPKCE,
+		RequirePKCE:            !c.OptionalPKCE,
+		AccessTokenLifetime:    time.Duration(c.AccessTokenLifetime),
+		IDTokenLifetime:        time.Duration(c.IDTokenLifetime),
+		RefreshTokenLifetime:   time.Duration(c.RefreshTokenLifetime),
+
+		BackchannelLogoutURI:             c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+	}
+	var probs problems
+	if c.Secret == "" {
+		ic.Type = identity.Public
+	} else {
+		ic.Type = identity.Confidential
+		if secret != "" {
+			probs.add("", identity.CheckSecretStrength(secret))
+			ic.SecretHash = identity.HashSecret(secret)
 		}
-		ps, err := policy.Parse(f, src)
+	}
+	if len(ic.GrantTypes) == 0 {
+		ic.GrantTypes = []string{identity.GrantAuthorizationCode, identity.GrantRefreshToken}
+	}
+	if len(ic.Scopes) == 0 {
+		ic.Scopes = []string{"openid", "profile", "email"}
+	}
+	if len(c.Providers) > 0 {
+		// Only providers the domain defines reach the identity model, so
+		// that deny_local_login is judged by what is really offered. No
+		// login provider can be defined yet: every entry is unknown.
+		probs.add("", fmt.Errorf("providers %v: the domain defines no login provider of that name (Gatehouse cannot define login providers yet); remove providers", c.Providers))
+	}
+	if c.Secret != "" && secret == "" {
+		probs.add("", fmt.Errorf("its secret %q expands to nothing; set the environment variable or file it names", c.Secret))
+	}
+	return ic, probs.err()
+}
+
+// evalUser builds one configured user (found by username or e-mail) as the
+// issuer holds it: placeholders replaced and the claim map applied. Problems
+// elsewhere in the domain do not matter here.
+func (dc *DomainConfig) evalUser(login string) (*identity.User, error) {
+	repl := caddy.NewReplacer()
+	for _, u := range dc.Users {
+		if !strings.EqualFold(u.Username, login) && (u.Email == "" || !strings.EqualFold(u.Email, login)) {
+			continue
+		}
+		iu, _ := u.identity(repl) // signing in is not what is evaluated
+		m, err := dc.claimsMap()
 		if err != nil {
 			return nil, err
 		}
+		if iu.Claims, err = identity.MapClaims(m, iu); err != nil {
+			return nil, fmt.Errorf("user %q: claims_map: %w", u.Username, err)
+		}
+		return iu, nil
+	}
+	return nil, fmt.Errorf("no user %q is configured", login)
+}
+
+// policySet compiles the inline policies and policy files. It returns nil
+// when the domain has no policies.
+func (dc *DomainConfig) policySet() (*policy.Set, error) {
+	var probs problems
+	all := append([]policy.Policy(nil), dc.Policies...)
+	for _, f := range dc.PolicyFiles {
+		src, err := readConfigFile("policy_file", f)
+		if err != nil {
+			probs.add("", err)
+			continue
+		}
+		ps, err := policy.Parse(f, src)
+		if err != nil {
+			probs.add("", err)
+			continue
+		}
 		all = append(all, ps...)
+	}
+	if err := probs.err(); err != nil {
+		return nil, err
 	}
 	if len(all) == 0 {
 		return nil, nil
 	}
 	return policy.Compile(all)
+}
+
+// readConfigFile reads a file the configuration names (a policy file, a
+// claim map). A relative path is read from Caddy's working directory (the
+// Caddyfile adapter has already made paths relative to the Caddyfile's
+// directory), so an error names the absolute path that was tried.
+func readConfigFile(option, path string) ([]byte, error) {
+	src, err := os.ReadFile(path)
+	if err == nil {
+		return src, nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if filepath.IsAbs(path) {
+		return nil, fmt.Errorf("%s %s: %w", option, path, err)
+	}
+	abs, aerr := filepath.Abs(path)
+	if aerr != nil {
+		return nil, fmt.Errorf("%s %s: %w", option, path, err)
+	}
+	return nil, fmt.Errorf("%s %s: reading %s (relative to the working directory): %w", option, path, abs, err)
 }
 
 // keysConfig derives the signing-key settings; keys stay published for the
@@ -274,6 +407,9 @@ func (dc *DomainConfig) keysConfig(dom *identity.Domain) (keys.Config, error) {
 		return cfg, fmt.Errorf("signing_algorithm %q is not supported; use RS256, ES256 or EdDSA", cfg.Algorithm)
 	}
 	longest := 24 * time.Hour
+	if dom == nil {
+		return cfg, nil
+	}
 	for _, c := range dom.Clients {
 		longest = max(longest, c.AccessTokenLifetime, c.IDTokenLifetime)
 	}
@@ -281,24 +417,21 @@ func (dc *DomainConfig) keysConfig(dom *identity.Domain) (keys.Config, error) {
 	return cfg, nil
 }
 
-// claimsMap reads and compiles the domain's claim map (nil when it has
-// none). The issuer applies it whenever it mints tokens; Domain.Compile
-// tries it on every configured user first, so a map that fails for one of
-// them stops the configuration from loading.
+// claimsMap reads and compiles the domain's claim map; nil without one. The
+// issuer applies it whenever it mints tokens (identity.MapClaims).
 func (dc *DomainConfig) claimsMap() (*claims.Map, error) {
 	m := dc.ClaimsMap
 	if dc.ClaimsMapFile != "" {
 		if m != nil {
 			return nil, fmt.Errorf("both claims_map and claims_map_file are set; keep one")
 		}
-		src, err := os.ReadFile(dc.ClaimsMapFile)
+		src, err := readConfigFile("claims_map", dc.ClaimsMapFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading the claim map: %w", err)
-		}
-		if m, err = claims.Parse(dc.ClaimsMapFile, src); err != nil {
 			return nil, err
 		}
-	} else if m != nil {
+		return claims.Parse(dc.ClaimsMapFile, src)
+	}
+	if m != nil {
 		if err := m.Compile(); err != nil {
 			return nil, fmt.Errorf("claims_map: %w", err)
 		}

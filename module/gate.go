@@ -104,6 +104,8 @@ type Gate struct {
 	releases []func()
 	// userinfoPath is UserinfoPath with its default; "" when off.
 	userinfoPath string
+	// sites the gate serves, as the http app's routes say (see gateSites).
+	sites []site
 }
 
 // ForwardHeader maps one claim to one request header.
@@ -197,14 +199,25 @@ func (Gate) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision builds the validators, the login flow and the header list.
+// Provision builds the validators, the login flow and the header list. A
+// problem is reported naming the gate's site.
 func (g *Gate) Provision(ctx caddy.Context) error {
+	err := g.provision(ctx)
+	if g.app == nil {
+		return err // the gatehouse app failed: its own report says why
+	}
+	return reportGate(g, err)
+}
+
+func (g *Gate) provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
 	var err error
 	if g.app, err = loadApp(ctx, "gatehouse"); err != nil {
 		return err
 	}
 	g.audit = g.app.audit.With(zap.String("domain", g.Domain))
+	g.sites = gateSites(ctx, g)
+	g.app.noteGate(g)
 	if g.metrics, err = newGateMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering the gate's metrics: %w", err)
 	}

@@ -138,6 +138,15 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client %q is not registered in %s; add `client %s { redirect_uris https://<this site>%s }` to it", l.Client, domainLabel(g.Domain), l.Client, web.callbackPath)
 		}
+		// The callback must be registered for the client on this site (the
+		// client as the domain has it now).
+		snap, err := g.app.directory.Snapshot(sctx, g.Domain)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", domainLabel(g.Domain), err)
+		}
+		if err := checkCallbackRegistered(snap.Client(l.Client), web.callbackPath, g.sites); err != nil {
+			return nil, err
+		}
 		p := &localProvider{rp: rp, scopes: l.Scopes}
 		scopes := l.Scopes
 		if len(scopes) == 0 {

@@ -12,8 +12,11 @@ func init() {
 }
 
 // IssuerHandler serves one domain's OpenID Connect issuer: discovery, JWKS,
-// authorize, token, userinfo, revocation, introspection, end-session and the
-// login page, under the domain's issuer URL. Requests for other paths go to
+// authorize, token, userinfo, revocation, introspection, end-session, the
+// login page and a health check (/healthz), under the domain's issuer URL.
+// An issuer with a path (https://example.com/auth) answers every path under
+// it, with 404 for what is not an endpoint; other requests — and, for an
+// issuer at the root of its host, every path that is not an endpoint — go to
 // the next handler.
 type IssuerHandler struct {
 	// Domain names the gatehouse domain to serve. Empty: the default domain.
@@ -39,7 +42,7 @@ func (h *IssuerHandler) Provision(ctx caddy.Context) error {
 
 // ServeHTTP serves the issuer's endpoints and passes anything else on.
 func (h *IssuerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !h.ds.issuer.Handles(r) {
+	if !h.ds.issuer.Owns(r) {
 		return next.ServeHTTP(w, r)
 	}
 	h.ds.issuer.ServeHTTP(w, r)

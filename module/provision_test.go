@@ -32,6 +32,10 @@ func TestProvisionErrors(t *testing.T) {
 }
 `, filepath.Join(t.TempDir(), "gh.db"), body)
 	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name, caddyfile, want string
 	}{
@@ -85,6 +89,36 @@ func TestProvisionErrors(t *testing.T) {
 		{"policy file with an error", strings.Replace(domain(""), "issuer https://auth.example.com", "issuer https://auth.example.com\n\t\t\tpolicy_file "+writeTemp(t, "p.yaml", "policy:\n  - id: p\n    all: []\n"), 1), "p.yaml:3"},
 		{"key encryption secret too short", strings.Replace(domain(""), "\t\tdomain {", "\t\tkey_encryption_key tooshort\n\t\tdomain {", 1), "use at least 32 random bytes"},
 		{"key encryption secret from an unset variable", strings.Replace(domain(""), "\t\tdomain {", "\t\tkey_encryption_key {env.GATEHOUSE_TEST_UNSET_KEK}\n\t\tdomain {", 1), "expands to nothing"},
+		{"user without a way to sign in", domain(`user bob {
+				email bob@example.com
+			}`), `default domain: user "bob": has no way to sign in: add a ` + "`password_hash`"},
+		{"password hash from an unset variable", domain(`user bob {
+				password_hash {env.GATEHOUSE_TEST_UNSET_HASH}
+			}`), `user "bob": password_hash "{env.GATEHOUSE_TEST_UNSET_HASH}" expands to nothing`},
+		{"client names a provider the domain does not define", domain(`client app {
+				redirect_uris https://app.example.com/cb
+				providers github
+			}`), `client "app": providers [github]: the domain defines no login provider of that name (Gatehouse cannot define login providers yet); remove providers`},
+		{"deny_local_login leaves no way to sign in", domain(`client app {
+				redirect_uris https://app.example.com/cb
+				deny_local_login
+			}`), `client "app": users have no way to sign in: local login is denied (deny_local_login`},
+		{"relative policy file that is not there", strings.Replace(domain(""), "issuer https://auth.example.com", "issuer https://auth.example.com\n\t\t\tpolicy_file no-such-policies.yaml", 1),
+			"policy_file no-such-policies.yaml: reading " + filepath.Join(cwd, "no-such-policies.yaml") + " (relative to the working directory): no such file or directory"},
+		{"relative claim map that is not there", strings.Replace(domain(""), "issuer https://auth.example.com", "issuer https://auth.example.com\n\t\t\tclaims_map no-such-map.yaml", 1),
+			"claims_map no-such-map.yaml: reading " + filepath.Join(cwd, "no-such-map.yaml") + " (relative to the working directory)"},
+		{"gate callback path not among the client's redirect URIs", domain(`client webapp {
+				redirect_uris https://app.example.com/oidc/callback
+			}`) + "app.example.com {\n\tgatehouse {\n\t\tlogin webapp\n\t}\n}\n",
+			`client "webapp" has no redirect URI with the gate's callback path /.gatehouse/callback (its redirect_uris: https://app.example.com/oidc/callback)`},
+		{"gate site not among the client's redirect URIs", domain(`client webapp {
+				redirect_uris https://other.example.com/.gatehouse/callback
+			}`) + "app.example.com {\n\thandle {\n\t\tgatehouse {\n\t\t\tlogin webapp\n\t\t}\n\t}\n}\n",
+			"client \"webapp\" has no redirect URI for the gate's site app.example.com (its redirect_uris: https://other.example.com/.gatehouse/callback); add `redirect_uris https://app.example.com/.gatehouse/callback` to the client"},
+		{"gate with a custom callback the client did not register", domain(`client webapp {
+				redirect_uris https://app.example.com/.gatehouse/callback
+			}`) + "app.example.com {\n\tgatehouse {\n\t\tlogin webapp {\n\t\t\tcallback /auth/cb\n\t\t}\n\t}\n}\n",
+			"callback path /auth/cb"},
 		{"gate without a gatehouse app", "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\taudience api\n\t\t}\n\t}\n}\n", "no gatehouse domain is configured"},
 	}
 	for _, tc := range cases {
@@ -162,5 +196,148 @@ app.example.com {
 				t.Fatalf("error %v does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestProvisionReportsEveryProblemAtOnce: one run names every problem of the
+// gatehouse app, each on its own line with its domain and object, instead of
+// stopping at the first.
+func TestProvisionReportsEveryProblemAtOnce(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", filepath.Join(t.TempDir(), "data"))
+	cf := fmt.Sprintf(`{
+	gatehouse {
+		store sqlite %s
+		key_encryption_key {env.GATEHOUSE_TEST_UNSET_KEK}
+		domain {
+			issuer https://auth.example.com
+			policy_file no-such-policies.yaml
+			user alice {
+			}
+			user bob {
+				password_hash $2a$14$notahash
+			}
+			client webapp {
+				redirect_uris https://app.example.com/cb
+				providers github
+				deny_local_login
+			}
+		}
+		domain acme {
+			issuer https://acme.example.com
+			client api {
+				secret {env.GATEHOUSE_TEST_UNSET_SECRET}
+				grant_types client_credentials
+			}
+			client spa {
+				redirect_uris https://spa.example.com/cb
+				policies admins
+			}
+		}
+	}
+}
+`, filepath.Join(t.TempDir(), "gh.db"))
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	err = caddy.Validate(mustConfig(t, cfg))
+	if err == nil {
+		t.Fatal("the configuration was accepted")
+	}
+	t.Log(err)
+	want := []string{
+		"provision gatehouse: 8 configuration problems:",
+		"\n\tkey_encryption_key \"{env.GATEHOUSE_TEST_UNSET_KEK}\" expands to nothing",
+		"\n\tdefault domain: user \"alice\": has no way to sign in",
+		"\n\tdefault domain: client \"webapp\": providers [github]: the domain defines no login provider",
+		"\n\tdefault domain: user \"bob\": password_hash: ",
+		"\n\tdefault domain: client \"webapp\": users have no way to sign in: local login is denied",
+		"\n\tdefault domain: policy_file no-such-policies.yaml: reading ",
+		"\n\tdomain \"acme\": client \"api\": its secret \"{env.GATEHOUSE_TEST_UNSET_SECRET}\" expands to nothing",
+		"\n\tdomain \"acme\": client \"spa\": names policies [admins] but the domain defines none",
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("the report lacks %q", w)
+		}
+	}
+}
+
+// TestProvisionGateCallbackOnItsSite: a gate's login client must have the
+// gate's callback on the gate's site among its redirect URIs. The site is
+// known from the route's host matchers: wildcards match one label, and
+// every site that uses an identical gate is checked.
+func TestProvisionGateCallbackOnItsSite(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", filepath.Join(t.TempDir(), "data"))
+	config := func(redirects, sites string) string {
+		return fmt.Sprintf(`{
+	gatehouse {
+		store sqlite %s
+		domain {
+			issuer https://auth.example.com
+			client webapp {
+				redirect_uris %s
+			}
+		}
+	}
+}
+%s`, filepath.Join(t.TempDir(), "gh.db"), redirects, sites)
+	}
+	gate := "{\n\tgatehouse {\n\t\tlogin webapp\n\t}\n\trespond ok\n}\n"
+	cases := []struct {
+		name, redirects, sites, wantErr string
+	}{
+		{"the site's own callback", "https://app.example.com/.gatehouse/callback", "app.example.com " + gate, ""},
+		{"a wildcard site", "https://app.example.com/.gatehouse/callback", "*.example.com " + gate, ""},
+		{"one site of several names", "https://www.example.com/.gatehouse/callback", "example.com, www.example.com " + gate, ""},
+		{"a site on any host", "https://app.example.com/.gatehouse/callback", ":8443 " + gate, ""},
+		{"two sites with one gate, both registered", "https://a.example.com/.gatehouse/callback https://b.example.com/.gatehouse/callback",
+			"a.example.com " + gate + "b.example.com " + gate, ""},
+		{"two sites with one gate, one registered", "https://a.example.com/.gatehouse/callback",
+			"a.example.com " + gate + "b.example.com " + gate, "has no redirect URI for the gate's site b.example.com"},
+		{"a wildcard does not match two labels", "https://x.app.example.com/.gatehouse/callback", "*.example.com " + gate, "has no redirect URI for the gate's site *.example.com"},
+		{"a site on any host still needs the path", "https://app.example.com/callback", ":8443 " + gate, "has no redirect URI with the gate's callback path /.gatehouse/callback"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(config(tc.redirects, tc.sites)), nil)
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			err = caddy.Validate(mustConfig(t, cfg))
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("accepted; want an error containing %q", tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("error %v\nwant %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestProvisionAcceptsADisabledUserWithoutPassword: an account that cannot
+// sign in anyway needs no password.
+func TestProvisionAcceptsADisabledUserWithoutPassword(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", filepath.Join(t.TempDir(), "data"))
+	cf := fmt.Sprintf(`{
+	gatehouse {
+		store sqlite %s
+		domain {
+			issuer https://auth.example.com
+			user former {
+				disabled
+			}
+		}
+	}
+}
+`, filepath.Join(t.TempDir(), "gh.db"))
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	if err := caddy.Validate(mustConfig(t, cfg)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -35,6 +35,27 @@ type StoreOpener interface {
 	OpenStore(ctx context.Context) (store.Store, error)
 }
 
+// describeStore names the store for the start-up log: its backend and
+// where it is, never a password.
+func describeStore(o StoreOpener) string {
+	switch s := o.(type) {
+	case *SQLiteStore:
+		p, err := filepath.Abs(s.Path)
+		if err != nil {
+			p = s.Path
+		}
+		return "sqlite " + p
+	case *PostgresStore:
+		cfg, err := pgxpool.ParseConfig(s.dsn)
+		if err != nil {
+			return "postgres"
+		}
+		c := cfg.ConnConfig
+		return fmt.Sprintf("postgres %s/%s", net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), c.Database)
+	}
+	return fmt.Sprintf("%T", o)
+}
+
 // SQLiteStore keeps Gatehouse's run-time state in an embedded SQLite file.
 // It is the default store; nothing needs to be installed.
 type SQLiteStore struct {

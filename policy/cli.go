@@ -106,17 +106,23 @@ func RunEval(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", files[0], err)
 		return ExitError
 	}
-	d := set.Evaluate(claims, ids)
+	return WriteDecision(stdout, set.Evaluate(claims, ids))
+}
+
+// WriteDecision prints a decision as the eval command does — "allow: policy
+// ID", or "deny" followed by one line per failure — and returns ExitOK on
+// allow, ExitDeny on deny.
+func WriteDecision(w io.Writer, d Decision) int {
 	if d.Allow {
-		fmt.Fprintf(stdout, "allow: policy %q\n", d.Policy)
+		fmt.Fprintf(w, "allow: policy %q\n", d.Policy)
 		return ExitOK
 	}
-	fmt.Fprintln(stdout, "deny")
+	fmt.Fprintln(w, "deny")
 	for _, f := range d.Failures() {
 		if f.Rule == "" {
-			fmt.Fprintf(stdout, "  policy %q: %s\n", f.Policy, f.Reason)
+			fmt.Fprintf(w, "  policy %q: %s\n", f.Policy, f.Reason)
 		} else {
-			fmt.Fprintf(stdout, "  policy %q %s: %s\n", f.Policy, f.Rule, f.Reason)
+			fmt.Fprintf(w, "  policy %q %s: %s\n", f.Policy, f.Rule, f.Reason)
 		}
 	}
 	return ExitDeny

@@ -67,12 +67,12 @@ func (d *Domain) CheckClaimsMap() error {
 	for _, u := range d.Users {
 		mapped, err := MapClaims(d.ClaimsMap, u)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("user %q: claims_map: %w", u.PreferredUsername, err))
+			errs = append(errs, fmt.Errorf("%s: claims_map: %w", u.label(), err))
 			continue
 		}
 		for _, c := range mapped {
 			if ReservedClaims[c.Name] {
-				errs = append(errs, fmt.Errorf("user %q: custom claim %q is set by the issuer itself; pick another name", u.Subject, c.Name))
+				errs = append(errs, fmt.Errorf("%s: custom claim %q is set by the issuer itself; pick another name", u.label(), c.Name))
 			}
 		}
 	}

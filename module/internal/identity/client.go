@@ -194,7 +194,7 @@ func (c *Client) Validate() error {
 			bad("authorization_code needs at least one redirect_uri; add the URL your app receives the code at")
 		}
 		if !c.AllowLocalLogin && len(c.Providers) == 0 {
-			bad("users have no way to sign in: set allow_local_login or list providers")
+			bad("users have no way to sign in: local login is denied (deny_local_login; allow_local_login is false) and no providers are listed; allow local login or list providers")
 		}
 	}
 	for _, u := range c.RedirectURIs {

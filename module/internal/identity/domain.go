@@ -49,7 +49,7 @@ type domainIndex struct {
 func (d *Domain) Compile() error {
 	var errs []error
 	if err := ValidateIssuerURL(d.Issuer); err != nil {
-		errs = append(errs, fmt.Errorf("domain %q: %w", d.Name, err))
+		errs = append(errs, err)
 	}
 	idx := &domainIndex{
 		bySubject:  make(map[string]*User, len(d.Users)),
@@ -76,7 +76,7 @@ func (d *Domain) Compile() error {
 		}
 		if u.Email != "" {
 			if !strings.Contains(u.Email, "@") {
-				errs = append(errs, fmt.Errorf("user %q: email %q is not an e-mail address", u.Subject, u.Email))
+				errs = append(errs, fmt.Errorf("%s: email %q is not an e-mail address", u.label(), u.Email))
 			}
 			k := strings.ToLower(u.Email)
 			if o, dup := idx.byEmail[k]; dup {
@@ -86,7 +86,7 @@ func (d *Domain) Compile() error {
 		}
 		for _, x := range u.Identities {
 			if x.Provider == "" || x.Subject == "" {
-				errs = append(errs, fmt.Errorf("user %q: an external identity needs a provider and a subject", u.Subject))
+				errs = append(errs, fmt.Errorf("%s: an external identity needs a provider and a subject", u.label()))
 				continue
 			}
 			if o, dup := idx.byExternal[x]; dup {
@@ -96,7 +96,7 @@ func (d *Domain) Compile() error {
 		}
 		if u.PasswordHash != "" {
 			if err := ValidatePasswordHash(u.PasswordHash); err != nil {
-				errs = append(errs, fmt.Errorf("user %q: password hash: %w", u.Subject, err))
+				errs = append(errs, fmt.Errorf("%s: password_hash: %w", u.label(), err))
 			} else if idx.dummyHash == "" {
 				idx.dummyHash = u.PasswordHash
 			}
@@ -104,12 +104,12 @@ func (d *Domain) Compile() error {
 		for _, c := range u.Claims {
 			switch {
 			case c.Name == "":
-				errs = append(errs, fmt.Errorf("user %q: a custom claim has no name", u.Subject))
+				errs = append(errs, fmt.Errorf("%s: a custom claim has no name", u.label()))
 			case ReservedClaims[c.Name] && d.ClaimsMap == nil: // with a map, its results are checked
-				errs = append(errs, fmt.Errorf("user %q: custom claim %q is set by the issuer itself; pick another name", u.Subject, c.Name))
+				errs = append(errs, fmt.Errorf("%s: custom claim %q is set by the issuer itself; pick another name", u.label(), c.Name))
 			}
 			if c.In != ClaimAccess && c.In != ClaimIdentity {
-				errs = append(errs, fmt.Errorf("user %q: custom claim %q must be marked %q or %q", u.Subject, c.Name, ClaimAccess, ClaimIdentity))
+				errs = append(errs, fmt.Errorf("%s: custom claim %q must be marked %q or %q", u.label(), c.Name, ClaimAccess, ClaimIdentity))
 			}
 		}
 	}
@@ -150,6 +150,15 @@ func (d *Domain) Compile() error {
 	}
 	d.index = idx
 	return nil
+}
+
+// label names the user in a configuration error: by username (what the
+// configuration names it by), or by sub when it has none.
+func (u *User) label() string {
+	if u.PreferredUsername != "" {
+		return fmt.Sprintf("user %q", u.PreferredUsername)
+	}
+	return fmt.Sprintf("user with sub %q", u.Subject)
 }
 
 // Validate checks the domain without keeping the lookup maps of a failed

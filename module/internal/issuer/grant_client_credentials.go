@@ -30,7 +30,7 @@ func (i *Issuer) grantClientCredentials(snap *directory.Snapshot, client *identi
 		client:   client,
 		subject:  client.ID,
 		scopes:   scopes,
-		audience: i.audienceFor(client, res),
+		audience: audienceFor(client, res),
 		familyID: randomString(12),
 	})
 }

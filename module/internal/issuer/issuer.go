@@ -22,6 +22,17 @@ import (
 	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
+// Store is what the issuer keeps in the store: codes, refresh-token
+// families and session grants, SSO sessions, revocations, sign-in failure
+// counts and its request key.
+type Store interface {
+	store.Grants
+	store.Sessions
+	store.Revocations
+	store.Throttle
+	store.Secrets
+}
+
 // Config configures an Issuer for one domain.
 type Config struct {
 	// Directory is where the issuer finds the domain's settings, clients,
@@ -30,7 +41,7 @@ type Config struct {
 	// Domain is the name of the domain the issuer serves in Directory.
 	Domain string
 	// Store persists codes, refresh tokens, sessions and revocations.
-	Store store.Store
+	Store Store
 	// Keys signs tokens; Load must have succeeded.
 	Keys *keys.Manager
 	// Audit receives one entry per security decision (fields event, outcome,
@@ -74,7 +85,7 @@ type Issuer struct {
 	cfg      Config
 	dir      directory.Directory
 	name     string // the domain's name
-	st       store.Store
+	st       Store
 	keys     *keys.Manager
 	audit    *zap.Logger
 	log      *zap.Logger
@@ -102,6 +113,9 @@ type Issuer struct {
 	// back-channel logout deliveries
 	backchannel      *http.Client
 	backchannelSlots chan struct{}
+	// healthTimeout bounds the health check's store query (0:
+	// healthTimeout); tests shorten it.
+	healthTimeout time.Duration
 }
 
 // New builds an issuer. It checks the configuration and fails with a message
@@ -279,6 +293,7 @@ const (
 	pathIntrospect     = "/introspect"
 	pathLogout         = "/logout"
 	pathLogin          = "/login"
+	pathHealth         = "/healthz"
 )
 
 // route maps a request path to the endpoint it names ("" when none).
@@ -292,7 +307,7 @@ func (i *Issuer) route(p string) string {
 	}
 	switch rest {
 	case pathOIDCDiscovery, pathOAuthDiscovery, pathJWKS, pathAuthorize, pathToken,
-		pathUserinfo, pathRevoke, pathIntrospect, pathLogout, pathLogin:
+		pathUserinfo, pathRevoke, pathIntrospect, pathLogout, pathLogin, pathHealth:
 		return rest
 	}
 	return ""
@@ -301,6 +316,19 @@ func (i *Issuer) route(p string) string {
 // Handles reports whether the request's path is one of the issuer's
 // endpoints; the Caddy handler passes other requests to the next handler.
 func (i *Issuer) Handles(r *http.Request) bool { return i.route(r.URL.Path) != "" }
+
+// Owns reports whether the issuer answers the request: one of its
+// endpoints, or — for an issuer with a path (https://example.com/auth) —
+// any path under it, which gets 404 when it is not an endpoint. An issuer at
+// the root of its host owns only its endpoints: it often shares the site
+// with an application, whose paths must reach the next handler.
+func (i *Issuer) Owns(r *http.Request) bool {
+	if i.Handles(r) {
+		return true
+	}
+	p := r.URL.Path
+	return i.basePath != "" && (p == i.basePath || strings.HasPrefix(p, i.basePath+"/"))
+}
 
 // ServeHTTP serves the issuer's endpoints; other paths get 404. Each
 // request reads the domain's snapshot once and uses it throughout.
@@ -315,6 +343,9 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case pathLogin:
 		i.serveLogin(w, r)
+		return
+	case pathHealth:
+		i.serveHealth(w, r)
 		return
 	}
 	snap, err := i.snapshot(r.Context())

@@ -81,7 +81,7 @@ func (m *Metrics) tokenError(domain, code string) {
 
 // timedStore measures the latency of every store call the issuer makes.
 type timedStore struct {
-	store.Store
+	Store
 	m      *Metrics
 	domain string
 }

@@ -22,17 +22,22 @@ func TestMetrics_ReRegistrationReusesCollectorsAndCounts(t *testing.T) {
 	if m1.tokensIssued != m2.tokensIssued || m1.storeLatency != m2.storeLatency {
 		t.Fatal("collectors were not reused")
 	}
+	// The collectors are the process's (they outlive reloads): count what
+	// this test adds.
+	issued := counterValue(t, m1.tokensIssued.WithLabelValues("", "client_credentials"))
+	refused := counterValue(t, m1.tokenErrors.WithLabelValues("", "invalid_client"))
+	signIns := counterValue(t, m1.signIns.WithLabelValues("", "success"))
 	f := newFixture(t, withConfig(func(c *Config, _ *identity.Domain) { c.Metrics = m2 }))
 	f.token(urlValues("grant_type", "client_credentials"), "service", serviceSecret)
 	f.token(urlValues("grant_type", "client_credentials"), "service", "wrong-secret-xxxxxxx")
 	f.codeTokens("spa", spaRedirect, "")
-	if v := counterValue(t, m1.tokensIssued.WithLabelValues("", "client_credentials")); v != 1 {
+	if v := counterValue(t, m1.tokensIssued.WithLabelValues("", "client_credentials")) - issued; v != 1 {
 		t.Fatalf("client_credentials issued = %v", v)
 	}
-	if v := counterValue(t, m1.tokenErrors.WithLabelValues("", "invalid_client")); v != 1 {
+	if v := counterValue(t, m1.tokenErrors.WithLabelValues("", "invalid_client")) - refused; v != 1 {
 		t.Fatalf("invalid_client errors = %v", v)
 	}
-	if v := counterValue(t, m1.signIns.WithLabelValues("", "success")); v != 1 {
+	if v := counterValue(t, m1.signIns.WithLabelValues("", "success")) - signIns; v != 1 {
 		t.Fatalf("sign-ins = %v", v)
 	}
 	families, err := reg.Gather()

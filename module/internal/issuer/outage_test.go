@@ -20,7 +20,7 @@ var errOutage = errors.New("connection refused (test outage)")
 // outageStore is the real store with a switch that makes every call the
 // issuer makes at request time fail, as a database that went away does.
 type outageStore struct {
-	store.Store
+	Store
 	down atomic.Bool
 }
 
@@ -260,7 +260,7 @@ func TestToken_ReplayRevocationThatFailsIsNotReportedAsDone(t *testing.T) {
 }
 
 // revokeFails fails only Revoke.
-type revokeFails struct{ store.Store }
+type revokeFails struct{ Store }
 
 func (revokeFails) Revoke(context.Context, string, time.Time) error { return errOutage }
 

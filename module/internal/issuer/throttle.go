@@ -38,7 +38,7 @@ type loginThrottle struct {
 	now      func() time.Time
 	clientIP func(*http.Request) string
 	entries  map[string]*throttleEntry
-	shared   store.Store // nil: memory only
+	shared   store.Throttle // nil: memory only
 	onError  func(op string, err error)
 }
 

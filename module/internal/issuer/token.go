@@ -231,7 +231,7 @@ func (i *Issuer) grantedAudience(client *identity.Client, form url.Values, grant
 	if len(res) == 0 {
 		res = granted
 	}
-	return i.audienceFor(client, res), nil
+	return audienceFor(client, res), nil
 }
 
 // narrowScopes returns the requested scopes when every one is in granted,

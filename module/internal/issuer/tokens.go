@@ -324,26 +324,51 @@ func (i *Issuer) mint(snap *directory.Snapshot, is issue) (minted, *OAuthError) 
 
 // policyClaims aggregates what the ID token and the access token of this
 // sign-in would carry, for the client's policies: the standard claims, and
-// the custom claims after the domain's claims map. An error means the map
-// could not be applied to the user's claims.
+// the custom claims after the domain's claims map (reserved names dropped,
+// as minting drops them). An error means the map could not be applied to
+// the user's claims.
 func (i *Issuer) policyClaims(snap *directory.Snapshot, u *identity.User, c *identity.Client, scopes, resources []string, sess store.Session) (map[string]any, error) {
-	idClaims, atClaims, err := i.customClaims(snap, u)
+	mapped, err := identity.MapClaims(snap.Settings.ClaimsMap, u)
 	if err != nil {
+		i.log.Error("the claims map cannot be applied to a user's claims; no token is issued", zap.String("domain", i.name), zap.String("sub", u.Subject), zap.Error(err))
 		return nil, err
 	}
+	for _, cl := range mapped {
+		if identity.ReservedClaims[cl.Name] {
+			i.dropReserved(u.Subject, cl.Name)
+		}
+	}
+	v := *u
+	v.Claims = mapped
+	return PolicyClaims(i.issuer, &v, c, scopes, resources, sess.AuthTime, sess.AMR), nil
+}
+
+// PolicyClaims are the claims a client's policies are evaluated against when
+// user u signs in to client c at the issuer iss: what the ID token and the
+// access token of the sign-in would carry together (iss, sub, aud, azp,
+// client_id, scope, auth_time, amr, the profile claims the scopes release and
+// the user's custom claims — u's Claims, which the caller has passed
+// through the domain's claims map (identity.MapClaims); names the issuer
+// sets itself are left out, as tokens leave them out). resources are the
+// requested audiences (none: the client's). A nil client leaves out the
+// client's claims (aud, azp, client_id). `caddy gatehouse policy eval
+// --config` shows policies these very claims.
+func PolicyClaims(iss string, u *identity.User, c *identity.Client, scopes, resources []string, authTime time.Time, amr []string) map[string]any {
 	m := map[string]any{
-		"iss":       i.issuer,
-		"sub":       u.Subject,
-		"aud":       audienceClaim(i.audienceFor(c, resources)),
-		"azp":       c.ID,
-		"client_id": c.ID,
-		"scope":     strings.Join(scopes, " "),
+		"iss":   iss,
+		"sub":   u.Subject,
+		"scope": strings.Join(scopes, " "),
 	}
-	if !sess.AuthTime.IsZero() {
-		m["auth_time"] = sess.AuthTime.Unix()
+	if c != nil {
+		m["aud"] = audienceClaim(audienceFor(c, resources))
+		m["azp"] = c.ID
+		m["client_id"] = c.ID
 	}
-	if len(sess.AMR) > 0 {
-		m["amr"] = sess.AMR
+	if !authTime.IsZero() {
+		m["auth_time"] = authTime.Unix()
+	}
+	if len(amr) > 0 {
+		m["amr"] = amr
 	}
 	// Standard claims through JSON, so names match the tokens exactly.
 	if b, err := json.Marshal(profileClaims(u, scopes)); err == nil {
@@ -355,17 +380,17 @@ func (i *Issuer) policyClaims(snap *directory.Snapshot, u *identity.User, c *ide
 			}
 		}
 	}
-	for _, extra := range [2]map[string]any{idClaims, atClaims} {
-		for k, v := range extra {
-			m[k] = v
+	for _, cl := range u.Claims {
+		if !identity.ReservedClaims[cl.Name] {
+			m[cl.Name] = cl.Value
 		}
 	}
-	return m, nil
+	return m
 }
 
 // audienceFor is the access token audience: the requested resources, or the
 // client's audiences, or the client itself when it has none.
-func (i *Issuer) audienceFor(c *identity.Client, resources []string) []string {
+func audienceFor(c *identity.Client, resources []string) []string {
 	switch {
 	case len(resources) > 0:
 		return resources

@@ -99,7 +99,7 @@ type Config struct {
 // stopped, a sealed one replacing a plaintext one) signs at once. Keys stay
 // published until their ExpiresAt.
 type Manager struct {
-	st     store.Store
+	st     store.Keys
 	domain string
 	cfg    Config
 	lead   time.Duration // PublishAhead(cfg.RotateEvery)
@@ -148,7 +148,7 @@ type signingKey struct {
 }
 
 // New returns a manager for one domain. Call Load before use.
-func New(st store.Store, domain string, cfg Config) (*Manager, error) {
+func New(st store.Keys, domain string, cfg Config) (*Manager, error) {
 	if cfg.Algorithm == "" {
 		cfg.Algorithm = RS256
 	}

@@ -208,7 +208,7 @@ func TestForcedRotationByTwoInstancesAddsOneKey(t *testing.T) {
 }
 
 func TestBadConfigurationIsRefused(t *testing.T) {
-	st := store.Store(nil)
+	st := store.Keys(nil)
 	if _, err := New(st, "d", Config{Algorithm: "HS256"}); err == nil {
 		t.Error("HS256 accepted")
 	}

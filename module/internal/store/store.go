@@ -15,8 +15,12 @@ var (
 	// ErrAlreadyUsed: a single-use record (code, refresh token) was consumed before.
 	// The call still returns the record so the caller can revoke what it issued.
 	ErrAlreadyUsed = errors.New("store: already used")
-	// ErrConflict: a record with that ID already exists.
+	// ErrConflict: a record with that ID already exists (a directory write
+	// returns a *ConflictError, which names the field that collides).
 	ErrConflict = errors.New("store: already exists")
+	// ErrStale: a directory write named an expected version that is not the
+	// stored one (someone else wrote in between). Nothing was changed.
+	ErrStale = errors.New("store: the record has changed since it was read")
 )
 
 // HashID turns a secret handed to a client (code, refresh token, session ID)
@@ -111,21 +115,35 @@ type SessionGrant struct {
 	ExpiresAt time.Time
 }
 
-// Store is everything Gatehouse persists at run time. Implementations are
-// safe for concurrent use by several goroutines and several processes sharing
-// one database.
+// Family is a token family (one grant) someone holds, as SubjectFamilies
+// and ClientFamilies list it.
+type Family struct {
+	ID       string
+	ClientID string
+	Subject  string
+	// ExpiresAt is the latest expiry of the family's live refresh tokens and
+	// session grants: a revocation of the family must last at least until
+	// then (and as long as the access tokens it may have issued).
+	ExpiresAt time.Time
+}
+
+// The roles. A consumer takes the one it uses (the key manager Keys, the
+// revocation watcher Revocations, ...); Store composes them all.
 //
 // Expiry: a record is live at instant t while t is before its ExpiresAt, so a
-// record whose ExpiresAt equals now has expired. Every record must carry a
-// non-zero ExpiresAt; the Create methods and RotateSigningKeys refuse one
-// without. Methods that take now judge expiry by it; SigningKeys,
-// RotateSigningKeys and Revoked, which take none, use the backend's clock
+// record whose ExpiresAt equals now has expired. Every record of the run-time
+// roles must carry a non-zero ExpiresAt; the Create methods and
+// RotateSigningKeys refuse one without. Methods that take now judge expiry by
+// it; methods that take none (SigningKeys, RotateSigningKeys, Revoked,
+// RevokedSince and the directory writes' timestamps) use the backend's clock
 // (the wall clock; each backend's Store has a Now field tests may set).
 //
 // Round trip: times come back in UTC at microsecond precision, zero times
 // (AuthTime, RotatedAt, ...) come back zero, and empty and nil slices both
 // come back nil.
-type Store interface {
+
+// Keys holds each domain's token signing keys.
+type Keys interface {
 	// SigningKeys lists a domain's keys that have not yet expired, oldest first
 	// (by CreatedAt, then KID).
 	SigningKeys(ctx context.Context, domain string) ([]SigningKey, error)
@@ -141,11 +159,19 @@ type Store interface {
 	// error wrapped, for errors.Is). decide must not call the Store (the lock
 	// is held) and should be quick: other writers wait while it runs.
 	RotateSigningKeys(ctx context.Context, domain string, decide func(current []SigningKey) (add []SigningKey, err error)) ([]SigningKey, error)
+}
 
+// Secrets holds named secrets shared by every instance (cookie keys, the
+// issuer's request key).
+type Secrets interface {
 	// Secret returns the value stored under name, storing value first if the
 	// name is new (first writer wins; everyone gets the same value).
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
+}
 
+// Grants holds what the token endpoint redeems — authorization codes and
+// refresh-token families — and the grants made under each SSO session.
+type Grants interface {
 	// CreateAuthCode stores a new code.
 	CreateAuthCode(ctx context.Context, c AuthCode) error
 	// ConsumeAuthCode marks the code used and returns it. Exactly one caller
@@ -167,6 +193,43 @@ type Store interface {
 	// rotated or not (see RotatedAt); otherwise ErrNotFound.
 	RefreshToken(ctx context.Context, id string, now time.Time) (RefreshToken, error)
 
+	// AddSessionGrant records a grant made under an SSO session. Recording
+	// the same (SessionID, FamilyID) again keeps one record, with the later
+	// ExpiresAt. The grant is filed under the domain and subject of its
+	// session as it is when the grant is recorded, so SubjectFamilies and
+	// ClientFamilies find it after the session has ended.
+	AddSessionGrant(ctx context.Context, g SessionGrant) error
+	// SessionGrants lists the grants recorded under a session that are live
+	// at now, oldest first (by CreatedAt, then FamilyID). A session without
+	// any has an empty list, not an error.
+	SessionGrants(ctx context.Context, sessionID string, now time.Time) ([]SessionGrant, error)
+
+	// SubjectFamilies lists the token families a subject holds in a domain
+	// at now: those of its live refresh tokens and of the live grants made
+	// under its SSO sessions, families already revoked left out, ordered by
+	// FamilyID. Revoking them (Revoke) ends every token the subject holds.
+	SubjectFamilies(ctx context.Context, domain, subject string, now time.Time) ([]Family, error)
+	// ClientFamilies is SubjectFamilies for a client of a domain.
+	ClientFamilies(ctx context.Context, domain, clientID string, now time.Time) ([]Family, error)
+}
+
+// Sessions holds the SSO sessions at the issuer.
+type Sessions interface {
+	// CreateSession, Session and DeleteSession manage SSO sessions. Session of
+	// an unknown or expired ID is ErrNotFound; deleting an unknown session is
+	// not an error.
+	CreateSession(ctx context.Context, s Session) error
+	Session(ctx context.Context, id string, now time.Time) (Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteSubjectSessions deletes every SSO session of a subject in a
+	// domain and returns their IDs (sorted), so the caller can revoke the
+	// grants made under them (SessionGrants still lists those).
+	DeleteSubjectSessions(ctx context.Context, domain, subject string) ([]string, error)
+}
+
+// Revocations holds revoked access-token IDs and token families, shared by
+// every instance.
+type Revocations interface {
 	// Revoke records that id (an access-token jti or a family ID) is revoked
 	// until expiresAt. Revoking a family also makes its refresh tokens unusable
 	// (they are deleted). Revoking an id again keeps the later expiry.
@@ -179,7 +242,10 @@ type Store interface {
 	// instance sharing the database polls it, so a revocation made on one
 	// reaches the gates of all.
 	RevokedSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
+}
 
+// Throttle counts failed sign-ins, shared by every instance.
+type Throttle interface {
 	// AddLoginFailures counts one failed sign-in for each key (opaque; the
 	// issuer hashes them) and returns each key's count in its window. A
 	// window starts at a key's first failure and lasts window; a failure
@@ -191,27 +257,25 @@ type Store interface {
 	LoginFailures(ctx context.Context, keys []string, now time.Time) ([]int, error)
 	// ClearLoginFailures forgets key's count.
 	ClearLoginFailures(ctx context.Context, key string) error
+}
 
-	// CreateSession, Session and DeleteSession manage SSO sessions. Session of
-	// an unknown or expired ID is ErrNotFound; deleting an unknown session is
-	// not an error.
-	CreateSession(ctx context.Context, s Session) error
-	Session(ctx context.Context, id string, now time.Time) (Session, error)
-	DeleteSession(ctx context.Context, id string) error
-
-	// AddSessionGrant records a grant made under an SSO session. Recording
-	// the same (SessionID, FamilyID) again keeps one record, with the later
-	// ExpiresAt.
-	AddSessionGrant(ctx context.Context, g SessionGrant) error
-	// SessionGrants lists the grants recorded under a session that are live
-	// at now, oldest first (by CreatedAt, then FamilyID). A session without
-	// any has an empty list, not an error.
-	SessionGrants(ctx context.Context, sessionID string, now time.Time) ([]SessionGrant, error)
+// Store is everything Gatehouse persists: every role. Implementations are
+// safe for concurrent use by several goroutines and several processes sharing
+// one database.
+type Store interface {
+	Keys
+	Secrets
+	Grants
+	Sessions
+	Revocations
+	Throttle
+	Directory
+	Credentials
 
 	// DeleteExpired removes every record expired at now (ExpiresAt not after
 	// now): codes, refresh tokens, revocations, sessions, session grants,
-	// signing keys and login-failure windows.
-	// Live records are untouched.
+	// signing keys and login-failure windows. Live records are untouched, and
+	// so are the directory and the API keys (an expired key stays listed).
 	DeleteExpired(ctx context.Context, now time.Time) error
 
 	// Close releases the backend's resources.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlstore"
 )
 
 // migrations are the schema versions in order; migrations[i] is version i+1.
@@ -113,11 +115,117 @@ CREATE TABLE session_grants (
 );
 CREATE INDEX session_grants_expires_at ON session_grants (expires_at);
 `,
+	// 5: the directory — domains, users (their usernames and e-mails in one
+	// namespace per domain, user_logins; their external identities,
+	// user_identities), clients, policies — with a change counter every
+	// directory write bumps; the management API keys; and session grants
+	// filed under their session's domain and subject, so a subject's or a
+	// client's token families can be found. *_key columns hold the
+	// lower-cased login.
+	`
+CREATE TABLE directory_version (
+	id      integer PRIMARY KEY CHECK (id = 1),
+	version bigint  NOT NULL
+);
+INSERT INTO directory_version (id, version) VALUES (1, 0);
+
+CREATE TABLE domains (
+	name       text        PRIMARY KEY,
+	issuer     text        NOT NULL,
+	settings   jsonb,
+	version    bigint      NOT NULL,
+	created_at timestamptz,
+	updated_at timestamptz
+);
+CREATE UNIQUE INDEX domains_issuer ON domains (issuer) WHERE issuer <> '';
+
+CREATE TABLE users (
+	domain             text        NOT NULL,
+	subject            text        NOT NULL,
+	preferred_username text        NOT NULL,
+	username_key       text        NOT NULL,
+	name               text        NOT NULL,
+	given_name         text        NOT NULL,
+	family_name        text        NOT NULL,
+	email              text        NOT NULL,
+	email_key          text        NOT NULL,
+	email_verified     boolean     NOT NULL,
+	active             boolean     NOT NULL,
+	password_hash      text        NOT NULL,
+	claims             jsonb,
+	version            bigint      NOT NULL,
+	created_at         timestamptz,
+	updated_at         timestamptz,
+	PRIMARY KEY (domain, subject)
+);
+CREATE INDEX users_username_key ON users (domain, username_key COLLATE "C");
+
+CREATE TABLE user_logins (
+	domain  text NOT NULL,
+	login   text NOT NULL,
+	subject text NOT NULL,
+	PRIMARY KEY (domain, login)
+);
+CREATE INDEX user_logins_subject ON user_logins (domain, subject);
+
+CREATE TABLE user_identities (
+	domain           text NOT NULL,
+	provider         text NOT NULL,
+	external_subject text NOT NULL,
+	subject          text NOT NULL,
+	PRIMARY KEY (domain, provider, external_subject)
+);
+CREATE INDEX user_identities_subject ON user_identities (domain, subject);
+
+CREATE TABLE clients (
+	domain      text        NOT NULL,
+	id          text        NOT NULL,
+	data        jsonb,
+	secret_hash text        NOT NULL,
+	version     bigint      NOT NULL,
+	created_at  timestamptz,
+	updated_at  timestamptz,
+	PRIMARY KEY (domain, id)
+);
+
+CREATE TABLE policies (
+	domain     text        NOT NULL,
+	id         text        NOT NULL,
+	source     jsonb,
+	version    bigint      NOT NULL,
+	created_at timestamptz,
+	updated_at timestamptz,
+	PRIMARY KEY (domain, id)
+);
+
+CREATE TABLE api_keys (
+	id           text        PRIMARY KEY,
+	name         text        NOT NULL,
+	hash         text        NOT NULL CONSTRAINT api_keys_hash UNIQUE,
+	domain       text        NOT NULL,
+	read_only    boolean     NOT NULL,
+	created_by   text        NOT NULL,
+	created_at   timestamptz,
+	expires_at   timestamptz,
+	last_used_at timestamptz,
+	revoked_at   timestamptz
+);
+CREATE INDEX api_keys_domain ON api_keys (domain);
+
+ALTER TABLE session_grants ADD COLUMN domain  text NOT NULL DEFAULT '';
+ALTER TABLE session_grants ADD COLUMN subject text NOT NULL DEFAULT '';
+UPDATE session_grants g SET domain = s.domain, subject = s.subject FROM sessions s WHERE s.id = g.session_id;
+CREATE INDEX session_grants_subject ON session_grants (domain, subject);
+CREATE INDEX session_grants_client ON session_grants (domain, client_id);
+CREATE INDEX refresh_tokens_subject ON refresh_tokens (domain, subject);
+CREATE INDEX refresh_tokens_client ON refresh_tokens (domain, client_id);
+CREATE INDEX sessions_subject ON sessions (domain, subject);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations across
 // every Gatehouse instance using the database.
-var migrateLock = lockKey("gatehouse:migrations")
+var migrateLock = sqlstore.LockKey("gatehouse:migrations")
 
 // migrate brings the schema up to date under a session advisory lock.
 func migrate(ctx context.Context, pool *pgxpool.Pool, now func() time.Time) error {

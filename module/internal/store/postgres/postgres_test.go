@@ -93,7 +93,8 @@ func open(t testing.TB, dsn string) *Store {
 }
 
 // tables are every table the suite writes, emptied between its subtests.
-var tables = []string{"signing_keys", "secrets", "auth_codes", "refresh_tokens", "revocations", "sessions", "session_grants"}
+var tables = []string{"signing_keys", "secrets", "auth_codes", "refresh_tokens", "revocations", "sessions", "session_grants", "login_failures",
+	"domains", "users", "user_logins", "user_identities", "clients", "policies", "api_keys"}
 
 // reusing returns a newStore for storetest.Run that hands every subtest the
 // same store, emptied first. Schema creation and migration (DDL) cost far
@@ -179,6 +180,10 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	storetest.BenchmarkRotateRefreshToken(b, open(b, freshSchema(b, testDSN(b))))
 }
 
+func BenchmarkUserRead(b *testing.B) {
+	storetest.BenchmarkUserRead(b, open(b, freshSchema(b, testDSN(b))))
+}
+
 func TestClock(t *testing.T) {
 	s := open(t, freshSchema(t, testDSN(t)))
 	storetest.TestClock(t, s, func(now func() time.Time) { s.Now = now })
@@ -198,13 +203,45 @@ func TestMigrateFromVersion3(t *testing.T) {
 		pool.Close()
 		t.Fatal(err)
 	}
-	data := storetest.FillVersion3(t, &Store{pool: pool, Now: time.Now})
-	pool.Close()
+	old := on(pool)
+	data := storetest.FillVersion3(t, old)
+	old.Close()
 
 	s := open(t, d)
 	var version int
-	if err := s.pool.QueryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 4 {
-		t.Fatalf("schema version %d (%v), want 4", version, err)
+	if err := s.pool.QueryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 5 {
+		t.Fatalf("schema version %d (%v), want 5", version, err)
+	}
+	data.Check(t, s)
+}
+
+// TestMigrateFromVersion4 upgrades a schema of version 4, with data in every
+// table, to the current one: the data survives, the session grants are
+// filed under their sessions' domain and subject, and the directory and
+// API-key tables of version 5 work.
+func TestMigrateFromVersion4(t *testing.T) {
+	ctx := context.Background()
+	d := freshSchema(t, testDSN(t))
+	pool, err := pgxpool.New(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, pool, time.Now, 4); err != nil {
+		pool.Close()
+		t.Fatal(err)
+	}
+	old := on(pool)
+	data := storetest.FillVersion4(t, old, func(g store.SessionGrant) error {
+		_, err := pool.Exec(ctx, `INSERT INTO session_grants (session_id, family_id, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			g.SessionID, g.FamilyID, g.ClientID, g.CreatedAt, g.ExpiresAt)
+		return err
+	})
+	old.Close()
+
+	s := open(t, d)
+	var version int
+	if err := s.pool.QueryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 5 {
+		t.Fatalf("schema version %d (%v), want 5", version, err)
 	}
 	data.Check(t, s)
 }

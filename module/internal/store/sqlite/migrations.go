@@ -116,6 +116,114 @@ CREATE TABLE session_grants (
 );
 CREATE INDEX session_grants_expires_at ON session_grants (expires_at);
 `,
+	// 5: the directory — domains, users (their usernames and e-mails in one
+	// namespace per domain, user_logins; their external identities,
+	// user_identities), clients, policies — with a change counter every
+	// directory write bumps; the management API keys; and session grants
+	// filed under their session's domain and subject, so a subject's or a
+	// client's token families can be found. Booleans are 0 or 1, JSON
+	// documents TEXT; *_key columns hold the lower-cased login.
+	`
+CREATE TABLE directory_version (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	version INTEGER NOT NULL
+);
+INSERT INTO directory_version (id, version) VALUES (1, 0);
+
+CREATE TABLE domains (
+	name       TEXT    PRIMARY KEY,
+	issuer     TEXT    NOT NULL,
+	settings   TEXT,
+	version    INTEGER NOT NULL,
+	created_at INTEGER,
+	updated_at INTEGER
+);
+CREATE UNIQUE INDEX domains_issuer ON domains (issuer) WHERE issuer <> '';
+
+CREATE TABLE users (
+	domain             TEXT    NOT NULL,
+	subject            TEXT    NOT NULL,
+	preferred_username TEXT    NOT NULL,
+	username_key       TEXT    NOT NULL,
+	name               TEXT    NOT NULL,
+	given_name         TEXT    NOT NULL,
+	family_name        TEXT    NOT NULL,
+	email              TEXT    NOT NULL,
+	email_key          TEXT    NOT NULL,
+	email_verified     INTEGER NOT NULL,
+	active             INTEGER NOT NULL,
+	password_hash      TEXT    NOT NULL,
+	claims             TEXT,
+	version            INTEGER NOT NULL,
+	created_at         INTEGER,
+	updated_at         INTEGER,
+	PRIMARY KEY (domain, subject)
+);
+CREATE INDEX users_username_key ON users (domain, username_key);
+
+CREATE TABLE user_logins (
+	domain  TEXT NOT NULL,
+	login   TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	PRIMARY KEY (domain, login)
+);
+CREATE INDEX user_logins_subject ON user_logins (domain, subject);
+
+CREATE TABLE user_identities (
+	domain           TEXT NOT NULL,
+	provider         TEXT NOT NULL,
+	external_subject TEXT NOT NULL,
+	subject          TEXT NOT NULL,
+	PRIMARY KEY (domain, provider, external_subject)
+);
+CREATE INDEX user_identities_subject ON user_identities (domain, subject);
+
+CREATE TABLE clients (
+	domain      TEXT    NOT NULL,
+	id          TEXT    NOT NULL,
+	data        TEXT,
+	secret_hash TEXT    NOT NULL,
+	version     INTEGER NOT NULL,
+	created_at  INTEGER,
+	updated_at  INTEGER,
+	PRIMARY KEY (domain, id)
+);
+
+CREATE TABLE policies (
+	domain     TEXT    NOT NULL,
+	id         TEXT    NOT NULL,
+	source     TEXT,
+	version    INTEGER NOT NULL,
+	created_at INTEGER,
+	updated_at INTEGER,
+	PRIMARY KEY (domain, id)
+);
+
+CREATE TABLE api_keys (
+	id           TEXT    PRIMARY KEY,
+	name         TEXT    NOT NULL,
+	hash         TEXT    NOT NULL UNIQUE,
+	domain       TEXT    NOT NULL,
+	read_only    INTEGER NOT NULL,
+	created_by   TEXT    NOT NULL,
+	created_at   INTEGER,
+	expires_at   INTEGER,
+	last_used_at INTEGER,
+	revoked_at   INTEGER
+);
+CREATE INDEX api_keys_domain ON api_keys (domain);
+
+ALTER TABLE session_grants ADD COLUMN domain  TEXT NOT NULL DEFAULT '';
+ALTER TABLE session_grants ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+UPDATE session_grants SET
+	domain  = COALESCE((SELECT s.domain  FROM sessions s WHERE s.id = session_grants.session_id), ''),
+	subject = COALESCE((SELECT s.subject FROM sessions s WHERE s.id = session_grants.session_id), '');
+CREATE INDEX session_grants_subject ON session_grants (domain, subject);
+CREATE INDEX session_grants_client ON session_grants (domain, client_id);
+CREATE INDEX refresh_tokens_subject ON refresh_tokens (domain, subject);
+CREATE INDEX refresh_tokens_client ON refresh_tokens (domain, client_id);
+CREATE INDEX sessions_subject ON sessions (domain, subject);
+`,
 }
 
 // migrate brings the schema up to date. Each version is checked and applied
@@ -159,6 +267,20 @@ func migrateTo(ctx context.Context, db *sql.DB, now func() time.Time, target int
 		}
 	}
 	return nil
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it, or
+// rolls it back if fn fails.
+func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // retryBusy runs fn again while it fails with SQLITE_BUSY, for up to

@@ -208,6 +208,10 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	storetest.BenchmarkRotateRefreshToken(b, open(b, filepath.Join(b.TempDir(), "gatehouse.db")))
 }
 
+func BenchmarkUserRead(b *testing.B) {
+	storetest.BenchmarkUserRead(b, open(b, filepath.Join(b.TempDir(), "gatehouse.db")))
+}
+
 func TestClock(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 	storetest.TestClock(t, s, func(now func() time.Time) { s.Now = now })
@@ -227,14 +231,43 @@ func TestMigrateFromVersion3(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The previous release's Store on it: every table of version 3 gets a row.
-	old := &Store{w: w, r: w, Now: time.Now}
+	old := on(w, w)
 	data := storetest.FillVersion3(t, old)
 	w.Close()
 
 	s := open(t, path)
 	var version int
-	if err := s.r.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 4 {
-		t.Fatalf("schema version %d (%v), want 4", version, err)
+	if err := s.r.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 5 {
+		t.Fatalf("schema version %d (%v), want 5", version, err)
+	}
+	data.Check(t, s)
+}
+
+// TestMigrateFromVersion4 upgrades a database of schema version 4, with data
+// in every table, to the current one: the data survives, the session grants
+// are filed under their sessions' domain and subject, and the directory and
+// API-key tables of version 5 work.
+func TestMigrateFromVersion4(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	w, err := sql.Open("sqlite", path+"?_busy_timeout=10000&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, w, time.Now, 4); err != nil {
+		t.Fatal(err)
+	}
+	data := storetest.FillVersion4(t, on(w, w), func(g store.SessionGrant) error {
+		_, err := w.Exec(`INSERT INTO session_grants (session_id, family_id, client_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			g.SessionID, g.FamilyID, g.ClientID, g.CreatedAt.UnixMicro(), g.ExpiresAt.UnixMicro())
+		return err
+	})
+	w.Close()
+
+	s := open(t, path)
+	var version int
+	if err := s.r.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != len(migrations) || version != 5 {
+		t.Fatalf("schema version %d (%v), want 5", version, err)
 	}
 	data.Check(t, s)
 }

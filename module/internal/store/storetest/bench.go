@@ -51,3 +51,29 @@ func BenchmarkRotateRefreshToken(b *testing.B, s store.Store) {
 		now = now.Add(time.Millisecond)
 	}
 }
+
+// BenchmarkUserRead measures the directory reads of a sign-in and a token
+// refresh among 1,000 users: the user by login name, then by subject.
+func BenchmarkUserRead(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	const users = 1000
+	for i := range users {
+		u := dirUser(fmt.Sprintf("sub-%04d", i), fmt.Sprintf("user-%04d", i), fmt.Sprintf("user-%04d@example.org", i))
+		u.Identities = []store.ExternalIdentity{{Provider: "github", Subject: fmt.Sprint(i)}}
+		if _, err := s.PutUser(ctx, u, store.Absent); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		n := i % users
+		u, err := s.UserByLogin(ctx, "example", fmt.Sprintf("USER-%04d@example.org", n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.User(ctx, "example", u.Subject); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"time"
@@ -10,12 +11,17 @@ import (
 // contract promises microseconds).
 const timePrecision = time.Microsecond
 
-var timeType = reflect.TypeOf(time.Time{})
+var (
+	timeType = reflect.TypeOf(time.Time{})
+	jsonType = reflect.TypeOf(json.RawMessage{})
+)
 
 // diff compares two records of the same struct type field by field: times
 // must come back in UTC within timePrecision (zero stays zero), slices must
 // hold the same elements in order (an empty slice must come back nil), the
-// rest must be equal. It returns one line per difference.
+// rest must be equal; JSON documents must hold the same value (a database
+// may reorder an object's members and change whitespace). It returns one
+// line per difference.
 func diff(got, want any) []string {
 	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
 	if g.Type() != w.Type() {
@@ -29,6 +35,10 @@ func diff(got, want any) []string {
 		case gf.Type() == timeType:
 			gt, wt := gf.Interface().(time.Time), wf.Interface().(time.Time)
 			if msg := timeDiff(gt, wt); msg != "" {
+				out = append(out, name+": "+msg)
+			}
+		case gf.Type() == jsonType:
+			if msg := jsonDiff(gf.Interface().(json.RawMessage), wf.Interface().(json.RawMessage)); msg != "" {
 				out = append(out, name+": "+msg)
 			}
 		case gf.Kind() == reflect.Slice:
@@ -67,6 +77,28 @@ func timeDiff(got, want time.Time) string {
 	}
 	if d >= timePrecision {
 		return fmt.Sprintf("got %s, want %s (off by %s)", got.Format(time.RFC3339Nano), want.UTC().Format(time.RFC3339Nano), d)
+	}
+	return ""
+}
+
+// jsonDiff explains how two JSON documents differ in value, or returns "".
+// An empty document must come back nil.
+func jsonDiff(got, want json.RawMessage) string {
+	if len(want) == 0 {
+		if got != nil {
+			return fmt.Sprintf("got %s, want nil", got)
+		}
+		return ""
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		return fmt.Sprintf("got %q, not JSON: %v", got, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		return fmt.Sprintf("want %q, not JSON: %v", want, err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		return fmt.Sprintf("got %s, want %s", got, want)
 	}
 	return ""
 }

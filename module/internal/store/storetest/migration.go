@@ -93,3 +93,76 @@ func (d *Version3Data) Check(t *testing.T, s store.Store) {
 	}
 	same(t, grants[0], g)
 }
+
+// Version4Data is what FillVersion4 stored.
+type Version4Data struct {
+	*Version3Data
+	session store.Session
+	grant   store.SessionGrant
+}
+
+// FillVersion4 puts a record in every table of schema version 4 through s,
+// a backend's Store on a database migrated only that far: what FillVersion3
+// puts, and a session grant, which addGrant inserts with the SQL of version
+// 4 (today's AddSessionGrant writes columns version 4 lacks).
+func FillVersion4(t *testing.T, s store.Store, addGrant func(store.SessionGrant) error) *Version4Data {
+	t.Helper()
+	d := &Version4Data{
+		Version3Data: FillVersion3(t, s),
+		session:      session("sso-v4"),
+	}
+	d.grant = store.SessionGrant{SessionID: d.session.ID, FamilyID: "fam-v4", ClientID: "client-v4", CreatedAt: base, ExpiresAt: d.session.ExpiresAt}
+	must(t, s.CreateSession(context.Background(), d.session))
+	must(t, addGrant(d.grant))
+	return d
+}
+
+// Check verifies, through s (the same database after the migration), that
+// every record FillVersion4 stored is still there, that the grant of version
+// 4 was filed under its session's domain and subject, and that the tables of
+// version 5 work.
+func (d *Version4Data) Check(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	d.Version3Data.Check(t, s)
+	se, err := s.Session(ctx, d.session.ID, base)
+	must(t, err)
+	same(t, se, d.session)
+	grants, err := s.SessionGrants(ctx, d.session.ID, base)
+	must(t, err)
+	if len(grants) != 1 {
+		t.Fatalf("session grants of version 4 after the migration: %+v", grants)
+	}
+	same(t, grants[0], d.grant)
+	// Version 5: the grant of version 4 counts among its subject's and its
+	// client's families (with fam-v3, the refresh token's family).
+	fams, err := s.SubjectFamilies(ctx, d.session.Domain, d.session.Subject, base)
+	must(t, err)
+	if len(fams) != 2 || fams[0].ID != "fam-v3" || fams[1].ID != "fam-v4" || fams[1].ClientID != "client-v4" {
+		t.Fatalf("families of the subject after the migration: %+v", fams)
+	}
+	fams, err = s.ClientFamilies(ctx, d.session.Domain, "client-v4", base)
+	must(t, err)
+	if len(fams) != 1 || fams[0].ID != "fam-v4" || fams[0].Subject != d.session.Subject {
+		t.Fatalf("families of the client after the migration: %+v", fams)
+	}
+	// The directory and the API keys.
+	v, err := s.DirectoryVersion(ctx)
+	must(t, err)
+	if v != 0 {
+		t.Fatalf("a migrated database starts at directory version %d, want 0", v)
+	}
+	_, err = s.PutDomain(ctx, dirDomain("example"), store.Absent)
+	must(t, err)
+	u := putUser(t, s, dirUser("user-1", "alice", "alice@example.org"), store.Absent)
+	got, err := s.UserByLogin(ctx, "example", "ALICE@example.org")
+	must(t, err)
+	same(t, got, u)
+	if v, err := s.DirectoryVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("directory version after two writes: %d, %v", v, err)
+	}
+	must(t, s.CreateAPIKey(ctx, apiKey("k-v5", "")))
+	k, err := s.APIKeyByHash(ctx, apiKey("k-v5", "").Hash)
+	must(t, err)
+	same(t, k, apiKey("k-v5", ""))
+}

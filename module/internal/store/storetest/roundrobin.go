@@ -105,6 +105,122 @@ func (r *roundRobin) SessionGrants(ctx context.Context, sessionID string, now ti
 	return r.pick().SessionGrants(ctx, sessionID, now)
 }
 
+func (r *roundRobin) SubjectFamilies(ctx context.Context, domain, subject string, now time.Time) ([]store.Family, error) {
+	return r.pick().SubjectFamilies(ctx, domain, subject, now)
+}
+
+func (r *roundRobin) ClientFamilies(ctx context.Context, domain, clientID string, now time.Time) ([]store.Family, error) {
+	return r.pick().ClientFamilies(ctx, domain, clientID, now)
+}
+
+func (r *roundRobin) DeleteSubjectSessions(ctx context.Context, domain, subject string) ([]string, error) {
+	return r.pick().DeleteSubjectSessions(ctx, domain, subject)
+}
+
+func (r *roundRobin) DirectoryVersion(ctx context.Context) (uint64, error) {
+	return r.pick().DirectoryVersion(ctx)
+}
+
+func (r *roundRobin) Domain(ctx context.Context, name string) (store.Domain, error) {
+	return r.pick().Domain(ctx, name)
+}
+
+func (r *roundRobin) Domains(ctx context.Context) ([]store.Domain, error) {
+	return r.pick().Domains(ctx)
+}
+
+func (r *roundRobin) PutDomain(ctx context.Context, d store.Domain, expected int64) (store.Domain, error) {
+	return r.pick().PutDomain(ctx, d, expected)
+}
+
+func (r *roundRobin) DeleteDomain(ctx context.Context, name string, expected int64) error {
+	return r.pick().DeleteDomain(ctx, name, expected)
+}
+
+func (r *roundRobin) User(ctx context.Context, domain, subject string) (store.User, error) {
+	return r.pick().User(ctx, domain, subject)
+}
+
+func (r *roundRobin) UserByLogin(ctx context.Context, domain, login string) (store.User, error) {
+	return r.pick().UserByLogin(ctx, domain, login)
+}
+
+func (r *roundRobin) UserByExternal(ctx context.Context, domain, provider, externalSubject string) (store.User, error) {
+	return r.pick().UserByExternal(ctx, domain, provider, externalSubject)
+}
+
+func (r *roundRobin) Users(ctx context.Context, domain, search string, offset, limit int) ([]store.User, int, error) {
+	return r.pick().Users(ctx, domain, search, offset, limit)
+}
+
+func (r *roundRobin) PutUser(ctx context.Context, u store.User, expected int64) (store.User, error) {
+	return r.pick().PutUser(ctx, u, expected)
+}
+
+func (r *roundRobin) DeleteUser(ctx context.Context, domain, subject string, expected int64) error {
+	return r.pick().DeleteUser(ctx, domain, subject, expected)
+}
+
+func (r *roundRobin) Client(ctx context.Context, domain, id string) (store.Client, error) {
+	return r.pick().Client(ctx, domain, id)
+}
+
+func (r *roundRobin) Clients(ctx context.Context, domain string) ([]store.Client, error) {
+	return r.pick().Clients(ctx, domain)
+}
+
+func (r *roundRobin) PutClient(ctx context.Context, c store.Client, expected int64) (store.Client, error) {
+	return r.pick().PutClient(ctx, c, expected)
+}
+
+func (r *roundRobin) DeleteClient(ctx context.Context, domain, id string, expected int64) error {
+	return r.pick().DeleteClient(ctx, domain, id, expected)
+}
+
+func (r *roundRobin) Policy(ctx context.Context, domain, id string) (store.Policy, error) {
+	return r.pick().Policy(ctx, domain, id)
+}
+
+func (r *roundRobin) Policies(ctx context.Context, domain string) ([]store.Policy, error) {
+	return r.pick().Policies(ctx, domain)
+}
+
+func (r *roundRobin) PutPolicy(ctx context.Context, p store.Policy, expected int64) (store.Policy, error) {
+	return r.pick().PutPolicy(ctx, p, expected)
+}
+
+func (r *roundRobin) DeletePolicy(ctx context.Context, domain, id string, expected int64) error {
+	return r.pick().DeletePolicy(ctx, domain, id, expected)
+}
+
+func (r *roundRobin) CreateAPIKey(ctx context.Context, k store.APIKey) error {
+	return r.pick().CreateAPIKey(ctx, k)
+}
+
+func (r *roundRobin) APIKey(ctx context.Context, id string) (store.APIKey, error) {
+	return r.pick().APIKey(ctx, id)
+}
+
+func (r *roundRobin) APIKeyByHash(ctx context.Context, hash string) (store.APIKey, error) {
+	return r.pick().APIKeyByHash(ctx, hash)
+}
+
+func (r *roundRobin) APIKeys(ctx context.Context) ([]store.APIKey, error) {
+	return r.pick().APIKeys(ctx)
+}
+
+func (r *roundRobin) DomainAPIKeys(ctx context.Context, domain string) ([]store.APIKey, error) {
+	return r.pick().DomainAPIKeys(ctx, domain)
+}
+
+func (r *roundRobin) RevokeAPIKey(ctx context.Context, id string, now time.Time) (store.APIKey, error) {
+	return r.pick().RevokeAPIKey(ctx, id, now)
+}
+
+func (r *roundRobin) TouchAPIKey(ctx context.Context, id string, now time.Time) error {
+	return r.pick().TouchAPIKey(ctx, id, now)
+}
+
 func (r *roundRobin) DeleteExpired(ctx context.Context, now time.Time) error {
 	return r.pick().DeleteExpired(ctx, now)
 }

@@ -73,8 +73,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"recording a session grant again keeps one record with the later expiry", testSessionGrantAgain},
 		{"concurrent recordings of one session grant keep one record", testSessionGrantConcurrent},
 		{"empty slices and zero times round-trip", testEmptyRoundTrip},
+		{"list elements with quotes, commas, braces, backslashes and spaces round-trip", testListRoundTrip},
 		{"records without an ID or expiry are refused", testValidation},
 	}
+	tests = append(tests, directoryTests...)
+	tests = append(tests, credentialTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
@@ -1052,6 +1055,16 @@ func testEmptyRoundTrip(t *testing.T, s store.Store) {
 	gotF, err := s.Session(ctx, "far", base)
 	must(t, err)
 	same(t, gotF, far)
+}
+
+func testListRoundTrip(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	se := session("lists")
+	se.AMR = []string{"", "NULL", "null", `a "quoted" word`, `back\slash`, "comma,separated", "{braces}", " padded ", "ünï\u00e9", "[x]", "'"}
+	must(t, s.CreateSession(ctx, se))
+	got, err := s.Session(ctx, se.ID, base)
+	must(t, err)
+	same(t, got, se)
 }
 
 func testValidation(t *testing.T, s store.Store) {
