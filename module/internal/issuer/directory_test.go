@@ -19,6 +19,7 @@ import (
 	claimsmap "github.com/gatehouse-auth/gatehouse/module/internal/claims"
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
 // swapDirectory serves whichever directory it holds now — a directory
@@ -395,4 +396,103 @@ func rawPayload(t testing.TB, tok string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestDirectory_StoredClientsAppearWhileTokensAreMinted runs the issuer on
+// the configuration layered over the real store: a client written to the
+// store is served after Refresh, and many goroutines mint tokens for a
+// configured and a stored client while another keeps rewriting the stored
+// one and refreshing the directory (run with -race).
+func TestDirectory_StoredClientsAppearWhileTokensAreMinted(t *testing.T) {
+	var stored *directory.Stored
+	f := newFixture(t, withConfig(func(c *Config, d *identity.Domain) {
+		// The store names every domain: the configuration's has a name.
+		d.Name, c.Domain = "acme", "acme"
+		static, err := directory.NewStatic(directory.StaticDomain{Domain: d, Policies: fixturePolicies})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = directory.NewStored(c.Store.(store.Directory), func(err error) { t.Errorf("stored directory: %v", err) })
+		if err := stored.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c.Directory = directory.NewLayered(static, stored)
+	}))
+	ctx := context.Background()
+	put := func(scopes ...string) {
+		c := &identity.Client{ID: "batch", Type: identity.Confidential, SecretHash: identity.HashSecret("batch-secret-0123456789"),
+			GrantTypes: []string{identity.GrantClientCredentials}, Scopes: scopes, Audiences: []string{apiAudience}}
+		raw, err := directory.EncodeClient(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.PutClient(ctx, store.Client{Domain: "acme", ID: "batch", Data: raw, SecretHash: c.SecretHash}, store.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := func(scope string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(urlValues("grant_type", "client_credentials", "scope", scope).Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("batch", "batch-secret-0123456789")
+		return r
+	}
+	// The domain is the configuration's: the store adds clients to it.
+	if _, err := f.st.PutDomain(ctx, store.Domain{Name: "acme", Issuer: f.url}, store.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	if w := serve(f, batch("jobs:run")); w.Code != 401 {
+		t.Fatalf("a client not stored yet: %d", w.Code)
+	}
+	put("jobs:run")
+	if w := serve(f, batch("jobs:run")); w.Code != 401 {
+		t.Fatalf("a stored client before Refresh: %d", w.Code)
+	}
+	if err := stored.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w := serve(f, batch("jobs:run")); w.Code != 200 {
+		t.Fatalf("a stored client after Refresh: %d %s", w.Code, w.Body)
+	}
+
+	stop := make(chan struct{})
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				put("jobs:run", "jobs:read")
+			} else {
+				put("jobs:run")
+			}
+			if err := stored.Refresh(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for range 6 {
+		wg.Go(func() {
+			for range 20 {
+				if w := serve(f, clientCredentialsRequest("orders:read")); w.Code != 200 {
+					errs <- "configured client: " + w.Body.String()
+				}
+				if w := serve(f, batch("jobs:run")); w.Code != 200 {
+					errs <- "stored client: " + w.Body.String()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	writer.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
