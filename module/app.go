@@ -29,11 +29,13 @@ func init() {
 
 // App is the `gatehouse` app: the identity state shared by every Gatehouse
 // handler — domains (issuers) with their users, clients and policies, the
-// store that holds run-time state, and the signing keys.
+// store that holds run-time state, and the signing keys. Handlers find
+// identities in its directory: the configuration's over the store's (what
+// the configuration defines wins and is read-only).
 //
-// State that must outlive a config reload (the open store, key managers and
-// their rotation goroutines) lives in a process-wide usage pool, so
-// `caddy reload` logs nobody out.
+// State that must outlive a config reload (the open store, the store's
+// directory and its watcher, key managers and their rotation goroutines)
+// lives in a process-wide usage pool, so `caddy reload` logs nobody out.
 type App struct {
 	// StoreRaw selects the store backend (module namespace gatehouse.stores).
 	// Default: {"backend": "sqlite"} — a SQLite file in Caddy's data directory.
@@ -66,7 +68,8 @@ type App struct {
 	audit      *zap.Logger
 	store      store.Store
 	storeKey   string
-	// directory holds the identities of every domain: the configuration's.
+	// directory holds the identities of every domain: the configuration's
+	// over the store's.
 	directory directory.Directory
 	domains   map[string]*domainState
 	metrics   *issuer.Metrics
@@ -221,6 +224,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.poolKeys = append(a.poolKeys, a.storeKey)
 	a.store = val.(*pooledStore).st
 
+	// The store's directory under the configuration's: what the
+	// configuration defines wins per id and is read-only; what is stored
+	// joins it.
+	stored, err := a.storedDirectory()
+	if err != nil {
+		return err
+	}
+	a.directory = directory.NewLayered(dir, stored)
+
 	a.metrics, err = issuer.NewMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -236,6 +248,51 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.domains[dc.Name] = ds
 	}
 	return nil
+}
+
+type pooledDirectory struct {
+	dir    *directory.Stored
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *pooledDirectory) Destruct() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// storedDirectory returns the directory of the store's domains, clients,
+// policies and users: one per store, shared across reloads, read once
+// before it is returned and then every directory.DefaultPoll, so a change
+// another instance makes applies here within about a second.
+func (a *App) storedDirectory() (*directory.Stored, error) {
+	key := "directory|" + a.storeKey
+	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		// Outlives this config: Caddy's default logger.
+		plog := pooledLogger()
+		d := directory.NewStored(a.store, func(err error) {
+			plog.Error("the store's directory", zap.Error(err))
+		})
+		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.Refresh(lctx); err != nil {
+			// The configuration is served meanwhile; the watcher retries.
+			plog.Warn("reading the store's directory; serving the configuration's until it answers", zap.Error(err))
+		}
+		bg, stop := context.WithCancel(context.Background())
+		p := &pooledDirectory{dir: d, cancel: stop, done: make(chan struct{})}
+		go func() {
+			defer close(p.done)
+			d.Watch(bg, directory.DefaultPoll)
+		}()
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.poolKeys = append(a.poolKeys, key)
+	return val.(*pooledDirectory).dir, nil
 }
 
 func domainLabel(name string) string {

@@ -54,7 +54,10 @@ func (l *Layered) Snapshot(ctx context.Context, domain string) (*Snapshot, error
 	default:
 		return nil, serr
 	}
-	p, _ := l.merged.LoadOrStore(domain, new(atomic.Pointer[layeredEntry]))
+	p, ok := l.merged.Load(domain)
+	if !ok {
+		p, _ = l.merged.LoadOrStore(domain, new(atomic.Pointer[layeredEntry]))
+	}
 	slot := p.(*atomic.Pointer[layeredEntry])
 	if e := slot.Load(); e != nil && e.config == cs && e.stored == ss {
 		return e.merged, nil
@@ -110,28 +113,30 @@ func configuredOf(cs *Snapshot) map[objectID]bool {
 
 // UserBySubject looks the user up in the configuration, then in the store.
 func (l *Layered) UserBySubject(ctx context.Context, domain, sub string) (*identity.User, error) {
-	return l.user(ctx, func(d Directory) (*identity.User, error) { return d.UserBySubject(ctx, domain, sub) })
+	u, err := l.config.UserBySubject(ctx, domain, sub)
+	if !errors.Is(err, ErrNotFound) {
+		return u, err
+	}
+	return l.stored.UserBySubject(ctx, domain, sub)
 }
 
 // UserByLogin looks the login up in the configuration, then in the store.
 func (l *Layered) UserByLogin(ctx context.Context, domain, login string) (*identity.User, error) {
-	return l.user(ctx, func(d Directory) (*identity.User, error) { return d.UserByLogin(ctx, domain, login) })
+	u, err := l.config.UserByLogin(ctx, domain, login)
+	if !errors.Is(err, ErrNotFound) {
+		return u, err
+	}
+	return l.stored.UserByLogin(ctx, domain, login)
 }
 
 // UserByExternal looks the external account up in the configuration, then
 // in the store.
 func (l *Layered) UserByExternal(ctx context.Context, domain, provider, externalSub string) (*identity.User, error) {
-	return l.user(ctx, func(d Directory) (*identity.User, error) {
-		return d.UserByExternal(ctx, domain, provider, externalSub)
-	})
-}
-
-func (l *Layered) user(_ context.Context, find func(Directory) (*identity.User, error)) (*identity.User, error) {
-	u, err := find(l.config)
+	u, err := l.config.UserByExternal(ctx, domain, provider, externalSub)
 	if !errors.Is(err, ErrNotFound) {
 		return u, err
 	}
-	return find(l.stored)
+	return l.stored.UserByExternal(ctx, domain, provider, externalSub)
 }
 
 // Domains is the union of the configured and the stored domains, sorted.

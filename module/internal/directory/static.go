@@ -98,30 +98,39 @@ func (s *Static) Snapshot(_ context.Context, domain string) (*Snapshot, error) {
 
 // UserBySubject returns the configured user with that sub.
 func (s *Static) UserBySubject(_ context.Context, domain, sub string) (*identity.User, error) {
-	return s.user(domain, func(d *identity.Domain) *identity.User { return d.UserBySubject(sub) })
+	d, err := s.domain(domain)
+	if err != nil {
+		return nil, err
+	}
+	return found(d.dom.UserBySubject(sub))
 }
 
 // UserByLogin returns the configured user whose username or e-mail is
 // login (case-insensitive).
 func (s *Static) UserByLogin(_ context.Context, domain, login string) (*identity.User, error) {
-	return s.user(domain, func(d *identity.Domain) *identity.User { return d.UserByLogin(login) })
+	d, err := s.domain(domain)
+	if err != nil {
+		return nil, err
+	}
+	return found(d.dom.UserByLogin(login))
 }
 
 // UserByExternal returns the configured user linked to that external
 // account.
 func (s *Static) UserByExternal(_ context.Context, domain, provider, externalSub string) (*identity.User, error) {
-	return s.user(domain, func(d *identity.Domain) *identity.User { return d.UserByExternal(provider, externalSub) })
-}
-
-func (s *Static) user(domain string, find func(*identity.Domain) *identity.User) (*identity.User, error) {
 	d, err := s.domain(domain)
 	if err != nil {
 		return nil, err
 	}
-	if u := find(d.dom); u != nil {
-		return u, nil
+	return found(d.dom.UserByExternal(provider, externalSub))
+}
+
+// found is u, or ErrNotFound when there is none.
+func found(u *identity.User) (*identity.User, error) {
+	if u == nil {
+		return nil, ErrNotFound
 	}
-	return nil, ErrNotFound
+	return u, nil
 }
 
 // Domains lists the configured domains' names, sorted.
