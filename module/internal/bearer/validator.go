@@ -282,6 +282,9 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Token, error) {
 	gen := v.generation()
 	tok, deadline, verr := v.verify(ctx, raw, now)
 	if verr != nil {
+		if verr.Description == descKeysUnavailable {
+			return nil, keysUnavailable{verr}
+		}
 		return nil, verr
 	}
 	if v.cache != nil && !v.revoked.has(tok.JTI, now) {
@@ -409,9 +412,7 @@ func (v *Validator) parseJWS(raw string) (*compactJWS, *Error) {
 func (v *Validator) checkSignature(ctx context.Context, jws *compactJWS, precheck func() *Error) *Error {
 	keys, err := v.keys.Keys(ctx, jws.hdr.kid)
 	if err != nil {
-		e := invalidToken("the token could not be verified", "signing keys unavailable: "+err.Error())
-		e.cause = ErrKeysUnavailable
-		return e
+		return invalidToken(descKeysUnavailable, "signing keys unavailable: "+err.Error())
 	}
 	if len(keys) == 0 {
 		return invalidToken("the token was signed with an unknown key", "no key for kid "+quoteShort(jws.hdr.kid))

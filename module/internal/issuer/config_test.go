@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/policy"
@@ -61,7 +64,6 @@ func TestNew_RejectsUnsafeConfigurationWithTheFix(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		{"a client naming undefined policies", func(c *Config) { c.Directory = dir(nil, nil) }, `client "guarded" names policies the domain does not define`},
 		{"code lifetime above 60s", func(c *Config) { c.CodeLifetime = 2 * time.Minute }, "at most 60s"},
 		{"tiny session", func(c *Config) {
 			c.Directory = dir(func(s *identity.DomainSettings) { s.SessionLifetime = time.Second }, fixturePolicies)
@@ -89,6 +91,29 @@ func TestNew_RejectsUnsafeConfigurationWithTheFix(t *testing.T) {
 	}
 	if _, err := New(base()); err != nil {
 		t.Fatalf("valid config: %v", err)
+	}
+}
+
+// TestNew_AClientWithUndefinedPoliciesIsDeniedNotFatal: the configuration
+// refuses a client that names an undefined policy; a directory that did
+// not check (the store's, whose policy may have been deleted since) must
+// not keep the issuer from starting — the client's sign-ins are denied
+// instead (an undefined policy never holds), and the issuer says so.
+func TestNew_AClientWithUndefinedPoliciesIsDeniedNotFatal(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	f := newFixture(t, withConfig(func(c *Config, d *identity.Domain) {
+		if err := d.Compile(); err != nil {
+			t.Fatal(err)
+		}
+		c.Directory = fixedDirectory{snap: directory.NewSnapshot(1, d.DomainSettings, d.Clients, nil), dom: d}
+		c.Logger = zap.New(core)
+	}), withRealPolicies())
+	if logs.FilterField(zap.String("client_id", "guarded")).Len() != 1 {
+		t.Fatal("the client naming an undefined policy was not reported")
+	}
+	loc := f.signIn(f.browser(), authParams("guarded", spaRedirect), "alice", alicePassword)
+	if loc.Query().Get("error") != "access_denied" || loc.Query().Get("code") != "" {
+		t.Fatalf("a sign-in to the client: %s", loc)
 	}
 }
 

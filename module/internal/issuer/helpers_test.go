@@ -128,7 +128,13 @@ type fixtureSettings struct {
 	alg    string
 	cfg    *Config
 	domain *identity.Domain
+	// realPolicies: the snapshot's policies decide, not fakePolicy.
+	realPolicies bool
 }
+
+// withRealPolicies lets the snapshot's policies decide instead of the
+// fixture's fakePolicy.
+func withRealPolicies() fixtureOpt { return func(s *fixtureSettings) { s.realPolicies = true } }
 
 type fixtureOpt func(*fixtureSettings)
 
@@ -241,8 +247,10 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss.policyCheck = func(_ *policy.Set, claims map[string]any, ids []string) (bool, string) {
-		return f.policy.Check(claims, ids)
+	if !set.realPolicies {
+		iss.policyCheck = func(_ *policy.Set, claims map[string]any, ids []string) (bool, string) {
+			return f.policy.Check(claims, ids)
+		}
 	}
 	f.iss = iss
 	f.srv.Start()

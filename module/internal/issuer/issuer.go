@@ -173,9 +173,14 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	// A client naming a policy the domain does not define is refused by the
+	// configuration; one from the store (whose policy may have been deleted
+	// since) must not stop the issuer from starting: its users are denied
+	// (an undefined policy never holds) until the policy is defined again.
 	for _, c := range snap.Clients() {
 		if err := snap.CheckPolicies(c.Policies); err != nil {
-			return nil, fmt.Errorf("client %q names policies the domain does not define (%w); define them or remove them from the client", c.ID, err)
+			cfg.Logger.Warn("a client names policies the domain does not define; its sign-ins are denied until they are defined",
+				zap.String("domain", cfg.Domain), zap.String("client_id", c.ID), zap.Error(err))
 		}
 	}
 	i := &Issuer{
