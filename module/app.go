@@ -276,6 +276,10 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 	a.poolKeys = append(a.poolKeys, poolKey)
 	pk := val.(*pooledKeys)
 
+	methods, err := loginMethods(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
 	ds := &domainState{keys: pk.mgr, policies: set, revoke: pk.revoke}
 	var checker issuer.PolicyChecker
 	if set != nil {
@@ -292,6 +296,7 @@ func (a *App) provisionDomain(ctx caddy.Context, dc *DomainConfig) (*domainState
 		SessionLifetime: time.Duration(dc.SessionLifetime),
 		OnRevoke:        pk.revoke.publish,
 		ClientIP:        clientIP,
+		LoginMethods:    methods,
 	})
 	if err != nil {
 		return nil, err

@@ -37,6 +37,7 @@ func init() {
 //			policy <id> { description <text>; all|any { rule { claim ... } } }
 //			user <username> { ... }
 //			client <client_id> { ... }
+//			login_method <name> [{ ... }]
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -182,8 +183,14 @@ func parseDomain(d *caddyfile.Dispenser) (*DomainConfig, error) {
 				return nil, err
 			}
 			dc.Clients = append(dc.Clients, c)
+		case "login_method":
+			m, err := parseLoginMethod(d)
+			if err != nil {
+				return nil, err
+			}
+			dc.LoginMethodsRaw = append(dc.LoginMethodsRaw, m)
 		default:
-			return nil, d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, claims_map, policy_file, policy, user or client", d.Val())
+			return nil, d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, claims_map, policy_file, policy, user, client or login_method", d.Val())
 		}
 	}
 	if dc.Issuer == "" {

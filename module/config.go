@@ -1,6 +1,7 @@
 package module
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -62,6 +63,14 @@ type DomainConfig struct {
 	// SessionLifetime is how long a sign-in at the issuer lasts (the SSO
 	// session). Default: 12h.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// LoginMethodsRaw are the ways users sign in at the domain's issuer
+	// (module namespace gatehouse.login_methods, inline key "method"), in
+	// the order the login page shows them; each client is shown the ones
+	// offered to it. Listing methods replaces the default, so list
+	// {"method": "password"} to keep the password form. Default: the
+	// password method alone.
+	LoginMethodsRaw []json.RawMessage `json:"login_methods,omitempty" caddy:"namespace=gatehouse.login_methods inline_key=method"`
 }
 
 // UserConfig is a local account.

@@ -82,6 +82,8 @@ func TestProvisionErrors(t *testing.T) {
 		{"policy file with an error", strings.Replace(domain(""), "issuer https://auth.example.com", "issuer https://auth.example.com\n\t\t\tpolicy_file "+writeTemp(t, "p.yaml", "policy:\n  - id: p\n    all: []\n"), 1), "p.yaml:3"},
 		{"key encryption secret too short", strings.Replace(domain(""), "\t\tdomain {", "\t\tkey_encryption_key tooshort\n\t\tdomain {", 1), "use at least 32 random bytes"},
 		{"key encryption secret from an unset variable", strings.Replace(domain(""), "\t\tdomain {", "\t\tkey_encryption_key {env.GATEHOUSE_TEST_UNSET_KEK}\n\t\tdomain {", 1), "expands to nothing"},
+		{"login method listed twice", domain(`login_method password
+			login_method password`), `login method "password" is configured twice`},
 		{"gate without a gatehouse app", "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\taudience api\n\t\t}\n\t}\n}\n", "no gatehouse domain is configured"},
 	}
 	for _, tc := range cases {
