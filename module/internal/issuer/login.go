@@ -107,11 +107,12 @@ func (i *Issuer) serveLogin(w http.ResponseWriter, r *http.Request) {
 			writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The sign-in request is too large.", ErrInvalidRequest)
 			return
 		}
-		tx, client := i.openSignIn(w, r.URL.Query().Get("req"))
+		sealed := r.URL.Query().Get("req")
+		tx, client := i.openSignIn(w, sealed)
 		if tx == nil {
 			return
 		}
-		i.renderLogin(w, r, http.StatusOK, tx, client, "")
+		i.renderLogin(w, r, http.StatusOK, tx, client, "", sealed)
 	case http.MethodPost:
 		i.postLogin(w, r)
 	default:
@@ -148,18 +149,21 @@ func (i *Issuer) shown(tx *authn.Transaction, client *identity.Client) []*method
 	return out
 }
 
-// renderLogin shows the login page for tx (sealed again, as it is now).
-func (i *Issuer) renderLogin(w http.ResponseWriter, r *http.Request, status int, tx *authn.Transaction, client *identity.Client, msg string) {
+// renderLogin shows the login page for tx: sealed is tx as it came, or ""
+// to seal it as it is now.
+func (i *Issuer) renderLogin(w http.ResponseWriter, r *http.Request, status int, tx *authn.Transaction, client *identity.Client, msg, sealed string) {
 	methods := i.shown(tx, client)
 	if len(methods) == 0 {
 		writeErrorPage(w, http.StatusForbidden, "Sign-in unavailable",
 			"No sign-in method is enabled for this application.", "")
 		return
 	}
-	sealed, err := i.sealer.sealTx(tx, i.now(), i.cfg.LoginTimeout)
-	if err != nil {
-		writeErrorPage(w, http.StatusBadRequest, "Sign-in failed", "The sign-in cannot go on; go back to the application and start again.", "")
-		return
+	if sealed == "" {
+		var err error
+		if sealed, err = i.sealer.sealTx(tx, i.now(), i.cfg.LoginTimeout); err != nil {
+			writeErrorPage(w, http.StatusBadRequest, "Sign-in failed", "The sign-in cannot go on; go back to the application and start again.", "")
+			return
+		}
 	}
 	hidden := authn.HiddenFields(sealed, i.sealer.csrfToken(i.csrfCookieValue(w, r), tx.ID))
 	page := &authn.Page{Client: client.ID, Message: msg, CancelAction: i.issuer + pathLogin, Hidden: hidden}
@@ -370,7 +374,7 @@ func (h *methodHost) Continue(w http.ResponseWriter, r *http.Request, tx *authn.
 		writeErrorPage(w, http.StatusBadRequest, "Unknown application", "The application is no longer registered.", "")
 		return
 	}
-	h.i.renderLogin(w, r, status, tx, client, msg)
+	h.i.renderLogin(w, r, status, tx, client, msg, "")
 }
 
 func (h *methodHost) Complete(w http.ResponseWriter, r *http.Request, tx *authn.Transaction, a authn.Authentication) {
