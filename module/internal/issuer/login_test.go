@@ -434,3 +434,11 @@ func TestLogin_CompleteLoginForRedirectBasedMethods(t *testing.T) {
 		t.Fatal("an unlinked external identity is not audited")
 	}
 }
+
+func TestLogin_PasswordSignInIDTokenCarriesAMR(t *testing.T) {
+	f := newFixture(t)
+	tr := f.token(codeForm(f.code(f.browser(), authParams("spa", spaRedirect)), spaRedirect), "spa", "")
+	if _, id := claims(t, tr.resp.IDToken); !slices.Equal(anyStrings(id["amr"]), []string{"pwd"}) {
+		t.Fatalf("amr %v, want [pwd]", id["amr"])
+	}
+}
