@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -258,4 +259,215 @@ func TestBrowser_LoginThroughEmbeddedIssuer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pageCapture is one page pages.mjs recorded.
+type pageCapture struct {
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Status int    `json:"status"`
+	Lang   string `json:"lang"`
+	Title  string `json:"title"`
+	H1     string `json:"h1"`
+	Text   string `json:"text"`
+	Links  []struct {
+		Text string `json:"text"`
+		Href string `json:"href"`
+	} `json:"links"`
+	Buttons []string `json:"buttons"`
+}
+
+// link returns the href of the link whose text is text.
+func (c *pageCapture) link(text string) (string, bool) {
+	for _, l := range c.Links {
+		if l.Text == text {
+			return l.Href, true
+		}
+	}
+	return "", false
+}
+
+// step is one step of a pages.mjs plan.
+type step map[string]any
+
+// runBrowserPages runs pages.mjs with plan in a fresh headless Chromium and
+// returns its captures by name.
+func runBrowserPages(t *testing.T, node string, plan []step) map[string]*pageCapture {
+	t.Helper()
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(repoRoot(t), "integration", "browser", "pages.mjs"), string(raw))
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	t.Logf("pages.mjs took %v", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("pages.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var res struct {
+		Captures []*pageCapture `json:"captures"`
+		Hops     []string       `json:"hops"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("pages.mjs printed no JSON result: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("hops: %s", strings.Join(res.Hops, " -> "))
+	out := map[string]*pageCapture{}
+	for _, c := range res.Captures {
+		out[c.Name] = c
+	}
+	return out
+}
+
+// screenshotKeepEnv names a folder where the page tests keep their
+// screenshots for people to look at (they are checked in the test's
+// temporary folder either way).
+const screenshotKeepEnv = "GATEHOUSE_SCREENSHOTS"
+
+// TestBrowser_GatePages walks through the gate's own pages in headless
+// Chromium — the ones that replaced the browser's error pages and a
+// misleading 403 — and checks each page's text, its accessibility basics
+// (lang, title, one heading, link text) and a screenshot:
+//
+//   - a login cookie that expired while the sign-in form was open: the
+//     login starts again and completes; a restarted login that cannot be
+//     matched either shows "Sign-in could not be completed";
+//   - Cancel on the sign-in form: "Sign-in cancelled", whose link starts it
+//     again;
+//   - logout: "You are signed out", whose link signs in again;
+//   - a policy refusal: "Access denied" naming the account, whose "Sign in
+//     as someone else" button leads through the sign-in form (the form's
+//     CSP must let the POST's redirects reach the issuer) to the page as
+//     another user.
+func TestBrowser_GatePages(t *testing.T) {
+	node := requireNodeTests(t, true, filepath.Join(repoRoot(t), "integration", "browser"))
+	env := startGate(t, `
+			login webapp
+			policy admins-only
+			forward X-Auth-Subject sub`)
+	shots := t.TempDir()
+	keep := os.Getenv(screenshotKeepEnv)
+	shot := func(name string) string { return filepath.Join(shots, name+".png") }
+	checkShot := func(t *testing.T, name string) {
+		t.Helper()
+		k := ""
+		if keep != "" {
+			k = filepath.Join(keep, "gatehouse-page-"+name+".png")
+		}
+		checkPNG(t, shot(name), k)
+	}
+	// checkPage checks a gate page's basics.
+	checkPage := func(t *testing.T, c *pageCapture, status int, heading string) {
+		t.Helper()
+		if c == nil {
+			t.Fatal("page not captured")
+		}
+		if c.Status != status || c.H1 != heading || c.Lang != "en" || c.Title == "" {
+			t.Fatalf("%s: status %d h1 %q lang %q title %q, want %d %q; text:\n%s", c.URL, c.Status, c.H1, c.Lang, c.Title, status, heading, c.Text)
+		}
+		if strings.Contains(c.Text, "HTTP ERROR") {
+			t.Fatalf("the browser's own error page: %s", c.Text)
+		}
+	}
+	signinPage := func(t *testing.T, c *pageCapture) {
+		t.Helper()
+		if c == nil || !strings.HasPrefix(c.URL, env.issuer+"/login?") || c.H1 != "Sign in" {
+			t.Fatalf("want the issuer's sign-in form, got %+v", c)
+		}
+	}
+
+	t.Run("stale callback", func(t *testing.T) {
+		got := runBrowserPages(t, node, []step{
+			{"goto": env.app + "/orders?id=7"},
+			{"dropCookies": "gatehouse-login-"}, // expired while the form was open
+			{"signIn": []string{"alice", testPassword}},
+			{"capture": "restarted"},
+			{"goto": env.app + "/.gatehouse/callback?state=r.restarted-elsewhere&code=stale"},
+			{"capture": "stale", "shot": shot("stale")},
+		})
+		if c := got["restarted"]; c == nil || c.Status != 200 || c.URL != env.app+"/" || strings.TrimSpace(c.Text) != "upstream saw /" {
+			t.Fatalf("after a stale callback the login did not complete: %+v", c)
+		}
+		c := got["stale"]
+		checkPage(t, c, 400, "Sign-in could not be completed")
+		if !strings.Contains(c.Text, "blocking cookies") {
+			t.Errorf("text %q", c.Text)
+		}
+		if href, ok := c.link("Try signing in again"); !ok || href != "/" {
+			t.Errorf("links %+v", c.Links)
+		}
+		checkShot(t, "stale")
+	})
+
+	t.Run("cancelled sign-in", func(t *testing.T) {
+		got := runBrowserPages(t, node, []step{
+			{"goto": env.app + "/reports?q=1"},
+			{"cancel": true},
+			{"capture": "cancelled", "shot": shot("cancelled")},
+			{"click": "Try signing in again"},
+			{"capture": "retry"},
+		})
+		c := got["cancelled"]
+		checkPage(t, c, 403, "Sign-in cancelled")
+		if !strings.Contains(c.Text, "not signed in") || strings.Contains(c.Text, "You are signed in") {
+			t.Errorf("text %q", c.Text)
+		}
+		if href, ok := c.link("Try signing in again"); !ok || href != "/reports?q=1" {
+			t.Errorf("links %+v", c.Links)
+		}
+		checkShot(t, "cancelled")
+		signinPage(t, got["retry"])
+	})
+
+	t.Run("signed out", func(t *testing.T) {
+		got := runBrowserPages(t, node, []step{
+			{"goto": env.app + "/"},
+			{"signIn": []string{"alice", testPassword}},
+			{"goto": env.app + "/.gatehouse/logout"},
+			{"capture": "signed-out", "shot": shot("signed-out")},
+			{"click": "Sign in again"},
+			{"capture": "again"},
+		})
+		c := got["signed-out"]
+		checkPage(t, c, 200, "You are signed out")
+		if c.URL != env.app+"/.gatehouse/signed-out" {
+			t.Errorf("landed at %s", c.URL)
+		}
+		if href, ok := c.link("Sign in again"); !ok || href != "/" {
+			t.Errorf("links %+v", c.Links)
+		}
+		checkShot(t, "signed-out")
+		signinPage(t, got["again"]) // the issuer's session ended too
+	})
+
+	t.Run("access denied", func(t *testing.T) {
+		got := runBrowserPages(t, node, []step{
+			{"goto": env.app + "/wiki"},
+			{"signIn": []string{"mallory", testPassword}},
+			{"capture": "denied", "shot": shot("denied")},
+			{"click": "Sign in as someone else"},
+			{"capture": "switch"},
+			{"signIn": []string{"alice", testPassword}},
+			{"capture": "switched"},
+		})
+		c := got["denied"]
+		checkPage(t, c, 403, "Access denied")
+		if !strings.Contains(c.Text, "You are signed in as mallory") || !strings.Contains(c.Text, "admins-only") {
+			t.Errorf("text %q", c.Text)
+		}
+		if !slices.Contains(c.Buttons, "Sign in as someone else") {
+			t.Errorf("buttons %q", c.Buttons)
+		}
+		checkShot(t, "denied")
+		signinPage(t, got["switch"])
+		if s := got["switched"]; s == nil || s.Status != 200 || s.URL != env.app+"/wiki" || env.upstream.header().Get("X-Auth-Subject") != "alice" {
+			t.Fatalf("after signing in as someone else: %+v, subject %q", s, env.upstream.header().Get("X-Auth-Subject"))
+		}
+	})
 }

@@ -167,7 +167,7 @@ func (m *twoStep) Serve(h module.LoginHost, w http.ResponseWriter, r *http.Reque
 }
 
 var (
-	formRe  = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
+	loginFormRe  = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
 	alertRe = regexp.MustCompile(`role="alert">([^<]*)<`)
 )
 
@@ -189,7 +189,7 @@ func readLoginPage(t *testing.T, resp *http.Response) *loginPage {
 		t.Fatal(err)
 	}
 	p := &loginPage{status: resp.StatusCode, hidden: map[string]url.Values{}, body: string(b)}
-	for _, m := range formRe.FindAllStringSubmatch(p.body, -1) {
+	for _, m := range loginFormRe.FindAllStringSubmatch(p.body, -1) {
 		action := html.UnescapeString(m[1])
 		v := url.Values{}
 		for _, h := range hiddenField.FindAllStringSubmatch(m[2], -1) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
-	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/login"
 	"github.com/gatehouse-auth/gatehouse/module/internal/session"
@@ -79,6 +77,17 @@ type Gate struct {
 	// Default: empty, not forwarded.
 	ForwardSubjectKind string `json:"forward_subject_kind,omitempty"`
 
+	// UserinfoPath is where the gate answers "who am I" for the caller,
+	// after the same authentication and policies as any request: a GET or
+	// HEAD with a valid session or bearer token gets 200 application/json,
+	// Cache-Control no-store, {"sub": <subject>, "subject_kind": "user" or
+	// "client", "claims": {<claim>: <value>, ...}} with the value of every
+	// claim Forward names (keyed by claim name, as JSON values; claims the
+	// caller lacks are left out) and never a token; without credentials 401
+	// with WWW-Authenticate (never a login redirect); refused by the
+	// policies 403. "off" turns it off. Default: /.gatehouse/userinfo.
+	UserinfoPath string `json:"userinfo_path,omitempty"`
+
 	ds         *domainState
 	app        *App
 	validators []*gateValidator
@@ -92,6 +101,8 @@ type Gate struct {
 	metrics  *gateMetrics
 	web      *gateWeb
 	releases []func()
+	// userinfoPath is UserinfoPath with its default; "" when off.
+	userinfoPath string
 }
 
 // ForwardHeader maps one claim to one request header.
@@ -120,10 +131,18 @@ type GateLogin struct {
 	// LogoutPath on the protected site. It logs out at once on a GET or
 	// POST the browser marks Sec-Fetch-Site same-origin, same-site or none;
 	// any other request gets a confirmation page whose form POSTs the logout
-	// with a CSRF token. Default: /.gatehouse/logout.
+	// with a CSRF token. A POST with switch=1 (the "Sign in as someone else"
+	// button of the gate's pages) ends the gate's session the same way and
+	// starts a login with prompt=login instead of ending the provider's
+	// session. Default: /.gatehouse/logout.
 	LogoutPath string `json:"logout_path,omitempty"`
 	// PostLogoutRedirect is where the browser lands after logout: a path on
-	// this site or a URL registered with the provider. Default: /.
+	// this site or a URL registered with the provider. Default: the gate's
+	// signed-out page, /.gatehouse/signed-out ("You are signed out", with a
+	// link to sign in again). With the embedded issuer a path on this site
+	// needs no registration (the issuer's sealed logout hint names it); an
+	// external provider must list the absolute URL among the client's
+	// post-logout redirect URIs.
 	PostLogoutRedirect string `json:"post_logout_redirect,omitempty"`
 	// SessionLifetime caps a browser session. Default: 12h.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
@@ -222,7 +241,34 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("gatehouse: login: %w", err)
 		}
 	}
+	if err := g.provisionUserinfo(); err != nil {
+		return err
+	}
 	return g.provisionHeaders()
+}
+
+// defaultUserinfoPath is where a gate answers "who am I" unless told.
+const defaultUserinfoPath = "/.gatehouse/userinfo"
+
+func (g *Gate) provisionUserinfo() error {
+	switch p := g.UserinfoPath; {
+	case p == "off":
+		return nil
+	case p == "":
+		g.userinfoPath = defaultUserinfoPath
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("gatehouse: userinfo_path %q must be a path starting with /, like %s, or off", p, defaultUserinfoPath)
+	default:
+		g.userinfoPath = p
+	}
+	if g.web != nil {
+		for name, p := range map[string]string{"callback": g.web.callbackPath, "logout": g.web.logoutPath, "signed-out page": signedOutPath} {
+			if p == g.userinfoPath {
+				return fmt.Errorf("gatehouse: userinfo_path %s is also the gate's %s path; give it another path", p, name)
+			}
+		}
+	}
+	return nil
 }
 
 // provisionHeaders records the headers the gate owns (deleted from every
@@ -371,7 +417,19 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			return g.web.callback(w, r)
 		case g.web.logoutPath:
 			return g.web.logout(w, r)
+		case signedOutPath:
+			return g.web.signedOut(w, r)
 		}
+	}
+	// Who am I: authenticated and authorized like any request, answered by
+	// the gate instead of next; never a login redirect.
+	userinfo := g.userinfoPath != "" && r.URL.Path == g.userinfoPath
+	if userinfo {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("gatehouse: the userinfo path answers GET"))
+		}
+		next = userinfoNext{}
 	}
 
 	// One credential at most: with several, the gate would validate one
@@ -398,7 +456,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	if g.web != nil {
-		return g.web.serveSession(w, r, next)
+		return g.web.serveSession(w, r, next, !userinfo)
 	}
 	return g.challenge(w, nil)
 }
@@ -470,10 +528,13 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 				ce.Write(zap.String("event", "gate.policy"), zap.String("outcome", "denied"), zap.String("sub", sub), zap.Strings("policies", g.Policies), zap.String("reason", d.Explanation()), zap.String("path", r.URL.Path))
 			}
 			g.metrics.request(outcomePolicyDenied)
-			return g.denied(w, r, browser)
+			return g.denied(w, r, browser, claims, sub, sess)
 		}
 	}
 	g.metrics.request(outcomeAllowed)
+	if _, ok := next.(userinfoNext); ok {
+		return g.writeUserinfo(w, r, claims, sub, kind)
+	}
 	// Gatehouse's cookies (the session, and the issuer's SSO cookie when the
 	// issuer shares this host) are not the upstream's business.
 	stripGatehouseCookies(r)
@@ -512,6 +573,41 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	return next.ServeHTTP(w, r)
 }
 
+// userinfoNext stands in for the next handler on the userinfo path: the
+// gate answers itself once the request is authorized (authorize).
+type userinfoNext struct{}
+
+func (userinfoNext) ServeHTTP(http.ResponseWriter, *http.Request) error {
+	return errors.New("gatehouse: userinfoNext is answered by the gate")
+}
+
+// userinfoResponse is the body of the userinfo path.
+type userinfoResponse struct {
+	Sub         string         `json:"sub"`
+	SubjectKind string         `json:"subject_kind"`
+	Claims      map[string]any `json:"claims"`
+}
+
+// writeUserinfo answers the userinfo path: the subject, its kind and the
+// claims the gate forwards, keyed by claim name; never a token.
+func (g *Gate) writeUserinfo(w http.ResponseWriter, r *http.Request, claims map[string]any, sub, kind string) error {
+	out := userinfoResponse{Sub: sub, SubjectKind: kind, Claims: map[string]any{}}
+	for _, f := range g.Forward {
+		if v, ok := lookupClaim(claims, f.Claim); ok && v != nil {
+			out.Claims[f.Claim] = v
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	return json.NewEncoder(w).Encode(out)
+}
+
 const realm = "gatehouse"
 
 // challenge answers 401 (or 403 for insufficient_scope) with an RFC 6750
@@ -536,35 +632,38 @@ func (g *Gate) challenge(w http.ResponseWriter, be *bearer.Error) error {
 	return caddyhttp.Error(be.Status(), fmt.Errorf("gatehouse: %s: %s", be.Code, be.Reason))
 }
 
-var deniedPage = template.Must(template.New("denied").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Access denied</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}code{background:#f2f2f2;padding:.1rem .3rem}</style>
-</head><body><h1>Access denied</h1>
-<p>You are signed in, but this site requires one of these policies, and your account satisfies none of them:</p>
-<ul>{{range .Policies}}<li><code>{{.}}</code></li>{{end}}</ul>
-<p>Ask the site's administrator for access{{if .Logout}}, or <a href="{{.Logout}}">sign out</a> and use another account{{end}}.</p>
-</body></html>`))
-
-// denied answers 403: an HTML page naming the policy ids (never claim
-// values) for browsers, a JSON error for API clients.
-func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool) error {
+// denied answers 403: an HTML page naming the signed-in account and the
+// policy ids (never claim values) for browsers, with a "Sign in as someone
+// else" button for a browser session; a JSON error for API clients.
+func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool, claims map[string]any, sub string, sess *session.Session) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if browser {
-		htmlpage.SetHeaders(w.Header())
-		w.WriteHeader(http.StatusForbidden)
-		logout := ""
-		if g.web != nil {
-			logout = g.web.logoutPath
+		view := deniedView{Account: accountName(claims, sub), Policies: g.Policies}
+		csp := ""
+		if g.web != nil && sess != nil {
+			token, err := g.web.logoutCSRF(sess)
+			if err != nil {
+				return caddyhttp.Error(http.StatusInternalServerError, err)
+			}
+			view.Switch = &switchForm{Action: g.web.logoutPath, CSRF: token, Return: login.SafeReturnPath(r.URL.RequestURI())}
+			csp = g.web.pageCSP(r.Context(), true)
 		}
-		return deniedPage.Execute(w, struct {
-			Policies []string
-			Logout   string
-		}{g.Policies, logout})
+		return writePage(w, http.StatusForbidden, deniedPage, view, csp)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
 	return json.NewEncoder(w).Encode(map[string]any{"error": "access_denied", "error_description": "no policy of this resource allows the request", "policies": g.Policies})
+}
+
+// accountName is how a page names the signed-in user: preferred_username,
+// else email, else the subject (html/template escapes it).
+func accountName(claims map[string]any, sub string) string {
+	for _, c := range []string{"preferred_username", "email"} {
+		if v, _ := claims[c].(string); strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return sub
 }
 
 // userPlaceholders resolves {http.auth.user.id} (the subject),

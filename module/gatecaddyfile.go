@@ -45,6 +45,7 @@ func init() {
 //		forward_subject_kind <header>     # user or client
 //		forward_access_token              # Authorization: Bearer <access token>
 //		forward_id_token                  # Authorization: Bearer <ID token>
+//		userinfo <path>|off               # who am I; default /.gatehouse/userinfo
 //	}
 func parseGateDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next()
@@ -114,8 +115,17 @@ func parseGateDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 			if g.ForwardAccessToken != "" && g.ForwardIDToken != "" {
 				return nil, h.Err("forward_access_token and forward_id_token both forward a token in the one Authorization header; keep one")
 			}
+		case "userinfo":
+			v, err := oneArg(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			if v != "off" && !strings.HasPrefix(v, "/") {
+				return nil, h.Errf("userinfo must be a path starting with /, like %s, or off", defaultUserinfoPath)
+			}
+			g.UserinfoPath = v
 		default:
-			return nil, h.Errf("unknown gatehouse option %q; expected domain, login, bearer, policy, forward, forward_subject_kind, forward_access_token or forward_id_token", key)
+			return nil, h.Errf("unknown gatehouse option %q; expected domain, login, bearer, policy, forward, forward_subject_kind, forward_access_token, forward_id_token or userinfo", key)
 		}
 	}
 	if g.Login == nil && len(g.Bearer) == 0 {

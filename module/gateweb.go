@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"net"
 	"net/http"
 	"net/url"
@@ -243,8 +242,8 @@ func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*login.Flow, err
 }
 
 // serveSession authenticates a request by its session cookie; without one,
-// navigations start a login and everything else gets 401.
-func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+// navigations start a login (when mayLogin) and everything else gets 401.
+func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, mayLogin bool) error {
 	g := web.g
 	sl := web.sealer(r)
 	var s session.Session
@@ -289,14 +288,14 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 			g.metrics.session(sessionRejected)
 			g.auditEvent("gate.session", "rejected", "", sessionReason(err))
 		}
-		if login.IsNavigation(r) {
+		if mayLogin && login.IsNavigation(r) {
 			return web.startLogin(w, r)
 		}
 		return g.challenge(w, nil)
 	}
 	// A browser session is always a user's: a client's own grant has no
 	// browser and no ID token.
-	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, login.IsNavigation(r), &s)
+	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, mayLogin && login.IsNavigation(r), &s)
 }
 
 // check judges an opened session: made for this gate's audience (its keys
@@ -400,8 +399,7 @@ func (web *gateWeb) startLogin(w http.ResponseWriter, r *http.Request) error {
 	web.g.metrics.request(outcomeLoginRedirect)
 	f, err := web.flow(r.Context(), r)
 	if err != nil {
-		web.g.logger.Error("cannot start login", zap.Error(err))
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("gatehouse: the login provider is unavailable: %w", err))
+		return web.unavailable(w, r, r.URL.RequestURI(), err)
 	}
 	if err := f.Start(w, r, r.URL.RequestURI()); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
@@ -411,24 +409,14 @@ func (web *gateWeb) startLogin(w http.ResponseWriter, r *http.Request) error {
 
 func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 	g := web.g
+	w.Header().Set("Cache-Control", "no-store")
 	f, err := web.flow(r.Context(), r)
 	if err != nil {
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("gatehouse: the login provider is unavailable: %w", err))
+		return web.unavailable(w, r, "/", err)
 	}
 	tokens, returnTo, err := f.Callback(w, r)
 	if err != nil {
-		var pe *login.ProviderError
-		reason := err.Error()
-		if errors.As(err, &pe) {
-			reason = "provider error " + pe.Code
-		}
-		g.metrics.session(sessionLoginFailed)
-		g.auditEvent("gate.login", "failed", "", reason)
-		w.Header().Set("Cache-Control", "no-store")
-		if errors.As(err, &pe) && pe.AccessDenied() {
-			return g.denied(w, r, true)
-		}
-		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("gatehouse: login callback: %w", err))
+		return web.callbackFailed(w, r, f, returnTo, err)
 	}
 	s := login.NewSession(tokens, time.Now().Add(web.lifetime))
 	s.ID = rand.Text()
@@ -449,22 +437,152 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// callbackFailed answers a callback that signed no one in. One that
+// matched no login of this browser (its login cookie expired while the
+// provider's form was open, or a bookmarked callback) starts the login
+// again, once: the provider's session usually completes it at once. The code
+// it carried is never redeemed. Everything else gets a page that says what
+// happened and how to go on, never the browser's own error page.
+func (web *gateWeb) callbackFailed(w http.ResponseWriter, r *http.Request, f *login.Flow, returnTo string, err error) error {
+	g := web.g
+	g.metrics.session(sessionLoginFailed)
+	if login.Restartable(r, err) && login.IsNavigation(r) {
+		g.auditEvent("gate.login", "restarted", "", err.Error())
+		if err := f.StartWith(w, r, "/", login.StartOptions{Restart: true}); err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		return nil
+	}
+	retry := login.SafeReturnPath(returnTo)
+	view := loginFailedView{Retry: retry, RetryText: "Try signing in again"}
+	status := http.StatusBadRequest
+	unmatched := errors.Is(err, login.ErrNoPendingLogin) || errors.Is(err, login.ErrStateMismatch)
+	var pe *login.ProviderError
+	if unmatched && r.URL.Query().Has("error") {
+		// A provider error for a login this browser cannot match: say
+		// what kind of error it was, but show none of its text, which
+		// anyone could have put in a link.
+		q := r.URL.Query()
+		pe = &login.ProviderError{Code: q.Get("error"), Description: q.Get("error_description")}
+	} else if errors.As(err, &pe) {
+		view.Detail = pe.Description
+	}
+	reason := err.Error()
+	switch {
+	case pe != nil && pe.AccessDenied():
+		status = http.StatusForbidden
+		reason = "provider error access_denied"
+		if strings.Contains(strings.ToLower(pe.Description), "cancel") {
+			view.Heading = "Sign-in cancelled"
+			view.Message = "The sign-in was cancelled, so you are not signed in to this site."
+			view.Detail = ""
+		} else {
+			view.Heading = "Sign-in refused"
+			view.Message = "The sign-in service did not let you in to this site with that account."
+			view.Switch = &switchForm{Action: web.logoutPath, Return: retry}
+		}
+	case pe != nil:
+		reason = "provider error " + pe.Code
+		view.Heading = "Sign-in failed"
+		view.Message = "The sign-in service could not sign you in."
+	case login.RestartFailed(r, err):
+		view.Heading = "Sign-in could not be completed"
+		view.Message = "This site could not match the sign-in to one started in this browser, even after starting it again. Your browser may be blocking cookies for this site: allow them, then try again."
+	case unmatched:
+		view.Heading = "Sign-in expired"
+		view.Message = "This site could not match the sign-in to one started in this browser: it took too long, or the link was used before."
+	case errors.Is(err, login.ErrExchange):
+		status = http.StatusBadGateway
+		view.Heading = "Sign-in failed"
+		view.Message = "This site could not complete the sign-in with the sign-in service. Try again in a moment."
+	default:
+		view.Heading = "Sign-in failed"
+		view.Message = "The answer from the sign-in service could not be verified, so you are not signed in."
+	}
+	g.auditEvent("gate.login", "failed", "", reason)
+	return writePage(w, status, loginFailedPage, view, web.pageCSP(r.Context(), view.Switch != nil))
+}
+
+// unavailable answers a browser when the login provider cannot be reached
+// (an external provider's discovery failed): 502 with a page and a link to
+// try again, instead of the browser's error page. The error goes to the log.
+func (web *gateWeb) unavailable(w http.ResponseWriter, r *http.Request, retry string, err error) error {
+	web.g.logger.Error("the login provider is unavailable", zap.Error(err))
+	return writePage(w, http.StatusBadGateway, loginFailedPage, loginFailedView{
+		Heading:   "Sign-in unavailable",
+		Message:   "The sign-in service cannot be reached at the moment. Try again in a moment.",
+		Retry:     login.SafeReturnPath(retry),
+		RetryText: "Try signing in again",
+	}, "")
+}
+
+// signedOutPath is where the gate's logout lands by default: a page that
+// says so, with a link to sign in again (not the site itself, which would
+// start a login at once).
+const signedOutPath = "/.gatehouse/signed-out"
+
+// signedOut serves the signed-out page. A browser that is signed in after
+// all (it came here by a link) goes to the site.
+func (web *gateWeb) signedOut(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("gatehouse: the signed-out page answers GET"))
+	}
+	var s session.Session
+	if web.sealer(r).OpenSession(r, &s, web.sessions) == nil && web.check(&s, time.Now()) == nil {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	return writePage(w, http.StatusOK, signedOutPage, struct{ SignIn string }{"/"}, "")
+}
+
 // logout clears the session and, when the provider supports it, ends the
-// session at the provider too (RP-initiated logout). A request that may
+// session at the provider too (RP-initiated logout), then lands on
+// post_logout_redirect (default: the signed-out page). A request that may
 // come from another site gets a confirmation page instead (logout CSRF).
+//
+// A POST with switch=1 (the "Sign in as someone else" button) ends the
+// gate's session the same way but not the provider's: it starts a login
+// for its return path that asks the provider for credentials (prompt=login).
 func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	g := web.g
 	sl := web.sealer(r)
 	var s session.Session
 	hadSession := sl.Open(r, &s) == nil
+	switching, returnTo := false, "/"
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		if r.ParseForm() == nil {
+			switching = r.PostForm.Get("switch") == "1"
+			returnTo = login.SafeReturnPath(r.PostForm.Get("return"))
+		}
+	}
 	if hadSession && !web.logoutIntended(w, r, &s) {
-		return web.confirmLogout(w, r, &s)
+		return web.confirmLogout(w, r, &s, switching, returnTo)
 	}
 	sl.Clear(w, r)
 	w.Header().Set("Cache-Control", "no-store")
+	if hadSession {
+		g.metrics.session(sessionLogout)
+		g.auditEvent("gate.logout", "success", s.Subject, "")
+		web.end(r.Context(), &s)
+		web.revoke(r.Context(), &s)
+	}
+	if switching {
+		f, err := web.flow(r.Context(), r)
+		if err != nil {
+			return web.unavailable(w, r, returnTo, err)
+		}
+		g.metrics.request(outcomeLoginRedirect)
+		if err := f.StartWith(w, r, returnTo, login.StartOptions{Prompt: "login"}); err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		return nil
+	}
 	target := web.cfg.PostLogoutRedirect
 	if target == "" {
-		target = "/"
+		target = signedOutPath
 	}
 	scheme, host := origin(r)
 	absTarget := target
@@ -472,10 +590,6 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 		absTarget = scheme + "://" + host + login.SafeReturnPath(target)
 	}
 	if hadSession {
-		g.metrics.session(sessionLogout)
-		g.auditEvent("gate.logout", "success", s.Subject, "")
-		web.end(r.Context(), &s)
-		web.revoke(r.Context(), &s)
 		if p, err := web.getProvider(r.Context()); err == nil {
 			end := p.EndSessionURL(s.IDToken, absTarget, "")
 			if ep, ok := p.(*embeddedProvider); ok {
@@ -515,52 +629,63 @@ func (web *gateWeb) logoutIntended(w http.ResponseWriter, r *http.Request, s *se
 	if r.Method != http.MethodPost {
 		return false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	if err := r.ParseForm(); err != nil {
-		return false
+	if r.PostForm == nil {
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		if err := r.ParseForm(); err != nil {
+			return false
+		}
 	}
 	tok, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("csrf"))
 	return err == nil && web.keys.VerifyMAC(logoutPurpose, []byte(s.ID), tok)
 }
 
-var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Sign out</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}button{font:inherit;padding:.4rem 1rem}</style>
-</head><body><h1>Sign out?</h1>
-<p>Do you want to sign out of this site?</p>
-<form method="post" action="{{.Action}}"><input type="hidden" name="csrf" value="{{.Token}}"><button type="submit">Sign out</button></form>
-</body></html>`))
+// logoutCSRF is the CSRF token of s's logout forms (the confirmation page,
+// "Sign in as someone else").
+func (web *gateWeb) logoutCSRF(s *session.Session) (string, error) {
+	mac, err := web.keys.MAC(logoutPurpose, []byte(s.ID))
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(mac), nil
+}
 
 // confirmLogout answers a logout request that may not come from the user
 // with a page whose form posts the logout with a CSRF token: 200 to a GET,
 // 403 to a POST without a valid token.
-func (web *gateWeb) confirmLogout(w http.ResponseWriter, r *http.Request, s *session.Session) error {
-	mac, err := web.keys.MAC(logoutPurpose, []byte(s.ID))
+func (web *gateWeb) confirmLogout(w http.ResponseWriter, r *http.Request, s *session.Session, switching bool, returnTo string) error {
+	token, err := web.logoutCSRF(s)
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	h := w.Header()
-	htmlpage.SetHeaders(h)
-	// Browsers hold the redirects after a form submission to form-action
-	// too: allow the provider's logout and an absolute post-logout target.
-	var targets []string
-	if p, err := web.getProvider(r.Context()); err == nil {
-		if o := urlOrigin(p.EndSessionURL("", "", "")); o != "" {
-			targets = append(targets, o)
-		}
-	}
-	if o := urlOrigin(web.cfg.PostLogoutRedirect); o != "" {
-		targets = append(targets, o)
-	}
-	h.Set("Content-Security-Policy", htmlpage.CSP(targets...))
 	web.g.auditEvent("gate.logout", "confirm", s.Subject, "not marked same-site: confirmation asked")
 	status := http.StatusOK
 	if r.Method == http.MethodPost {
 		status = http.StatusForbidden
 	}
-	w.WriteHeader(status)
-	return logoutPage.Execute(w, struct{ Action, Token string }{web.logoutPath, base64.RawURLEncoding.EncodeToString(mac)})
+	return writePage(w, status, logoutPage, logoutView{Action: web.logoutPath, Token: token, Switch: switching, Return: returnTo}, web.pageCSP(r.Context(), true))
+}
+
+// pageCSP is the Content-Security-Policy of a page whose form posts to the
+// logout path ("" for htmlpage's default when it has none): browsers hold
+// the redirects after a form submission to form-action too, so it allows
+// the provider's logout and authorization endpoints and an absolute
+// post-logout target.
+func (web *gateWeb) pageCSP(ctx context.Context, logoutForm bool) string {
+	if !logoutForm {
+		return ""
+	}
+	var targets []string
+	add := func(o string) {
+		if o != "" && !slices.Contains(targets, o) {
+			targets = append(targets, o)
+		}
+	}
+	if p, err := web.getProvider(ctx); err == nil {
+		add(urlOrigin(p.EndSessionURL("", "", "")))
+		add(urlOrigin(p.AuthCodeURL("", "", "", "", "")))
+	}
+	add(urlOrigin(web.cfg.PostLogoutRedirect))
+	return htmlpage.CSP(targets...)
 }
 
 // urlOrigin is scheme://host of an absolute http(s) URL, or "".
@@ -643,7 +768,7 @@ type embeddedProvider struct {
 
 func (p *embeddedProvider) Issuer() string { return p.iss.Issuer() }
 
-func (p *embeddedProvider) AuthCodeURL(state, nonce, challenge, redirectURI string) string {
+func (p *embeddedProvider) AuthCodeURL(state, nonce, challenge, redirectURI, prompt string) string {
 	v := url.Values{
 		"response_type":         {"code"},
 		"client_id":             {p.clientID},
@@ -653,6 +778,9 @@ func (p *embeddedProvider) AuthCodeURL(state, nonce, challenge, redirectURI stri
 		"nonce":                 {nonce},
 		"code_challenge":        {challenge},
 		"code_challenge_method": {"S256"},
+	}
+	if prompt != "" {
+		v.Set("prompt", prompt)
 	}
 	return p.iss.AuthorizationURL() + "?" + v.Encode()
 }

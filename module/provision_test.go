@@ -76,6 +76,9 @@ func TestProvisionErrors(t *testing.T) {
 				}
 			}`) + "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\taudience api\n\t\t}\n\t\tpolicy q\n\t}\n}\n", `"q"`},
 		{"gate login client not registered", domain("") + "app.example.com {\n\tgatehouse {\n\t\tlogin ghost\n\t}\n}\n", `client "ghost" is not registered`},
+		{"userinfo on the gate's callback path", domain(`client webapp {
+				redirect_uris https://app.example.com/.gatehouse/callback
+			}`) + "app.example.com {\n\tgatehouse {\n\t\tlogin webapp\n\t\tuserinfo /.gatehouse/callback\n\t}\n}\n", "is also the gate's callback path"},
 		{"bearer without audience", domain("") + "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\tscopes a\n\t\t}\n\t}\n}\n", "no audience; add `audience"},
 		{"gate owns the Authorization header", domain("") + "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\taudience api\n\t\t}\n\t\tforward Authorization sub\n\t}\n}\n", "cannot own header"},
 		{"claim map with an unknown key", strings.Replace(domain(""), "issuer https://auth.example.com", "issuer https://auth.example.com\n\t\t\tclaims_map "+writeTemp(t, "map.yaml", "mode: merge\ntransformations:\n  - source: a\n    tagret: b\n"), 1), "map.yaml:4:5"},

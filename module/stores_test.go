@@ -43,8 +43,9 @@ func TestProvisionFailsFastWhenPostgresIsUnreachable(t *testing.T) {
 			"connecting to " + closed, 15 * time.Second},
 	}
 	for _, tc := range cases {
+		// Not parallel: caddy.Validate shares Caddy's global state (the
+		// race detector sees concurrent calls race inside Caddy).
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			caddyfile := fmt.Sprintf("{\n\tgatehouse {\n\t\tstore postgres %q\n\t\tdomain {\n\t\t\tissuer https://auth.example.com\n\t\t}\n\t}\n}\n", tc.dsn)
 			cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +25,9 @@ type logoutHint struct {
 	ClientID string `json:"c"`
 	Subject  string `json:"s"`
 	Expires  int64  `json:"e"`
+	// Target is the post_logout_redirect_uri the gate asked for; it is
+	// accepted unregistered when it is on the client's own site.
+	Target string `json:"t,omitempty"`
 }
 
 // EndSessionURLFor is the RP-initiated logout URL for a client that runs
@@ -32,11 +36,13 @@ type logoutHint struct {
 // issuer for this purpose only, bound to clientID and subject and valid for
 // logoutHintLifetime. Like an id_token_hint of subject, it ends subject's
 // session without asking for confirmation; for anyone else the user is
-// asked. postLogoutRedirectURI must be registered for the client; it and
-// state may be empty.
+// asked. postLogoutRedirectURI must be registered for the client, or be on
+// the origin of one of its redirect URIs (the gate's own site, such as its
+// signed-out page): the sealed hint names it, so only the in-process gate
+// can send the browser there unregistered. It and state may be empty.
 func (i *Issuer) EndSessionURLFor(clientID, subject, postLogoutRedirectURI, state string) string {
 	v := url.Values{"client_id": {clientID}}
-	hint, err := i.sealer.sealHint(logoutHint{ClientID: clientID, Subject: subject, Expires: i.now().Add(logoutHintLifetime).Unix()})
+	hint, err := i.sealer.sealHint(logoutHint{ClientID: clientID, Subject: subject, Expires: i.now().Add(logoutHintLifetime).Unix(), Target: postLogoutRedirectURI})
 	if err == nil {
 		// Without it the user is asked to confirm: still a working logout.
 		v.Set("logout_hint", hint)
@@ -51,8 +57,10 @@ func (i *Issuer) EndSessionURLFor(clientID, subject, postLogoutRedirectURI, stat
 }
 
 // vouch is who a logout request's hint says is signing out: a subject, and
-// the session when the hint names one (an ID token's sid).
-type vouch struct{ sub, sid string }
+// the session when the hint names one (an ID token's sid); and, for the
+// issuer's own logout_hint, the post-logout target the gate sealed in it
+// with the raw hint, which the confirmation form carries on.
+type vouch struct{ sub, sid, target, raw string }
 
 // covers reports whether the hint is for sess: its user, and its session
 // when the hint names one.
@@ -124,7 +132,7 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 		var h logoutHint
 		if err := i.sealer.openHint(raw, &h); err == nil && i.now().Unix() <= h.Expires {
 			if client = i.domain.Client(h.ClientID); client != nil {
-				hint = &vouch{sub: h.Subject}
+				hint = &vouch{sub: h.Subject, target: h.Target, raw: raw}
 			}
 		}
 	}
@@ -146,7 +154,8 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 			writeErrorPage(w, http.StatusBadRequest, "Invalid request", "A post_logout_redirect_uri needs id_token_hint or client_id.", ErrInvalidRequest)
 			return
 		}
-		if !client.HasPostLogoutRedirectURI(target) {
+		sealed := hint != nil && hint.target != "" && hint.target == target && onClientSite(client, target)
+		if !client.HasPostLogoutRedirectURI(target) && !sealed {
 			i.auditEntry(evLogout, outcomeDenied, "post_logout_redirect_uri not registered", client.ID, "")
 			writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The post_logout_redirect_uri is not registered for this application.", ErrInvalidRequest)
 			return
@@ -170,13 +179,13 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	if found && !i.covers(hint, sess) {
 		if r.Method != http.MethodPost || !p.Has("csrf") {
-			i.renderLogoutConfirmation(w, r, http.StatusOK, sess, clientID, target, state)
+			i.renderLogoutConfirmation(w, r, http.StatusOK, sess, clientID, target, state, hint)
 			return
 		}
 		c, _ := r.Cookie(i.csrfCookie)
 		if c == nil || !i.sealer.checkCSRF(c.Value, logoutCSRFPurpose(sess), p.Get("csrf")) {
 			i.auditEntry(evLogout, outcomeDenied, "sign-out form CSRF check failed", clientID, sess.Subject)
-			i.renderLogoutConfirmation(w, r, http.StatusForbidden, sess, clientID, target, state)
+			i.renderLogoutConfirmation(w, r, http.StatusForbidden, sess, clientID, target, state, hint)
 			return
 		}
 	}
@@ -278,14 +287,17 @@ If you did not ask to sign out, close this page.</p>
 {{if .Client}}<input type="hidden" name="client_id" value="{{.Client}}">
 {{end}}{{if .Target}}<input type="hidden" name="post_logout_redirect_uri" value="{{.Target}}">
 {{end}}{{if .State}}<input type="hidden" name="state" value="{{.State}}">
+{{end}}{{if .Hint}}<input type="hidden" name="logout_hint" value="{{.Hint}}">
 {{end}}<button type="submit">Sign out</button>
 </form>
 </body></html>
 `))
 
 // renderLogoutConfirmation shows the sign-out confirmation page: a form
-// that POSTs the request back with a CSRF token.
-func (i *Issuer) renderLogoutConfirmation(w http.ResponseWriter, r *http.Request, status int, sess store.Session, clientID, target, state string) {
+// that POSTs the request back with a CSRF token (and the issuer's own
+// logout_hint when it came with one: it vouches for a post-logout target on
+// the client's site).
+func (i *Issuer) renderLogoutConfirmation(w http.ResponseWriter, r *http.Request, status int, sess store.Session, clientID, target, state string, hint *vouch) {
 	csrf := i.csrfCookieValue(w, r)
 	msg := ""
 	if status == http.StatusForbidden {
@@ -296,12 +308,33 @@ func (i *Issuer) renderLogoutConfirmation(w http.ResponseWriter, r *http.Request
 	// form-action must allow its origin (see loginCSP).
 	w.Header().Set("Content-Security-Policy", loginCSP(target))
 	w.WriteHeader(status)
-	_ = logoutPage.Execute(w, struct{ Error, Action, CSRF, Client, Target, State string }{
+	rawHint := ""
+	if hint != nil {
+		rawHint = hint.raw
+	}
+	_ = logoutPage.Execute(w, struct{ Error, Action, CSRF, Client, Target, State, Hint string }{
 		Error:  msg,
 		Action: i.issuer + pathLogout,
 		CSRF:   i.sealer.csrfToken(csrf, logoutCSRFPurpose(sess)),
 		Client: clientID,
 		Target: target,
 		State:  state,
+		Hint:   rawHint,
 	})
+}
+
+// onClientSite reports whether uri is an http(s) URL, without userinfo or
+// fragment, on the origin (scheme and host:port) of one of the client's
+// registered redirect URIs: the site the client's codes already go to.
+func onClientSite(c *identity.Client, uri string) bool {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || strings.Contains(uri, "#") || (u.Scheme != "https" && u.Scheme != "http") {
+		return false
+	}
+	for _, ru := range c.RedirectURIs {
+		if r, err := url.Parse(ru); err == nil && r.Scheme == u.Scheme && r.Host == u.Host {
+			return true
+		}
+	}
+	return false
 }

@@ -209,3 +209,57 @@ func TestLogout_RevokesWhatTheSessionStarted(t *testing.T) {
 		t.Fatal("logout not audited")
 	}
 }
+
+// TestLogout_HintCarriesATargetOnTheClientsSite: the embedded gate sends the
+// browser back to its own signed-out page after logout, a URL the client
+// need not register: the issuer's sealed hint names it, and it is accepted
+// only on the origin of one of the client's redirect URIs. Anyone else still
+// needs an exactly registered URI, and the hint cannot carry a target to
+// another site.
+func TestLogout_HintCarriesATargetOnTheClientsSite(t *testing.T) {
+	const signedOut = "https://web.example.com/.gatehouse/signed-out"
+	f := newFixture(t)
+	c := f.browser()
+	f.code(c, authParams("web", webRedirect))
+
+	// Without the hint (client_id only), the unregistered URI is refused.
+	assertErrorPage(t, f.get(c, f.url+"/logout?"+url.Values{"client_id": {"web"}, "post_logout_redirect_uri": {signedOut}}.Encode()), "not registered")
+	// A hint sealed for one target does not vouch for another.
+	u, _ := url.Parse(f.iss.EndSessionURLFor("web", "u-alice", signedOut, ""))
+	q := u.Query()
+	q.Set("post_logout_redirect_uri", "https://web.example.com/elsewhere")
+	assertErrorPage(t, f.get(c, f.url+"/logout?"+q.Encode()), "not registered")
+	// A hint cannot take the browser off the client's site.
+	for _, off := range []string{"https://evil.example/.gatehouse/signed-out", "http://web.example.com/.gatehouse/signed-out", "https://web.example.com:8443/x", "https://user@web.example.com/x", "https://web.example.com/x#frag"} {
+		assertErrorPage(t, f.get(c, f.iss.EndSessionURLFor("web", "u-alice", off, "")), "not registered")
+	}
+	if !f.signedIn(c) {
+		t.Fatal("a refused logout ended the session")
+	}
+
+	// For another subject the user is asked; the form carries the hint, so
+	// confirming still lands on the target.
+	form := confirmationForm(t, f.get(c, f.iss.EndSessionURLFor("web", "u-bob", signedOut, "")))
+	if form.Get("logout_hint") == "" || form.Get("post_logout_redirect_uri") != signedOut {
+		t.Fatalf("the confirmation form does not carry the hint and target: %v", form)
+	}
+	resp, err := c.PostForm(f.url+"/logout", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc := location(t, resp); loc.String() != signedOut {
+		t.Fatalf("after confirming: %s", loc)
+	}
+	if f.signedIn(c) {
+		t.Fatal("the confirmed logout did not end the session")
+	}
+
+	// The hint's own subject lands there at once.
+	f.code(c, authParams("web", webRedirect))
+	if loc := location(t, f.get(c, f.iss.EndSessionURLFor("web", "u-alice", signedOut, ""))); loc.String() != signedOut {
+		t.Fatalf("logout with the issuer's hint: %s", loc)
+	}
+	if f.signedIn(c) {
+		t.Fatal("the hint did not end the session")
+	}
+}

@@ -9,5 +9,8 @@
 // own key purpose), so any instance behind a load balancer can complete a
 // login started on another, with no server-side state. The package does not
 // know about Caddy; the gate's handler decides when to call Start and
-// Callback and what to do with the tokens.
+// Callback and what to do with the tokens. A callback that matches no pending
+// login (the cookie expired while the provider's form was open) may be
+// answered by starting the login once more (Restartable, StartOptions.Restart);
+// the restarted login's state is marked, so it is never restarted again.
 package login

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/session"
@@ -174,12 +175,35 @@ func NewFlow(cfg FlowConfig) (*Flow, error) {
 // CookieName returns the pending-login cookie's name.
 func (f *Flow) CookieName() string { return f.sealer.Name() }
 
-// Start begins a login: it makes a fresh state, nonce and PKCE verifier (256
-// bits each), records them with returnTo (passed through SafeReturnPath) in
-// the pending-login cookie next to the browser's other live pending logins,
-// and answers 302 to the provider's authorization URL with Cache-Control:
-// no-store. On error nothing is written and the caller answers 500.
+// StartOptions adjust the login Start begins.
+type StartOptions struct {
+	// Prompt is sent to the provider as the OpenID Connect prompt parameter:
+	// "login" asks for the user's credentials even when the provider has a
+	// session (signing in as someone else). Empty: no prompt.
+	Prompt string
+	// Restart marks the login as a restart after a callback that matched no
+	// pending login in this browser (Restartable). Its callback, should it
+	// match nothing either, is not Restartable: a browser that keeps no
+	// cookies would otherwise go round between the site and the provider.
+	Restart bool
+}
+
+// restartPrefix begins the state of a restarted login. "." is not in the
+// base64url alphabet of the random part, so no other state starts with it.
+const restartPrefix = "r."
+
+// Start begins a login with no options; see StartWith.
 func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) error {
+	return f.StartWith(w, r, returnTo, StartOptions{})
+}
+
+// StartWith begins a login: it makes a fresh state, nonce and PKCE verifier
+// (256 bits each), records them with returnTo (passed through
+// SafeReturnPath) in the pending-login cookie next to the browser's other
+// live pending logins, and answers 302 to the provider's authorization URL
+// with Cache-Control: no-store. On error nothing is written and the caller
+// answers 500.
+func (f *Flow) StartWith(w http.ResponseWriter, r *http.Request, returnTo string, o StartOptions) error {
 	var secrets [3]string
 	for i := range secrets {
 		s, err := f.randomString()
@@ -187,6 +211,9 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) er
 			return err
 		}
 		secrets[i] = s
+	}
+	if o.Restart {
+		secrets[0] = restartPrefix + secrets[0]
 	}
 	now := f.now()
 	p := pending{
@@ -215,8 +242,34 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) er
 		set.P = set.P[1:]
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, f.provider.AuthCodeURL(p.State, p.Nonce, challengeS256(p.Verifier), p.RedirectURI), http.StatusFound)
+	http.Redirect(w, r, f.provider.AuthCodeURL(p.State, p.Nonce, challengeS256(p.Verifier), p.RedirectURI, o.Prompt), http.StatusFound)
 	return nil
+}
+
+// Restartable reports whether a callback that failed with err may be
+// answered by starting the login again (StartOptions.Restart) rather than
+// with an error page: it matched no pending login in this browser (its
+// login cookie expired while the provider's form was open, or it was
+// bookmarked or replayed), the provider reported no error (the error is
+// the user's to see, and asking again would get it again), and it is not
+// the callback of a login that was itself a restart. The code it carries,
+// if any, is never redeemed: a restart makes a new login.
+func Restartable(r *http.Request, err error) bool {
+	if !errors.Is(err, ErrNoPendingLogin) && !errors.Is(err, ErrStateMismatch) {
+		return false
+	}
+	q := r.URL.Query()
+	return !q.Has("error") && !strings.HasPrefix(q.Get("state"), restartPrefix)
+}
+
+// RestartFailed reports whether r is the callback of a restarted login that
+// matched no pending login either: the browser most likely keeps no cookies
+// for the site.
+func RestartFailed(r *http.Request, err error) bool {
+	if !errors.Is(err, ErrNoPendingLogin) && !errors.Is(err, ErrStateMismatch) {
+		return false
+	}
+	return strings.HasPrefix(r.URL.Query().Get("state"), restartPrefix)
 }
 
 // Callback completes a login on the redirect back from the provider. It

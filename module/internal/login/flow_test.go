@@ -474,3 +474,75 @@ func TestLongReturnPathsEvictOlderPendingLogins(t *testing.T) {
 		t.Fatalf("oldest login = %v, want it evicted", err)
 	}
 }
+
+func TestStartWithPromptAsksTheProvider(t *testing.T) {
+	e := newEnv(t, "")
+	rec := httptest.NewRecorder()
+	if err := e.flow.StartWith(rec, e.request(site), "/x", StartOptions{Prompt: "login"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustQuery(t, rec.Header().Get("Location")).Get("prompt"); got != "login" {
+		t.Fatalf("prompt = %q, want login", got)
+	}
+	if got := mustQuery(t, e.start("/")).Get("prompt"); got != "" {
+		t.Fatalf("a plain Start sent prompt %q", got)
+	}
+}
+
+// TestRestartAfterAStaleCallback covers the callback whose login cookie
+// expired while the provider's form was open: it may be restarted once, the
+// restarted login completes normally, and a restarted login whose callback
+// matches nothing again (a browser that keeps no cookies) is not restarted
+// a second time.
+func TestRestartAfterAStaleCallback(t *testing.T) {
+	e := newEnv(t, "")
+	stale := e.authorize(e.start("/orders"))
+	e.clk.now = e.clk.now.Add(DefaultPendingTTL + time.Second)
+	r := e.request(stale)
+	_, _, err := e.flow.Callback(httptest.NewRecorder(), r)
+	if !errors.Is(err, ErrNoPendingLogin) || !Restartable(r, err) || RestartFailed(r, err) {
+		t.Fatalf("stale callback: %v, Restartable %v, RestartFailed %v; want a restartable ErrNoPendingLogin", err, Restartable(r, err), RestartFailed(r, err))
+	}
+	if calls, _, _ := e.op.counts(); calls != 0 {
+		t.Fatalf("the stale callback's code was redeemed (%d token calls)", calls)
+	}
+
+	rec := httptest.NewRecorder()
+	if err := e.flow.StartWith(rec, r, "/", StartOptions{Restart: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.keep(rec)
+	restarted := e.authorize(rec.Header().Get("Location"))
+	if st := mustQuery(t, restarted).Get("state"); !strings.HasPrefix(st, restartPrefix) || len(st) < len(restartPrefix)+43 {
+		t.Fatalf("restarted state %q lacks the marker or 256 random bits", st)
+	}
+
+	t.Run("the restarted login's callback without its cookie is not restartable", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodGet, restarted, nil) // no cookies
+		_, _, err := e.flow.Callback(httptest.NewRecorder(), r)
+		if !errors.Is(err, ErrNoPendingLogin) || Restartable(r, err) || !RestartFailed(r, err) {
+			t.Fatalf("%v: Restartable %v, RestartFailed %v; want RestartFailed only", err, Restartable(r, err), RestartFailed(r, err))
+		}
+	})
+	t.Run("the restarted login completes with its cookie", func(t *testing.T) {
+		tok, ret, _, err := e.callback(restarted)
+		if err != nil || tok.Subject != "alice" || ret != "/" {
+			t.Fatalf("Callback = %v, %q, %v", tok, ret, err)
+		}
+	})
+	t.Run("a callback with a provider error is never restartable", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodGet, callbackURL+"?error=login_required&state=gone", nil)
+		_, _, err := e.flow.Callback(httptest.NewRecorder(), r)
+		if Restartable(r, err) || RestartFailed(r, err) {
+			t.Fatalf("%v: Restartable %v, RestartFailed %v", err, Restartable(r, err), RestartFailed(r, err))
+		}
+	})
+	t.Run("other failures are neither", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodGet, callbackURL, nil)
+		for _, err := range []error{ErrExchange, ErrNonceMismatch, &ProviderError{Code: "access_denied"}} {
+			if Restartable(r, err) || RestartFailed(r, err) {
+				t.Errorf("%v counted as a stale callback", err)
+			}
+		}
+	})
+}

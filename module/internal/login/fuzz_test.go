@@ -19,7 +19,7 @@ type stubProvider struct{}
 
 var errStub = errors.New("stub: no exchange")
 
-func (stubProvider) AuthCodeURL(state, nonce, challenge, redirectURI string) string {
+func (stubProvider) AuthCodeURL(state, nonce, challenge, redirectURI, prompt string) string {
 	return "https://op.example/authorize?" + url.Values{"state": {state}}.Encode()
 }
 func (stubProvider) Exchange(context.Context, string, string, string) (*Tokens, error) {

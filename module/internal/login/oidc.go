@@ -156,12 +156,16 @@ func (p *OIDCProvider) ctx(ctx context.Context) context.Context {
 }
 
 // AuthCodeURL implements Provider.
-func (p *OIDCProvider) AuthCodeURL(state, nonce, codeChallenge, redirectURI string) string {
-	return p.config(redirectURI).AuthCodeURL(state,
+func (p *OIDCProvider) AuthCodeURL(state, nonce, codeChallenge, redirectURI, prompt string) string {
+	opts := []oauth2.AuthCodeOption{
 		oidc.Nonce(nonce),
 		oauth2.SetAuthURLParam("code_challenge", codeChallenge),
 		oauth2.SetAuthURLParam("code_challenge_method", "S256"),
-	)
+	}
+	if prompt != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", prompt))
+	}
+	return p.config(redirectURI).AuthCodeURL(state, opts...)
 }
 
 // Exchange implements Provider: it redeems the code, verifies the ID token

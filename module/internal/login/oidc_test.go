@@ -267,7 +267,7 @@ func TestScopesAlwaysIncludeOpenID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(p.AuthCodeURL("s", "n", "c", callbackURL))
+	u, _ := url.Parse(p.AuthCodeURL("s", "n", "c", callbackURL, ""))
 	if got := u.Query().Get("scope"); got != "openid email" {
 		t.Fatalf("scope = %q", got)
 	}

@@ -14,8 +14,10 @@ import (
 type Provider interface {
 	// AuthCodeURL returns the authorization endpoint URL for a code flow
 	// request with these parameters (response_type=code, the configured
-	// client_id and scopes, code_challenge_method=S256).
-	AuthCodeURL(state, nonce, codeChallenge, redirectURI string) string
+	// client_id and scopes, code_challenge_method=S256). A non-empty prompt
+	// is sent as the OpenID Connect prompt parameter ("login": ask for the
+	// user's credentials even when the provider has a session).
+	AuthCodeURL(state, nonce, codeChallenge, redirectURI, prompt string) string
 	// Exchange redeems an authorization code with its PKCE verifier. The
 	// returned Tokens must carry a verified ID token.
 	Exchange(ctx context.Context, code, codeVerifier, redirectURI string) (*Tokens, error)
