@@ -167,8 +167,8 @@ func (m *twoStep) Serve(h module.LoginHost, w http.ResponseWriter, r *http.Reque
 }
 
 var (
-	loginFormRe  = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
-	alertRe = regexp.MustCompile(`role="alert">([^<]*)<`)
+	loginFormRe = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
+	alertRe     = regexp.MustCompile(`role="alert">([^<]*)<`)
 )
 
 // loginPage is a fetched login page: its forms (action → hidden fields)
