@@ -171,6 +171,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		seen[dc.Name] = true
 		cd, err := dc.compile()
 		probs.add(domainWhere(dc.Name), err)
+		if cd != nil {
+			cd.methods, err = loginMethods(ctx, dc)
+			probs.add(domainWhere(dc.Name), err)
+		}
 		compiled[i] = cd
 	}
 	if err := probs.err(); err != nil {
@@ -310,6 +314,7 @@ func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainStat
 		SessionLifetime: time.Duration(dc.SessionLifetime),
 		OnRevoke:        pk.revoke.publish,
 		ClientIP:        clientIP,
+		LoginMethods:    cd.methods,
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/authn"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
@@ -67,9 +68,10 @@ type Config struct {
 	// LoginTimeout bounds how long a pending authorization request (the
 	// login page) stays valid; default 15m.
 	LoginTimeout time.Duration
-	// LoginMethods are offered on the login page after the built-in
-	// password method.
-	LoginMethods []LoginMethod
+	// LoginMethods are the ways users sign in, in the order the login page
+	// shows them (those offered to the client). Nil: the password method
+	// alone (authn.Password).
+	LoginMethods []authn.Method
 	// OnRevoke is called with every revoked ID: an access-token jti, or a
 	// family ID, in which case every jti of the form "<familyID>.<random>"
 	// is revoked. The gate uses it to drop cached tokens.
@@ -104,8 +106,10 @@ type Issuer struct {
 
 	sealer     *sealer // pending authorization requests
 	discovery  []byte
-	origins    map[string]bool // CORS origins of all clients
-	logins     []LoginMethod
+	origins    map[string]bool        // CORS origins of all clients
+	methods    []*methodHost          // sign-in methods, in page order
+	byName     map[string]*methodHost // by name and alias
+	dummyHash  string                 // spent for logins that name no account
 	scopesList []string
 	throttle   *loginThrottle
 	// back-channel logout deliveries
@@ -229,10 +233,18 @@ func New(cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: reading the request key from the store: %w", err)
 	}
-	if i.sealer, err = newSealer(key); err != nil {
+	if i.sealer, err = newSealer(key, cfg.Now, cfg.LoginTimeout); err != nil {
 		return nil, err
 	}
-	i.logins = append([]LoginMethod{passwordLogin{domain: cfg.Domain}}, cfg.LoginMethods...)
+	if err := i.setMethods(cfg.LoginMethods); err != nil {
+		return nil, err
+	}
+	for _, u := range cfg.Domain.Users {
+		if u.PasswordHash != "" && identity.ValidatePasswordHash(u.PasswordHash) == nil {
+			i.dummyHash = u.PasswordHash
+			break
+		}
+	}
 	if i.discovery, err = i.buildDiscovery(); err != nil {
 		return nil, err
 	}
@@ -267,6 +279,9 @@ const (
 	pathLogout         = "/logout"
 	pathLogin          = "/login"
 	pathHealth         = "/healthz"
+	// pathLoginMethod stands for <issuer>/login/<method>/...: the routes of
+	// the sign-in methods.
+	pathLoginMethod = "/login/*"
 )
 
 // route maps a request path to the endpoint it names ("" when none).
@@ -277,6 +292,9 @@ func (i *Issuer) route(p string) string {
 	rest, ok := strings.CutPrefix(p, i.basePath)
 	if !ok {
 		return ""
+	}
+	if m, _ := i.methodRoute(rest); m != nil {
+		return pathLoginMethod
 	}
 	switch rest {
 	case pathOIDCDiscovery, pathOAuthDiscovery, pathJWKS, pathAuthorize, pathToken,
@@ -315,6 +333,8 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		i.serveAuthorize(w, r)
 	case pathLogin:
 		i.serveLogin(w, r)
+	case pathLoginMethod:
+		i.serveLoginMethod(w, r)
 	case pathToken:
 		i.serveToken(w, r)
 	case pathUserinfo:
