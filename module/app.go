@@ -177,6 +177,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		seen[dc.Name] = true
 		cd, err := dc.compile()
 		probs.add(domainWhere(dc.Name), err)
+		if cd != nil {
+			cd.methods, err = loginMethods(ctx, dc)
+			probs.add(domainWhere(dc.Name), err)
+		}
 		compiled[i] = cd
 	}
 	if err := probs.err(); err != nil {
@@ -367,15 +371,16 @@ func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainStat
 
 	ds := &domainState{name: dc.Name, keys: pk.mgr, revoke: pk.revoke, rotationAudit: pk.audit}
 	ds.issuer, err = issuer.New(issuer.Config{
-		Directory: a.directory,
-		Domain:    dc.Name,
-		Store:     a.store,
-		Keys:      pk.mgr,
-		Audit:     a.audit,
-		Logger:    logger,
-		Metrics:   a.metrics,
-		OnRevoke:  pk.revoke.publish,
-		ClientIP:  clientIP,
+		Directory:    a.directory,
+		Domain:       dc.Name,
+		Store:        a.store,
+		Keys:         pk.mgr,
+		Audit:        a.audit,
+		Logger:       logger,
+		Metrics:      a.metrics,
+		OnRevoke:     pk.revoke.publish,
+		ClientIP:     clientIP,
+		LoginMethods: cd.methods,
 	})
 	if err != nil {
 		return nil, err

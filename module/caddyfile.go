@@ -39,6 +39,7 @@ func init() {
 //			policy <id> { description <text>; all|any { rule { claim ... } } }
 //			user <username> { ... }
 //			client <client_id> { ... }
+//			login_method <name> [{ ... }]
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -220,8 +221,14 @@ func parseDomain(d *caddyfile.Dispenser) (*DomainConfig, error) {
 				return within("client", c.ClientID, err)
 			}
 			dc.Clients = append(dc.Clients, c)
+		case "login_method":
+			m, err := parseLoginMethod(d)
+			if err != nil {
+				return err
+			}
+			dc.LoginMethodsRaw = append(dc.LoginMethodsRaw, m)
 		default:
-			return d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, claims_map, policy_file, policy, user or client", d.Val())
+			return d.Errf("unknown domain option %q; expected issuer, signing_algorithm, key_rotation, session_lifetime, claims_map, policy_file, policy, user, client or login_method", d.Val())
 		}
 		return nil
 	}))

@@ -1,6 +1,7 @@
 package module
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/authn"
 	"github.com/gatehouse-auth/gatehouse/module/internal/claims"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
@@ -71,6 +73,14 @@ type DomainConfig struct {
 	// SessionLifetime is how long a sign-in at the issuer lasts (the SSO
 	// session). Default: 12h.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// LoginMethodsRaw are the ways users sign in at the domain's issuer
+	// (module namespace gatehouse.login_methods, inline key "method"), in
+	// the order the login page shows them; each client is shown the ones
+	// offered to it. Listing methods replaces the default, so list
+	// {"method": "password"} to keep the password form. Default: the
+	// password method alone.
+	LoginMethodsRaw []json.RawMessage `json:"login_methods,omitempty" caddy:"namespace=gatehouse.login_methods inline_key=method"`
 }
 
 // UserConfig is a local account.
@@ -161,9 +171,10 @@ type ClientConfig struct {
 // compiledDomain is a domain's configuration, checked and built, before
 // anything touches the store.
 type compiledDomain struct {
-	dom  *identity.Domain
-	set  *policy.Set // nil without policies
-	keys keys.Config
+	dom     *identity.Domain
+	set     *policy.Set // nil without policies
+	keys    keys.Config
+	methods []authn.Method // nil: the password method alone
 }
 
 // compile checks the domain's whole configuration — users, clients, policy

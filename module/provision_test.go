@@ -119,6 +119,8 @@ func TestProvisionErrors(t *testing.T) {
 				redirect_uris https://app.example.com/.gatehouse/callback
 			}`) + "app.example.com {\n\tgatehouse {\n\t\tlogin webapp {\n\t\t\tcallback /auth/cb\n\t\t}\n\t}\n}\n",
 			"callback path /auth/cb"},
+		{"login method listed twice", domain(`login_method password
+			login_method password`), `login method "password" is configured twice`},
 		{"gate without a gatehouse app", "app.example.com {\n\tgatehouse {\n\t\tbearer {\n\t\t\taudience api\n\t\t}\n\t}\n}\n", "no gatehouse domain is configured"},
 	}
 	for _, tc := range cases {

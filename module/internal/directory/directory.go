@@ -3,7 +3,6 @@ package directory
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -144,35 +143,4 @@ func (s *Snapshot) ConfigManaged(kind Kind, id string) bool {
 // not define, or nil.
 func (s *Snapshot) CheckPolicies(ids []string) error {
 	return s.Policies.Check(ids)
-}
-
-// CheckPassword signs a user of domain in with a login (username or
-// e-mail) and a password. It always spends one password-hash verification,
-// so timing does not reveal which accounts exist. On failure the user is
-// returned when known (for the audit log) with one of identity's sign-in
-// errors (ErrUnknownUser, ErrNoPassword, ErrWrongPassword, ErrInactive), or
-// an error that wraps ErrUnavailable when the directory could not answer
-// (then no hash was spent, and the attempt proves nothing).
-func CheckPassword(ctx context.Context, d Directory, domain, login, password string) (*identity.User, error) {
-	snap, err := d.Snapshot(ctx, domain)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	u, err := d.UserByLogin(ctx, domain, login)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		u = nil
-	case err != nil:
-		return nil, unavailable(err)
-	}
-	return u, identity.CheckPassword(u, password, snap.DummyHash)
-}
-
-// unavailable makes err (ErrNotFound included: a domain that vanished
-// mid-request) wrap ErrUnavailable.
-func unavailable(err error) error {
-	if errors.Is(err, ErrUnavailable) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }

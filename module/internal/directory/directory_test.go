@@ -343,37 +343,3 @@ func TestLayered_RebuildsWhenTheStoredSnapshotChanges(t *testing.T) {
 		t.Fatalf("merged clients after the change: %v", after.Clients())
 	}
 }
-
-func TestCheckPassword(t *testing.T) {
-	h := pwHash(t, "pw")
-	s := mustStatic(t, StaticDomain{Domain: &identity.Domain{DomainSettings: settings("", "https://a.example"), Users: []*identity.User{
-		{Subject: "1", PreferredUsername: "alice", Email: "alice@example.com", Active: true, PasswordHash: h},
-		{Subject: "2", PreferredUsername: "bob", Active: false, PasswordHash: h},
-		{Subject: "3", PreferredUsername: "nopw", Active: true},
-	}}})
-	cases := []struct {
-		login, password string
-		want            error
-	}{
-		{"alice", "pw", nil},
-		{"ALICE@example.com", "pw", nil},
-		{"alice", "nope", identity.ErrWrongPassword},
-		{"bob", "pw", identity.ErrInactive},
-		{"bob", "nope", identity.ErrWrongPassword},
-		{"nopw", "pw", identity.ErrNoPassword},
-		{"mallory", "pw", identity.ErrUnknownUser},
-	}
-	for _, c := range cases {
-		u, err := CheckPassword(ctx, s, "", c.login, c.password)
-		if err != c.want {
-			t.Errorf("%s/%s: %v, want %v", c.login, c.password, err, c.want)
-		}
-		if c.want == nil && u == nil {
-			t.Errorf("%s: no user", c.login)
-		}
-	}
-	// A directory that cannot answer is not a wrong password.
-	if _, err := CheckPassword(ctx, NewLayered(s, failing{}), "", "mallory", "pw"); !errors.Is(err, ErrUnavailable) || errors.Is(err, identity.ErrUnknownUser) {
-		t.Fatalf("store down: %v, want ErrUnavailable", err)
-	}
-}

@@ -212,39 +212,31 @@ func (d *Domain) Client(id string) *Client { return d.idx().clients[id] }
 func (d *Domain) DummyHash() string { return d.idx().dummyHash }
 
 // CheckPassword signs a user in with a login (username or e-mail) and a
-// password; see the function CheckPassword.
+// password. It always spends one password-hash verification, whether or not
+// the account exists, so timing does not reveal accounts. On failure the user
+// is returned when known (for the audit log) with one of ErrUnknownUser,
+// ErrNoPassword, ErrWrongPassword or ErrInactive.
 func (d *Domain) CheckPassword(login, password string) (*User, error) {
 	u := d.UserByLogin(login)
-	return u, CheckPassword(u, password, d.idx().dummyHash)
-}
-
-// CheckPassword checks password for u, the user a login resolved to (nil
-// when it named no account). It always spends one password-hash
-// verification, whether or not the account exists — dummyHash (a real hash
-// of the domain, so that timing matches; "" for a default one) when it does
-// not or has no password — so timing does not reveal accounts. On failure
-// it returns one of ErrUnknownUser, ErrNoPassword, ErrWrongPassword or
-// ErrInactive, or an error about an unusable hash.
-func CheckPassword(u *User, password, dummyHash string) error {
 	if u == nil {
-		SpendDummyHash(dummyHash, password)
-		return ErrUnknownUser
+		SpendDummyHash(d.idx().dummyHash, password)
+		return nil, ErrUnknownUser
 	}
 	if u.PasswordHash == "" {
-		SpendDummyHash(dummyHash, password)
-		return ErrNoPassword
+		SpendDummyHash(d.idx().dummyHash, password)
+		return u, ErrNoPassword
 	}
 	ok, err := VerifyPassword(u.PasswordHash, password)
 	if err != nil {
-		return fmt.Errorf("password hash of %q: %w", u.Subject, err)
+		return u, fmt.Errorf("password hash of %q: %w", u.Subject, err)
 	}
 	if !ok {
-		return ErrWrongPassword
+		return u, ErrWrongPassword
 	}
 	if !u.Active {
-		return ErrInactive
+		return u, ErrInactive
 	}
-	return nil
+	return u, nil
 }
 
 // ValidateIssuerURL checks an issuer URL: absolute https (or http on a

@@ -124,12 +124,7 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request, snap *di
 		i.authorizeError(w, r, &authzError{code: ErrLoginRequired, desc: "the user must sign in", redirectURI: req.RedirectURI, state: req.State})
 		return
 	}
-	sealed, err := i.sealer.seal(req)
-	if err != nil {
-		i.authorizeError(w, r, &authzError{code: ErrServerError, desc: "could not start sign-in", redirectURI: req.RedirectURI, state: req.State})
-		return
-	}
-	http.Redirect(w, r, i.issuer+pathLogin+"?req="+sealed, http.StatusSeeOther)
+	i.beginSignIn(w, r, req)
 }
 
 // parseAuthorize validates an authorization request in the order that keeps

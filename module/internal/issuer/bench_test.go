@@ -98,3 +98,26 @@ func benchSignOnly(b *testing.B, alg string) {
 
 func BenchmarkSignOnly_RS256(b *testing.B) { benchSignOnly(b, "RS256") }
 func BenchmarkSignOnly_ES256(b *testing.B) { benchSignOnly(b, "ES256") }
+
+// BenchmarkLoginPage: the login page of a pending authorization request —
+// opening the sealed sign-in, sealing it again and rendering the page.
+func BenchmarkLoginPage(b *testing.B) {
+	f := newFixture(b)
+	c := f.browser()
+	loc := location(b, f.get(c, f.authorizeURL(authParams("spa", spaRedirect))))
+	u, _ := url.Parse(f.url)
+	cookies := c.Jar.Cookies(u)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodGet, loc.RequestURI(), nil)
+		for _, ck := range cookies {
+			r.AddCookie(ck)
+		}
+		w := httptest.NewRecorder()
+		f.iss.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("login page: %d %s", w.Code, w.Body)
+		}
+	}
+}

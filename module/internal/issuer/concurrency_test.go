@@ -36,12 +36,18 @@ func TestToken_ConcurrentCodeRedemptionHasOneWinnerAndRevokesIt(t *testing.T) {
 			t.Fatalf("loser got %d %v", r.status, r.raw)
 		}
 	}
-	if len(winners) != 1 {
+	// Exactly one request consumes the code; the others are replays, which
+	// revoke its family. When a replay's revocation lands before the
+	// consumer mints, the consumer is refused too (nothing is issued into
+	// a revoked family), so there is at most one winner, and nothing it got
+	// survives.
+	if len(winners) > 1 {
 		t.Fatalf("%d winners", len(winners))
 	}
-	// The losers were replays: the winner's tokens are revoked.
-	if m := f.introspect(winners[0].resp.AccessToken, "web", webSecret); m["active"] != false {
-		t.Fatalf("winner's token survived a concurrent replay: %v", m)
+	if len(winners) == 1 {
+		if m := f.introspect(winners[0].resp.AccessToken, "web", webSecret); m["active"] != false {
+			t.Fatalf("winner's token survived a concurrent replay: %v", m)
+		}
 	}
 }
 

@@ -123,11 +123,11 @@ func TestNew_PendingRequestsSurviveReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := f.iss.sealer.seal(&pendingRequest{ID: "r", ClientID: "spa", RedirectURI: spaRedirect, Expires: f.clock.Now().Unix() + 60})
+	sealed, err := f.iss.sealer.sealTx(testTx("r", f.clock.Now().Add(time.Minute)), f.clock.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := again.sealer.open(sealed, f.clock.Now()); err != nil || p.ClientID != "spa" {
+	if p, err := again.sealer.openTx(sealed); err != nil || p.ClientID != "spa" {
 		t.Fatalf("a reloaded issuer cannot open a login in progress: %v", err)
 	}
 }

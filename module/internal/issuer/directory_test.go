@@ -374,7 +374,8 @@ func TestDirectory_ClaimsMapAppliesAtMintingTime(t *testing.T) {
 	sw.set(fixedDirectory{snap: directory.NewSnapshot(7, settings, f.domain.Clients, fixturePolicies), dom: f.domain})
 	after := f.codeTokens("web", webRedirect, webSecret)
 	_, id := claims(t, after.resp.IDToken)
-	if id["team"] != "research" || id["department"] != "research" || id["amr"] != nil {
+	// amr is the issuer's (the sign-in's factors), not the map's.
+	if amr, _ := id["amr"].([]any); id["team"] != "research" || id["department"] != "research" || len(amr) != 1 || amr[0] != "pwd" {
 		t.Fatalf("ID token after the map: %v", id)
 	}
 	req, _ := http.NewRequest(http.MethodGet, f.url+"/userinfo", nil)

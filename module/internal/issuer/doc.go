@@ -16,5 +16,8 @@
 // handler builds a Config and calls ServeHTTP.
 //
 // One file per endpoint; grants live in grant_*.go behind the token
-// endpoint, which authenticates the client once.
+// endpoint, which authenticates the client once. Signing in is not done
+// here: login.go begins a sign-in for a pending authorization request,
+// shows the login page and routes <issuer>/login/<method>/... to the
+// methods of package authn, and ends the sign-in a method completes.
 package issuer

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzAuthorizeRequest(f *testing.F) {
@@ -95,13 +96,13 @@ func FuzzTokenEndpoint(f *testing.F) {
 
 func FuzzSealedRequest(f *testing.F) {
 	fx := newFixture(f)
-	good, _ := fx.iss.sealer.seal(&pendingRequest{ID: "x", ClientID: "spa", RedirectURI: spaRedirect, Expires: fx.clock.Now().Unix() + 60})
+	good, _ := fx.iss.sealer.sealTx(testTx("x", fx.clock.Now().Add(time.Minute)), fx.clock.Now(), time.Hour)
 	f.Add(good)
 	f.Add(good[:len(good)-1] + "A")
 	f.Add("")
 	f.Add(strings.Repeat("A", 100))
 	f.Fuzz(func(t *testing.T, v string) {
-		p, err := fx.iss.sealer.open(v, fx.clock.Now())
+		p, err := fx.iss.sealer.openTx(v)
 		if err == nil && v != good {
 			t.Fatalf("forged sealed request accepted: %+v", p)
 		}

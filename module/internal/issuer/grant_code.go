@@ -92,6 +92,7 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, snap *directory.Sna
 		return minted{}, oe
 	}
 	is := issue{
+		amr:       i.sessionAMR(ctx, rec.SessionID, now),
 		grant:     identity.GrantAuthorizationCode,
 		client:    client,
 		user:      user,
@@ -168,4 +169,20 @@ func familyLifetime(c *identity.Client) (d time.Duration) {
 		d = a
 	}
 	return d
+}
+
+// sessionAMR are the factors of the sign-in that started the SSO session
+// sessionID (the ID token's amr), or nil when the session is gone.
+func (i *Issuer) sessionAMR(ctx context.Context, sessionID string, now time.Time) []string {
+	if sessionID == "" {
+		return nil
+	}
+	sess, err := i.st.Session(ctx, sessionID, now)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			i.storeError("session", err)
+		}
+		return nil
+	}
+	return sess.AMR
 }

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/authn"
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
@@ -62,9 +63,10 @@ type Config struct {
 	// LoginTimeout bounds how long a pending authorization request (the
 	// login page) stays valid; default 15m.
 	LoginTimeout time.Duration
-	// LoginMethods are offered on the login page after the built-in
-	// password method.
-	LoginMethods []LoginMethod
+	// LoginMethods are the ways users sign in, in the order the login page
+	// shows them (those offered to the client). Nil: the password method
+	// alone (authn.Password).
+	LoginMethods []authn.Method
 	// OnRevoke is called with every revoked ID: an access-token jti, or a
 	// family ID, in which case every jti of the form "<familyID>.<random>"
 	// is revoked. The gate uses it to drop cached tokens.
@@ -101,7 +103,8 @@ type Issuer struct {
 	sealer    *sealer // pending authorization requests
 	own       *ownVerifier
 	discovery atomic.Pointer[discoveryCache]
-	logins    []LoginMethod
+	methods   []*methodHost          // sign-in methods, in page order
+	byName    map[string]*methodHost // by name and alias
 	throttle  *loginThrottle
 	// policyCheck evaluates a client's policies (Evaluate on the
 	// snapshot's set; tests may watch it).
@@ -226,13 +229,15 @@ func New(cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: reading the request key from the store: %w", err)
 	}
-	if i.sealer, err = newSealer(key); err != nil {
+	if i.sealer, err = newSealer(key, cfg.Now, cfg.LoginTimeout); err != nil {
 		return nil, err
 	}
 	if i.own, err = newOwnVerifier(i.issuer, cfg.Keys, cfg.Now); err != nil {
 		return nil, err
 	}
-	i.logins = append([]LoginMethod{passwordLogin{dir: cfg.Directory, domain: cfg.Domain}}, cfg.LoginMethods...)
+	if err := i.setMethods(cfg.LoginMethods); err != nil {
+		return nil, err
+	}
 	if _, err = i.discoveryFor(snap); err != nil {
 		return nil, err
 	}
@@ -299,6 +304,9 @@ const (
 	pathLogout         = "/logout"
 	pathLogin          = "/login"
 	pathHealth         = "/healthz"
+	// pathLoginMethod stands for <issuer>/login/<method>/...: the routes of
+	// the sign-in methods.
+	pathLoginMethod = "/login/*"
 )
 
 // route maps a request path to the endpoint it names ("" when none).
@@ -309,6 +317,9 @@ func (i *Issuer) route(p string) string {
 	rest, ok := strings.CutPrefix(p, i.basePath)
 	if !ok {
 		return ""
+	}
+	if m, _ := i.methodRoute(rest); m != nil {
+		return pathLoginMethod
 	}
 	switch rest {
 	case pathOIDCDiscovery, pathOAuthDiscovery, pathJWKS, pathAuthorize, pathToken,
@@ -348,6 +359,9 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case pathLogin:
 		i.serveLogin(w, r)
+		return
+	case pathLoginMethod:
+		i.serveLoginMethod(w, r)
 		return
 	case pathHealth:
 		i.serveHealth(w, r)

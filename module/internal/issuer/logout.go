@@ -43,7 +43,7 @@ type logoutHint struct {
 // can send the browser there unregistered. It and state may be empty.
 func (i *Issuer) EndSessionURLFor(clientID, subject, postLogoutRedirectURI, state string) string {
 	v := url.Values{"client_id": {clientID}}
-	hint, err := i.sealer.sealJSON(logoutHint{ClientID: clientID, Subject: subject, Expires: i.now().Add(logoutHintLifetime).Unix(), Target: postLogoutRedirectURI}, logoutHintAD)
+	hint, err := i.sealer.sealHint(logoutHint{ClientID: clientID, Subject: subject, Expires: i.now().Add(logoutHintLifetime).Unix(), Target: postLogoutRedirectURI})
 	if err == nil {
 		// Without it the user is asked to confirm: still a working logout.
 		v.Set("logout_hint", hint)
@@ -131,7 +131,7 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request, snap *direc
 		// Only the issuer's own, unexpired hints vouch for anyone; any other
 		// logout_hint is left aside, and the user is asked.
 		var h logoutHint
-		if err := i.sealer.openJSON(raw, logoutHintAD, &h); err == nil && i.now().Unix() <= h.Expires {
+		if err := i.sealer.openHint(raw, &h); err == nil && i.now().Unix() <= h.Expires {
 			if client = snap.Client(h.ClientID); client != nil {
 				hint = &vouch{sub: h.Subject, target: h.Target, raw: raw}
 			}

@@ -1,21 +1,21 @@
 package issuer
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/authn"
+	"github.com/gatehouse-auth/gatehouse/module/internal/session"
 )
 
 // pendingRequest is a validated authorization request waiting for the user
-// to sign in. It travels through the login page sealed (AES-GCM), so the
-// issuer keeps no server-side state per unfinished login and cannot be
-// filled up by abandoned ones.
+// to sign in. It travels in the sign-in transaction (authn.Transaction's
+// Request), which the login page carries sealed, so the issuer keeps no
+// server-side state per unfinished login and cannot be filled up by
+// abandoned ones.
 type pendingRequest struct {
 	// ID identifies the request; the login form's CSRF token is bound to it.
 	ID       string `json:"i"`
@@ -31,112 +31,111 @@ type pendingRequest struct {
 	Challenge     string   `json:"cc,omitempty"`
 	Method        string   `json:"cm,omitempty"`
 	LoginHint     string   `json:"lh,omitempty"`
-	// Expires is when the login page stops accepting this request (unix s).
+	// Expires is when the login page stops accepting this request (unix
+	// s): the transaction's first expiry.
 	Expires int64 `json:"e"`
 }
 
-var errBadSeal = errors.New("sealed request is invalid or expired")
+var errBadSeal = errors.New("sealed value is invalid or expired")
 
-// sealer encrypts and authenticates pending requests (and logout hints),
-// and derives the CSRF tokens of the issuer's forms and the sid of sessions.
+// Purposes of the values the issuer seals: keys are derived per purpose,
+// so one kind is never accepted as another.
+const (
+	purposeTransaction = "login-transaction"
+	purposeLogoutHint  = "logout-hint"
+	purposeCSRF        = "issuer-csrf"
+	sealName           = "gatehouse-issuer"
+)
+
+// sealer seals the issuer's transient values — sign-in transactions,
+// logout hints — with the session package's sealer (the gate's cookie
+// machinery), each under a purpose of its own, and derives the CSRF tokens
+// of the issuer's forms and the sid of sessions. Its keys come from the
+// issuer's request secret in the store, so every instance and every reload
+// accepts what another sealed.
 type sealer struct {
-	aead    cipher.AEAD
-	csrfKey []byte
-	sidKey  []byte // derives the sid relying parties see (Issuer.sid)
+	keys   *session.Keys
+	tx     *session.Sealer
+	hint   *session.Sealer
+	sidKey []byte // derives the sid relying parties see (Issuer.sid)
 }
 
-func newSealer(secret []byte) (*sealer, error) {
+func newSealer(secret []byte, now func() time.Time, loginTimeout time.Duration) (*sealer, error) {
 	if len(secret) < 32 {
 		return nil, errors.New("issuer: request key is shorter than 32 bytes")
 	}
-	derive := func(label string) []byte {
-		m := hmac.New(sha256.New, secret)
-		m.Write([]byte(label))
-		return m.Sum(nil)
-	}
-	block, err := aes.NewCipher(derive("gatehouse issuer pending request v1"))
+	k, err := session.NewKeys([][]byte{secret})
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
+	s := &sealer{keys: k}
+	if s.tx, err = session.NewSealer(k, session.Config{Name: sealName, Purpose: purposeTransaction, MaxAge: loginTimeout, Now: now}); err != nil {
 		return nil, err
 	}
-	return &sealer{aead: aead, csrfKey: derive("gatehouse issuer login csrf v1"), sidKey: derive("gatehouse issuer sid v1")}, nil
+	if s.hint, err = session.NewSealer(k, session.Config{Name: sealName, Purpose: purposeLogoutHint, MaxAge: logoutHintLifetime, Now: now}); err != nil {
+		return nil, err
+	}
+	// Unchanged since sids were first derived: relying parties keep the
+	// sids of sessions they were told about, and must recognise them in
+	// later logout tokens.
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("gatehouse issuer sid v1"))
+	s.sidKey = m.Sum(nil)
+	return s, nil
 }
 
-// Additional data binds a sealed value to its purpose: one kind is never
-// accepted as another.
-var (
-	sealAD       = []byte("pending-authorization-request")
-	logoutHintAD = []byte("logout-hint")
-)
-
-func (s *sealer) seal(p *pendingRequest) (string, error) { return s.sealJSON(p, sealAD) }
-
-// sealJSON encrypts and authenticates v's JSON for the purpose ad.
-func (s *sealer) sealJSON(v any, ad []byte) (string, error) {
-	plain, err := json.Marshal(v)
-	if err != nil {
-		return "", err
+// sealTx seals a sign-in transaction until tx.Expires, which it first caps
+// to the login timeout from now (in whole seconds, as sealed).
+func (s *sealer) sealTx(tx *authn.Transaction, now time.Time, timeout time.Duration) (string, error) {
+	if limit := now.Add(timeout); tx.Expires.IsZero() || tx.Expires.After(limit) {
+		tx.Expires = limit
 	}
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", err
-	}
-	out := s.aead.Seal(nonce, nonce, plain, ad)
-	return base64.RawURLEncoding.EncodeToString(out), nil
+	tx.Expires = tx.Expires.Truncate(time.Second)
+	return s.tx.SealText(tx, tx.Expires)
 }
 
-// maxSealed bounds the sealed request accepted from the client.
-const maxSealed = 8192
-
-func (s *sealer) open(v string, now time.Time) (*pendingRequest, error) {
-	var p pendingRequest
-	if err := s.openJSON(v, sealAD, &p); err != nil {
-		return nil, err
-	}
-	if now.Unix() > p.Expires {
+// openTx opens a sealed sign-in transaction; errBadSeal when it is
+// expired, tampered with or not one.
+func (s *sealer) openTx(v string) (*authn.Transaction, error) {
+	var tx authn.Transaction
+	if err := s.tx.OpenText(v, &tx); err != nil || tx.ID == "" || len(tx.Request) == 0 {
 		return nil, errBadSeal
 	}
-	return &p, nil
+	return &tx, nil
 }
 
-// openJSON authenticates and decrypts a value sealed for the purpose ad
-// into dst.
-func (s *sealer) openJSON(v string, ad []byte, dst any) error {
-	if v == "" || len(v) > maxSealed {
-		return errBadSeal
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(v)
-	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead() {
-		return errBadSeal
-	}
-	ns := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], ad)
-	if err != nil {
-		return errBadSeal
-	}
-	if err := json.Unmarshal(plain, dst); err != nil {
+func (s *sealer) sealHint(h logoutHint) (string, error) {
+	return s.hint.SealText(h, time.Unix(h.Expires, 0))
+}
+
+func (s *sealer) openHint(v string, h *logoutHint) error {
+	if err := s.hint.OpenText(v, h); err != nil {
 		return errBadSeal
 	}
 	return nil
 }
 
-// csrfToken binds the login form to the browser (its CSRF cookie) and to
-// the pending request.
-func (s *sealer) csrfToken(cookie, requestID string) string {
-	m := hmac.New(sha256.New, s.csrfKey)
-	m.Write([]byte(cookie))
-	m.Write([]byte{0})
-	m.Write([]byte(requestID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// csrfToken binds a form to the browser (its CSRF cookie) and to what the
+// form acts on (a sign-in transaction's ID, a session).
+func (s *sealer) csrfToken(cookie, bound string) string {
+	mac, err := s.keys.MAC(purposeCSRF, csrfMessage(cookie, bound))
+	if err != nil {
+		return "" // never matches: the form fails closed
+	}
+	return base64.RawURLEncoding.EncodeToString(mac)
 }
 
-func (s *sealer) checkCSRF(cookie, requestID, token string) bool {
+func (s *sealer) checkCSRF(cookie, bound, token string) bool {
 	if cookie == "" || token == "" {
 		return false
 	}
-	want := s.csrfToken(cookie, requestID)
-	return hmac.Equal([]byte(want), []byte(token))
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil {
+		return false
+	}
+	return s.keys.VerifyMAC(purposeCSRF, csrfMessage(cookie, bound), mac)
+}
+
+func csrfMessage(cookie, bound string) []byte {
+	return []byte(cookie + "\x00" + bound)
 }

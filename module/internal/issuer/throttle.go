@@ -1,16 +1,13 @@
 package issuer
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -29,10 +26,11 @@ const (
 	throttleEntries = 100_000
 )
 
-// loginThrottle slows down password guessing at the login form, per
-// account (see accountKey) and per address. It counts failures twice: in the store, shared by every instance (keys hashed, so
-// no account name or address is stored), and in process memory, which keeps
-// the limits in force while the store is unreachable.
+// loginThrottle slows down guessing at the login page, per key (what an
+// attempt guesses at: authn.Password's keys name accounts) and per address.
+// It counts failures twice: in the store, shared by every instance (keys
+// hashed, so no account name or address is stored), and in process memory,
+// which keeps the limits in force while the store is unreachable.
 type loginThrottle struct {
 	mu       sync.Mutex
 	now      func() time.Time
@@ -69,19 +67,7 @@ func RemoteIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// accountKey names what a sign-in attempt guesses at: the account the
-// login resolves to, so that every spelling of it (username or e-mail, any
-// case) shares one count, or, for a login that names no account (or when
-// the directory cannot tell), the login trimmed and lower-cased. The
-// prefixes keep the two kinds apart.
-func accountKey(ctx context.Context, d directory.Directory, domain, login string) string {
-	if u, err := d.UserByLogin(ctx, domain, login); err == nil {
-		return "a\x00" + u.Subject
-	}
-	return "l\x00" + strings.ToLower(strings.TrimSpace(login))
-}
-
-// keys are the counters a sign-in attempt for account (an accountKey)
+// keys are the counters a sign-in attempt for account
 // touches, with their limits.
 func (t *loginThrottle) keys(r *http.Request, account string) [3]struct {
 	key   string
@@ -98,9 +84,9 @@ func (t *loginThrottle) keys(r *http.Request, account string) [3]struct {
 	}
 }
 
-// blocked reports whether any counter of this attempt is at its limit, in
+// Blocked reports whether any counter of this attempt is at its limit, in
 // this process or (with a store) across instances.
-func (t *loginThrottle) blocked(r *http.Request, account string) bool {
+func (t *loginThrottle) Blocked(r *http.Request, account string) bool {
 	now := t.now()
 	keys := t.keys(r, account)
 	t.mu.Lock()
@@ -138,8 +124,8 @@ func (t *loginThrottle) sharedKeys(keys [3]struct {
 	return out
 }
 
-// failed counts a failed sign-in.
-func (t *loginThrottle) failed(r *http.Request, account string) {
+// Failed counts a failed sign-in.
+func (t *loginThrottle) Failed(r *http.Request, account string) {
 	now := t.now()
 	keys := t.keys(r, account)
 	t.mu.Lock()
@@ -169,8 +155,8 @@ func (t *loginThrottle) failed(r *http.Request, account string) {
 	}
 }
 
-// succeeded clears the account-from-this-address counter.
-func (t *loginThrottle) succeeded(r *http.Request, account string) {
+// Succeeded clears the account-from-this-address counter.
+func (t *loginThrottle) Succeeded(r *http.Request, account string) {
 	key := t.keys(r, account)[0].key
 	t.mu.Lock()
 	delete(t.entries, key)

@@ -38,7 +38,7 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 	r, _ := http.NewRequest("POST", "/login", nil)
 	r.RemoteAddr = "192.0.2.1:1234"
 	for i := range throttleEntries {
-		th.failed(r, string(rune('a'+i%26))+string(rune(i)))
+		th.Failed(r, string(rune('a'+i%26))+string(rune(i)))
 	}
 	if len(th.entries) > throttleEntries {
 		t.Fatalf("%d entries, bound %d", len(th.entries), throttleEntries)

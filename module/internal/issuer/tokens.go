@@ -66,6 +66,8 @@ type idTokenClaims struct {
 	// Sid names the SSO session, for clients that receive it in
 	// back-channel Logout Tokens (backchannel_logout_session_required).
 	Sid string `json:"sid,omitempty"`
+	// AMR are the factors of the sign-in (RFC 8176), when known.
+	AMR []string `json:"amr,omitempty"`
 	userClaims
 }
 
@@ -228,6 +230,8 @@ type issue struct {
 	// sessionID is the SSO session the grant was made under ("" for
 	// client_credentials); it becomes the ID token's sid where asked for.
 	sessionID string
+	// amr are the factors of the sign-in, for the ID token (nil: unknown).
+	amr []string
 	// idToken asks for an ID token (openid scope and a user).
 	idToken bool
 	// refresh, when set, is returned as the refresh token.
@@ -299,6 +303,7 @@ func (i *Issuer) mint(snap *directory.Snapshot, is issue) (minted, *OAuthError) 
 			Nonce:      is.nonce,
 			AtHash:     leftHash(i.keys.Algorithm(), access),
 			Azp:        is.client.ID,
+			AMR:        is.amr,
 			userClaims: profileClaims(is.user, is.scopes),
 		}
 		if !is.authTime.IsZero() {

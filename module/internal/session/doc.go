@@ -3,7 +3,9 @@
 // encrypted and authenticated cookies and opening it again (Sealer), and the
 // session payload the gate keeps in them (Session) with the gates it is valid
 // at (Audience: keys bound with Keys.Bind, cookie names tagged with
-// Audience.Tag).
+// Audience.Tag). SealText and OpenText seal the same way into a string that
+// travels in a form field or a URL instead of a cookie (the issuer's sign-in
+// transactions and logout hints, each under a purpose of its own).
 //
 // Cookies are sealed with gorilla/securecookie (AES-256-CTR + HMAC-SHA256 over
 // name, timestamp and ciphertext). The payload is JSON: it round-trips the

@@ -165,19 +165,9 @@ type openedEnvelope struct {
 // already on w are replaced. Nothing is written when Seal fails.
 func (s *Sealer) Seal(w http.ResponseWriter, v any, expires time.Time) error {
 	now := s.now()
-	if limit := now.Add(s.maxAge); expires.IsZero() || expires.After(limit) {
-		expires = limit
-	}
-	if !expires.After(now) {
-		return fmt.Errorf("session: expiry %v is not in the future", expires)
-	}
-	payload, err := json.Marshal(envelope{Exp: expires.Unix(), V: v})
+	enc, expires, err := s.encode(v, expires)
 	if err != nil {
-		return fmt.Errorf("session: serialising value: %w", err)
-	}
-	enc, err := s.encoder.Encode(s.name, payload)
-	if err != nil {
-		return fmt.Errorf("session: sealing value: %w", err)
+		return err
 	}
 	// The first cookie carries the chunk count: "<n>.<data>". base64 never
 	// contains '.', so the prefix is unambiguous.
@@ -200,6 +190,27 @@ func (s *Sealer) Seal(w http.ResponseWriter, v any, expires time.Time) error {
 		}
 	}
 	return nil
+}
+
+// encode seals v until expires (capped to now+MaxAge; zero means now+MaxAge)
+// and returns the sealed value and the expiry it carries.
+func (s *Sealer) encode(v any, expires time.Time) (string, time.Time, error) {
+	now := s.now()
+	if limit := now.Add(s.maxAge); expires.IsZero() || expires.After(limit) {
+		expires = limit
+	}
+	if !expires.After(now) {
+		return "", expires, fmt.Errorf("session: expiry %v is not in the future", expires)
+	}
+	payload, err := json.Marshal(envelope{Exp: expires.Unix(), V: v})
+	if err != nil {
+		return "", expires, fmt.Errorf("session: serialising value: %w", err)
+	}
+	enc, err := s.encoder.Encode(s.name, payload)
+	if err != nil {
+		return "", expires, fmt.Errorf("session: sealing value: %w", err)
+	}
+	return enc, expires, nil
 }
 
 // Open reassembles and opens the cookies on r into dst (a pointer, as for
