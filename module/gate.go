@@ -15,8 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
-	"github.com/gatehouse-auth/gatehouse/module/internal/login"
-	"github.com/gatehouse-auth/gatehouse/module/internal/session"
+	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
 )
 
 func init() {
@@ -137,7 +136,7 @@ type GateLogin struct {
 	// with a CSRF token. A POST with switch=1 (the "Sign in as someone else"
 	// button of the gate's pages) ends the gate's session the same way and
 	// starts a login with prompt=login instead of ending the provider's
-	// session. Default: /.gatehouse/logout.
+	// seal. Default: /.gatehouse/logout.
 	LogoutPath string `json:"logout_path,omitempty"`
 	// PostLogoutRedirect is where the browser lands after logout: a path on
 	// this site or a URL registered with the provider. Default: the gate's
@@ -147,7 +146,7 @@ type GateLogin struct {
 	// external provider must list the absolute URL among the client's
 	// post-logout redirect URIs.
 	PostLogoutRedirect string `json:"post_logout_redirect,omitempty"`
-	// SessionLifetime caps a browser session. Default: 12h.
+	// SessionLifetime caps a browser seal. Default: 12h.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
 	// RefreshBefore: the session refreshes its access token (with the
 	// refresh token) when less than this is left. Default: a quarter of the
@@ -531,7 +530,7 @@ func subjectKind(claims map[string]any, sub string, embedded bool) string {
 }
 
 // authorize runs the policies, sets headers and placeholders, and calls next.
-func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub, kind string, browser bool, sess *session.Session) error {
+func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub, kind string, browser bool, sess *rp.Session) error {
 	if g.policies != nil {
 		d, err := g.policies.evaluate(r.Context(), claims)
 		if err != nil || !d.Allow {
@@ -652,7 +651,7 @@ func (g *Gate) challenge(w http.ResponseWriter, be *bearer.Error) error {
 // denied answers 403: an HTML page naming the signed-in account and the
 // policy ids (never claim values) for browsers, with a "Sign in as someone
 // else" button for a browser session; a JSON error for API clients.
-func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool, claims map[string]any, sub string, sess *session.Session) error {
+func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool, claims map[string]any, sub string, sess *rp.Session) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if browser {
 		view := deniedView{Account: accountName(claims, sub), Policies: g.Policies}
@@ -662,7 +661,7 @@ func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool, clai
 			if err != nil {
 				return caddyhttp.Error(http.StatusInternalServerError, err)
 			}
-			view.Switch = &switchForm{Action: g.web.logoutPath, CSRF: token, Return: login.SafeReturnPath(r.URL.RequestURI())}
+			view.Switch = &switchForm{Action: g.web.logoutPath, CSRF: token, Return: rp.SafeReturnPath(r.URL.RequestURI())}
 			csp = g.web.pageCSP(r.Context(), true)
 		}
 		return writePage(w, http.StatusForbidden, deniedPage, view, csp)
@@ -774,6 +773,6 @@ var (
 	_ caddy.Provisioner           = (*Gate)(nil)
 	_ caddy.CleanerUpper          = (*Gate)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Gate)(nil)
-	_ login.Provider              = (*localProvider)(nil)
-	_ login.Revoker               = (*localProvider)(nil)
+	_ rp.Provider                 = (*localProvider)(nil)
+	_ rp.Revoker                  = (*localProvider)(nil)
 )

@@ -21,8 +21,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
-	"github.com/gatehouse-auth/gatehouse/module/internal/login"
-	"github.com/gatehouse-auth/gatehouse/module/internal/session"
+	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
+	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
 )
 
 // gateWeb is the browser side of the gate: login round trip, session
@@ -33,18 +33,18 @@ type gateWeb struct {
 	callbackPath  string
 	logoutPath    string
 	lifetime      time.Duration
-	audience      session.Audience   // the gates this one shares sessions with
-	keys          *session.Keys      // bound to audience
-	sealers       [2]*session.Sealer // [0] insecure (loopback dev), [1] Secure + __Host-
+	audience      rp.Audience     // the gates this one shares sessions with
+	keys          *seal.Keys      // bound to audience
+	sealers       [2]*seal.Sealer // [0] insecure (loopback dev), [1] Secure + __Host-
 	providerMu    sync.Mutex
-	provider      login.Provider // nil until the external provider answered discovery
-	newProvider   func(ctx context.Context) (login.Provider, error)
+	provider      rp.Provider // nil until the external provider answered discovery
+	newProvider   func(ctx context.Context) (rp.Provider, error)
 	flowMu        sync.Mutex
-	flows         map[string]*login.Flow // by origin
-	refreshBefore time.Duration          // the most a session refreshes ahead of expiry
-	fixedRefresh  bool                   // refreshBefore was configured: use it as is
+	flows         map[string]*rp.Flow // by origin
+	refreshBefore time.Duration       // the most a session refreshes ahead of expiry
+	fixedRefresh  bool                // refreshBefore was configured: use it as is
 	refreshes     refreshGroup
-	sessions      *session.Cache // opened sessions by cookie value
+	sessions      *seal.Cache[rp.Session]    // opened sessions by cookie value
 	revoked       *revocationHub // the embedded issuer's revocations; nil for external providers
 	ended         *revocationHub // gate sessions ended by a logout, on any instance
 	idOnRefresh   bool           // refreshing returns an ID token (embedded issuer, openid scope)
@@ -61,7 +61,7 @@ const maxOrigins = 32
 const maxSessionChunks = 3
 
 // Cookie names: a gate's are these followed by its audience's tag
-// (session.Audience.Tag); stripGatehouseCookies removes every one of them.
+// (rp.Audience.Tag); stripGatehouseCookies removes every one of them.
 const (
 	sessionCookiePrefix = "gatehouse-"
 	loginCookiePrefix   = "gatehouse-login-"
@@ -79,9 +79,9 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		callbackPath:  l.CallbackPath,
 		logoutPath:    l.LogoutPath,
 		lifetime:      time.Duration(l.SessionLifetime),
-		flows:         map[string]*login.Flow{},
+		flows:         map[string]*rp.Flow{},
 		refreshBefore: 30 * time.Second,
-		sessions:      session.NewCache(0),
+		sessions:      seal.NewCache[rp.Session](0),
 	}
 	if l.RefreshBefore < 0 {
 		return nil, fmt.Errorf("login: refresh_before %s is negative; give a positive duration such as 30s, or omit it", time.Duration(l.RefreshBefore))
@@ -104,11 +104,11 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	// audience, the sealed session names it, and the cookie names carry a
 	// tag of it, so gates that cannot share a session never overwrite each
 	// other's cookies (browsers share cookies across the ports of a host).
-	web.audience = session.Audience{Domain: g.Domain, Issuer: l.Issuer, Client: l.Client}
+	web.audience = rp.Audience{Domain: g.Domain, Issuer: l.Issuer, Client: l.Client}
 	if l.Issuer == "" {
 		web.audience.Issuer = g.ds.issuer.Issuer()
 	}
-	secret, err := session.GenerateSecret()
+	secret, err := seal.GenerateSecret()
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the cookie keys from the store: %w", err)
 	}
-	keys, err := session.NewKeys([][]byte{stored})
+	keys, err := seal.NewKeys([][]byte{stored})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	}
 	web.keys = keys.Bind(web.audience.String())
 	for i, secure := range []bool{false, true} {
-		web.sealers[i], err = session.NewSealer(web.keys, session.Config{Name: sessionCookiePrefix + web.audience.Tag(), Secure: secure, MaxAge: web.lifetime, MaxChunks: maxSessionChunks})
+		web.sealers[i], err = seal.NewSealer(web.keys, seal.Config{Name: sessionCookiePrefix + web.audience.Tag(), Secure: secure, MaxAge: web.lifetime, MaxChunks: maxSessionChunks})
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +160,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		web.idOnRefresh = slices.Contains(scopes, "openid")
 	} else {
 		repl := caddy.NewReplacer()
-		oc := login.OIDCConfig{
+		oc := rp.OIDCConfig{
 			Issuer:       l.Issuer,
 			ClientID:     l.Client,
 			ClientSecret: repl.ReplaceKnown(l.ClientSecret, ""),
@@ -172,8 +172,8 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		if l.ClientSecret != "" && oc.ClientSecret == "" {
 			return nil, fmt.Errorf("client_secret %q expands to nothing; set the environment variable or file it names", l.ClientSecret)
 		}
-		web.newProvider = func(ctx context.Context) (login.Provider, error) {
-			return login.NewOIDCProvider(ctx, oc)
+		web.newProvider = func(ctx context.Context) (rp.Provider, error) {
+			return rp.NewOIDCProvider(ctx, oc)
 		}
 		// Try now so a working provider costs nothing later; a provider
 		// that is down must not stop Caddy from starting.
@@ -186,7 +186,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	return web, nil
 }
 
-func (web *gateWeb) getProvider(ctx context.Context) (login.Provider, error) {
+func (web *gateWeb) getProvider(ctx context.Context) (rp.Provider, error) {
 	web.providerMu.Lock()
 	defer web.providerMu.Unlock()
 	if web.provider != nil {
@@ -216,14 +216,14 @@ func hostOnly(hostport string) string {
 	return hostport
 }
 
-func (web *gateWeb) sealer(r *http.Request) *session.Sealer {
-	if r.TLS == nil && !session.SecureFor(hostOnly(r.Host)) {
+func (web *gateWeb) sealer(r *http.Request) *seal.Sealer {
+	if r.TLS == nil && !seal.SecureFor(hostOnly(r.Host)) {
 		return web.sealers[0]
 	}
 	return web.sealers[1]
 }
 
-func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*login.Flow, error) {
+func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*rp.Flow, error) {
 	scheme, host := origin(r)
 	key := scheme + "://" + host
 	web.flowMu.Lock()
@@ -238,12 +238,12 @@ func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*login.Flow, err
 	if len(web.flows) >= maxOrigins {
 		clear(web.flows)
 	}
-	f, err := login.NewFlow(login.FlowConfig{
+	f, err := rp.NewFlow(rp.FlowConfig{
 		Provider:    p,
 		Keys:        web.keys,
 		CookieName:  loginCookiePrefix + web.audience.Tag(),
 		RedirectURI: key + web.callbackPath,
-		Secure:      r.TLS != nil || session.SecureFor(hostOnly(host)),
+		Secure:      r.TLS != nil || seal.SecureFor(hostOnly(host)),
 	})
 	if err != nil {
 		return nil, err
@@ -257,8 +257,8 @@ func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*login.Flow, err
 func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, mayLogin bool) error {
 	g := web.g
 	sl := web.sealer(r)
-	var s session.Session
-	err := sl.OpenSession(r, &s, web.sessions)
+	var s rp.Session
+	err := seal.OpenCached(sl, r, &s, web.sessions)
 	now := time.Now()
 	if err == nil {
 		err = web.check(&s, now)
@@ -291,32 +291,32 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 		}
 	} else if err == nil && !s.Expiry.IsZero() && !now.Before(s.Expiry) {
 		// The access token expired and cannot be refreshed: sign in again.
-		err = session.ErrExpired
+		err = seal.ErrExpired
 	}
 	if err != nil {
-		if !errors.Is(err, session.ErrNoSession) {
+		if !errors.Is(err, seal.ErrNoSession) {
 			sl.Clear(w, r)
 			g.metrics.session(sessionRejected)
 			g.auditEvent("gate.session", "rejected", "", sessionReason(err))
 		}
-		if mayLogin && login.IsNavigation(r) {
+		if mayLogin && rp.IsNavigation(r) {
 			return web.startLogin(w, r)
 		}
 		return g.challenge(w, nil)
 	}
 	// A browser session is always a user's: a client's own grant has no
 	// browser and no ID token.
-	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, mayLogin && login.IsNavigation(r), &s)
+	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, mayLogin && rp.IsNavigation(r), &s)
 }
 
 // check judges an opened session: made for this gate's audience (its keys
 // already are; this is defence in depth), not ended, not revoked.
-func (web *gateWeb) check(s *session.Session, now time.Time) error {
+func (web *gateWeb) check(s *rp.Session, now time.Time) error {
 	if s.Audience != web.audience {
 		return errSessionOtherAudience
 	}
 	if s.Ended(now) {
-		return session.ErrExpired
+		return seal.ErrExpired
 	}
 	if s.ID == "" {
 		return errSessionWithoutID
@@ -339,7 +339,7 @@ func (web *gateWeb) check(s *session.Session, now time.Time) error {
 // provider needs it as id_token_hint at logout (the embedded issuer's logout
 // takes the client_id). Smaller cookies open faster and stay under the
 // request-header limit.
-func (web *gateWeb) compact(s *session.Session) {
+func (web *gateWeb) compact(s *rp.Session) {
 	if web.g.ForwardAccessToken == "" {
 		s.AccessToken = ""
 	}
@@ -353,7 +353,7 @@ func (web *gateWeb) compact(s *session.Session) {
 // but not the forward_* options) and a refresh would bring it. An ID token
 // is asked for this way only where refreshing returns one (the embedded
 // issuer with the openid scope): elsewhere it would refresh on every request.
-func (web *gateWeb) lacksForwardedTokens(s *session.Session) bool {
+func (web *gateWeb) lacksForwardedTokens(s *rp.Session) bool {
 	if s.RefreshToken == "" {
 		return false
 	}
@@ -373,8 +373,8 @@ var (
 // requests still carrying the old cookie a moment later get the same result
 // instead of presenting a rotated refresh token (which the issuer treats as
 // reuse).
-func (web *gateWeb) refresh(ctx context.Context, s *session.Session) (*session.Session, error) {
-	return web.refreshes.do(ctx, s.RefreshToken, func() (*session.Session, error) {
+func (web *gateWeb) refresh(ctx context.Context, s *rp.Session) (*rp.Session, error) {
+	return web.refreshes.do(ctx, s.RefreshToken, func() (*rp.Session, error) {
 		// Not the request's context: a client that goes away must not fail
 		// the refresh the other waiters share.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -383,15 +383,15 @@ func (web *gateWeb) refresh(ctx context.Context, s *session.Session) (*session.S
 		if err != nil {
 			return nil, err
 		}
-		return login.Refresh(ctx, p, s)
+		return rp.Refresh(ctx, p, s)
 	})
 }
 
 func sessionReason(err error) string {
 	switch {
-	case errors.Is(err, session.ErrExpired):
+	case errors.Is(err, seal.ErrExpired):
 		return "session expired"
-	case errors.Is(err, session.ErrInvalid):
+	case errors.Is(err, seal.ErrInvalid):
 		return "session cookie invalid or tampered"
 	case errors.Is(err, errSessionRevoked):
 		return "session revoked"
@@ -429,22 +429,22 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return web.callbackFailed(w, r, f, returnTo, err)
 	}
-	s := login.NewSession(tokens, time.Now().Add(web.lifetime))
+	s := rp.NewSession(tokens, time.Now().Add(web.lifetime))
 	s.ID = rand.Text()
 	s.Audience = web.audience
 	web.compact(s)
 	if err := web.sealer(r).Seal(w, s, s.SessionExpiry); err != nil {
-		if errors.Is(err, session.ErrTooLarge) {
+		if errors.Is(err, seal.ErrTooLarge) {
 			g.metrics.session(sessionLoginFailed)
 			g.auditEvent("gate.login", "failed", s.Subject, "session too large for a cookie")
-			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("gatehouse: the session is too large for a cookie (at most %d bytes, below Caddy's 16 KiB request-header limit); forward fewer tokens (forward_access_token, forward_id_token) or ask the provider for fewer claims: %w", maxSessionChunks*session.ChunkSize, err))
+			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("gatehouse: the session is too large for a cookie (at most %d bytes, below Caddy's 16 KiB request-header limit); forward fewer tokens (forward_access_token, forward_id_token) or ask the provider for fewer claims: %w", maxSessionChunks*seal.ChunkSize, err))
 		}
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("gatehouse: sealing the session: %w", err))
 	}
 	g.metrics.session(sessionLogin)
 	g.auditEvent("gate.login", "success", s.Subject, "")
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, login.SafeReturnPath(returnTo), http.StatusFound)
+	http.Redirect(w, r, rp.SafeReturnPath(returnTo), http.StatusFound)
 	return nil
 }
 
@@ -454,27 +454,27 @@ func (web *gateWeb) callback(w http.ResponseWriter, r *http.Request) error {
 // again, once: the provider's session usually completes it at once. The code
 // it carried is never redeemed. Everything else gets a page that says what
 // happened and how to go on, never the browser's own error page.
-func (web *gateWeb) callbackFailed(w http.ResponseWriter, r *http.Request, f *login.Flow, returnTo string, err error) error {
+func (web *gateWeb) callbackFailed(w http.ResponseWriter, r *http.Request, f *rp.Flow, returnTo string, err error) error {
 	g := web.g
 	g.metrics.session(sessionLoginFailed)
-	if login.Restartable(r, err) && login.IsNavigation(r) {
+	if rp.Restartable(r, err) && rp.IsNavigation(r) {
 		g.auditEvent("gate.login", "restarted", "", err.Error())
-		if err := f.StartWith(w, r, "/", login.StartOptions{Restart: true}); err != nil {
+		if err := f.StartWith(w, r, "/", rp.StartOptions{Restart: true}); err != nil {
 			return caddyhttp.Error(http.StatusInternalServerError, err)
 		}
 		return nil
 	}
-	retry := login.SafeReturnPath(returnTo)
+	retry := rp.SafeReturnPath(returnTo)
 	view := loginFailedView{Retry: retry, RetryText: "Try signing in again"}
 	status := http.StatusBadRequest
-	unmatched := errors.Is(err, login.ErrNoPendingLogin) || errors.Is(err, login.ErrStateMismatch)
-	var pe *login.ProviderError
+	unmatched := errors.Is(err, rp.ErrNoPendingLogin) || errors.Is(err, rp.ErrStateMismatch)
+	var pe *rp.ProviderError
 	if unmatched && r.URL.Query().Has("error") {
 		// A provider error for a login this browser cannot match: say
 		// what kind of error it was, but show none of its text, which
 		// anyone could have put in a link.
 		q := r.URL.Query()
-		pe = &login.ProviderError{Code: q.Get("error"), Description: q.Get("error_description")}
+		pe = &rp.ProviderError{Code: q.Get("error"), Description: q.Get("error_description")}
 	} else if errors.As(err, &pe) {
 		view.Detail = pe.Description
 	}
@@ -496,13 +496,13 @@ func (web *gateWeb) callbackFailed(w http.ResponseWriter, r *http.Request, f *lo
 		reason = "provider error " + pe.Code
 		view.Heading = "Sign-in failed"
 		view.Message = "The sign-in service could not sign you in."
-	case login.RestartFailed(r, err):
+	case rp.RestartFailed(r, err):
 		view.Heading = "Sign-in could not be completed"
 		view.Message = "This site could not match the sign-in to one started in this browser, even after starting it again. Your browser may be blocking cookies for this site: allow them, then try again."
 	case unmatched:
 		view.Heading = "Sign-in expired"
 		view.Message = "This site could not match the sign-in to one started in this browser: it took too long, or the link was used before."
-	case errors.Is(err, login.ErrExchange):
+	case errors.Is(err, rp.ErrExchange):
 		status = http.StatusBadGateway
 		view.Heading = "Sign-in failed"
 		view.Message = "This site could not complete the sign-in with the sign-in service. Try again in a moment."
@@ -522,7 +522,7 @@ func (web *gateWeb) unavailable(w http.ResponseWriter, r *http.Request, retry st
 	return writePage(w, http.StatusBadGateway, loginFailedPage, loginFailedView{
 		Heading:   "Sign-in unavailable",
 		Message:   "The sign-in service cannot be reached at the moment. Try again in a moment.",
-		Retry:     login.SafeReturnPath(retry),
+		Retry:     rp.SafeReturnPath(retry),
 		RetryText: "Try signing in again",
 	}, "")
 }
@@ -539,8 +539,8 @@ func (web *gateWeb) signedOut(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("gatehouse: the signed-out page answers GET"))
 	}
-	var s session.Session
-	if web.sealer(r).OpenSession(r, &s, web.sessions) == nil && web.check(&s, time.Now()) == nil {
+	var s rp.Session
+	if seal.OpenCached(web.sealer(r), r, &s, web.sessions) == nil && web.check(&s, time.Now()) == nil {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
@@ -559,14 +559,14 @@ func (web *gateWeb) signedOut(w http.ResponseWriter, r *http.Request) error {
 func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	g := web.g
 	sl := web.sealer(r)
-	var s session.Session
+	var s rp.Session
 	hadSession := sl.Open(r, &s) == nil
 	switching, returnTo := false, "/"
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
 		if r.ParseForm() == nil {
 			switching = r.PostForm.Get("switch") == "1"
-			returnTo = login.SafeReturnPath(r.PostForm.Get("return"))
+			returnTo = rp.SafeReturnPath(r.PostForm.Get("return"))
 		}
 	}
 	if hadSession && !web.logoutIntended(w, r, &s) {
@@ -586,7 +586,7 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 			return web.unavailable(w, r, returnTo, err)
 		}
 		g.metrics.request(outcomeLoginRedirect)
-		if err := f.StartWith(w, r, returnTo, login.StartOptions{Prompt: "login"}); err != nil {
+		if err := f.StartWith(w, r, returnTo, rp.StartOptions{Prompt: "login"}); err != nil {
 			return caddyhttp.Error(http.StatusInternalServerError, err)
 		}
 		return nil
@@ -598,7 +598,7 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	scheme, host := origin(r)
 	absTarget := target
 	if strings.HasPrefix(target, "/") {
-		absTarget = scheme + "://" + host + login.SafeReturnPath(target)
+		absTarget = scheme + "://" + host + rp.SafeReturnPath(target)
 	}
 	if hadSession {
 		if p, err := web.getProvider(r.Context()); err == nil {
@@ -613,7 +613,7 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if strings.HasPrefix(target, "/") {
-		http.Redirect(w, r, login.SafeReturnPath(target), http.StatusFound)
+		http.Redirect(w, r, rp.SafeReturnPath(target), http.StatusFound)
 	} else {
 		http.Redirect(w, r, target, http.StatusFound)
 	}
@@ -629,7 +629,7 @@ const logoutPurpose = "logout"
 // confirmation page's CSRF token (a MAC of the session id that only the
 // gate can make). A cross-site request, or one from a client that sends no
 // Sec-Fetch-Site, is not.
-func (web *gateWeb) logoutIntended(w http.ResponseWriter, r *http.Request, s *session.Session) bool {
+func (web *gateWeb) logoutIntended(w http.ResponseWriter, r *http.Request, s *rp.Session) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		return false
 	}
@@ -652,7 +652,7 @@ func (web *gateWeb) logoutIntended(w http.ResponseWriter, r *http.Request, s *se
 
 // logoutCSRF is the CSRF token of s's logout forms (the confirmation page,
 // "Sign in as someone else").
-func (web *gateWeb) logoutCSRF(s *session.Session) (string, error) {
+func (web *gateWeb) logoutCSRF(s *rp.Session) (string, error) {
 	mac, err := web.keys.MAC(logoutPurpose, []byte(s.ID))
 	if err != nil {
 		return "", err
@@ -663,7 +663,7 @@ func (web *gateWeb) logoutCSRF(s *session.Session) (string, error) {
 // confirmLogout answers a logout request that may not come from the user
 // with a page whose form posts the logout with a CSRF token: 200 to a GET,
 // 403 to a POST without a valid token.
-func (web *gateWeb) confirmLogout(w http.ResponseWriter, r *http.Request, s *session.Session, switching bool, returnTo string) error {
+func (web *gateWeb) confirmLogout(w http.ResponseWriter, r *http.Request, s *rp.Session, switching bool, returnTo string) error {
 	token, err := web.logoutCSRF(s)
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
@@ -713,7 +713,7 @@ func urlOrigin(raw string) string {
 // nothing to revoke at the provider, and its access token would live on.
 // A store failure is logged and audited; this instance refuses the session
 // anyway.
-func (web *gateWeb) end(ctx context.Context, s *session.Session) {
+func (web *gateWeb) end(ctx context.Context, s *rp.Session) {
 	if s.ID == "" {
 		return
 	}
@@ -734,7 +734,7 @@ func (web *gateWeb) end(ctx context.Context, s *session.Session) {
 // of the family, so copies of the cookie stop working at once). A provider
 // without a revocation endpoint is left alone; failures are audited, and the
 // logout goes on.
-func (web *gateWeb) revoke(ctx context.Context, s *session.Session) {
+func (web *gateWeb) revoke(ctx context.Context, s *rp.Session) {
 	if s.RefreshToken == "" {
 		return
 	}
@@ -745,11 +745,11 @@ func (web *gateWeb) revoke(ctx context.Context, s *session.Session) {
 		web.g.auditEvent("gate.logout", "revoke_failed", s.Subject, err.Error())
 		return
 	}
-	rv, ok := p.(login.Revoker)
+	rv, ok := p.(rp.Revoker)
 	if !ok {
 		return
 	}
-	if err := rv.Revoke(ctx, s.RefreshToken); err != nil && !errors.Is(err, login.ErrNoRevocation) {
+	if err := rv.Revoke(ctx, s.RefreshToken); err != nil && !errors.Is(err, rp.ErrNoRevocation) {
 		web.g.auditEvent("gate.logout", "revoke_failed", s.Subject, err.Error())
 	}
 }
@@ -792,11 +792,11 @@ func (p *localProvider) AuthCodeURL(state, nonce, challenge, redirectURI, prompt
 	return p.rp.AuthCodeURL(scopes, state, nonce, challenge, redirectURI, prompt)
 }
 
-func (p *localProvider) Exchange(ctx context.Context, code, verifier, redirectURI string) (*login.Tokens, error) {
+func (p *localProvider) Exchange(ctx context.Context, code, verifier, redirectURI string) (*rp.Tokens, error) {
 	return loginTokens(p.rp.Exchange(ctx, code, verifier, redirectURI))
 }
 
-func (p *localProvider) Refresh(ctx context.Context, refreshToken string) (*login.Tokens, error) {
+func (p *localProvider) Refresh(ctx context.Context, refreshToken string) (*rp.Tokens, error) {
 	return loginTokens(p.rp.Refresh(ctx, refreshToken))
 }
 
@@ -804,7 +804,7 @@ func (p *localProvider) Revoke(ctx context.Context, refreshToken string) error {
 	return p.rp.Revoke(ctx, refreshToken)
 }
 
-// EndSessionURL is what login.Provider asks for; the gate's logout uses
+// EndSessionURL is what rp.Provider asks for; the gate's logout uses
 // the relying party's EndSessionURL instead, whose hint needs no ID token.
 func (p *localProvider) EndSessionURL(idTokenHint, postLogoutRedirectURI, state string) string {
 	v := url.Values{"client_id": {p.rp.ClientID()}}
@@ -821,11 +821,11 @@ func (p *localProvider) EndSessionURL(idTokenHint, postLogoutRedirectURI, state 
 }
 
 // loginTokens converts what the relying party minted.
-func loginTokens(t *issuer.LocalTokens, err error) (*login.Tokens, error) {
+func loginTokens(t *issuer.LocalTokens, err error) (*rp.Tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &login.Tokens{
+	return &rp.Tokens{
 		AccessToken:   t.AccessToken,
 		RefreshToken:  t.RefreshToken,
 		IDToken:       t.IDToken,
@@ -876,7 +876,7 @@ type refreshGroup struct {
 
 type refreshCall struct {
 	done     chan struct{}
-	sess     *session.Session
+	sess     *rp.Session
 	err      error
 	finished time.Time // zero while running
 }
@@ -890,7 +890,7 @@ const (
 	maxRefreshCalls = 4096
 )
 
-func (rg *refreshGroup) do(ctx context.Context, refreshToken string, fn func() (*session.Session, error)) (*session.Session, error) {
+func (rg *refreshGroup) do(ctx context.Context, refreshToken string, fn func() (*rp.Session, error)) (*rp.Session, error) {
 	key := sha256.Sum256([]byte(refreshToken))
 	now := time.Now()
 	rg.mu.Lock()

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/module/internal/session"
+	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
+	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
 )
 
 // TestSessionCheckRefusesAnotherAudience: the gate's cookie keys are bound
@@ -19,12 +20,12 @@ import (
 // with the same keys) is still refused.
 func TestSessionCheckRefusesAnotherAudience(t *testing.T) {
 	now := time.Now()
-	web := &gateWeb{audience: session.Audience{Domain: "", Issuer: "https://auth.example.com", Client: "webapp"}}
-	ok := session.Session{ID: "s1", Subject: "alice", Audience: web.audience, SessionExpiry: now.Add(time.Hour)}
+	web := &gateWeb{audience: rp.Audience{Domain: "", Issuer: "https://auth.example.com", Client: "webapp"}}
+	ok := rp.Session{ID: "s1", Subject: "alice", Audience: web.audience, SessionExpiry: now.Add(time.Hour)}
 	if err := web.check(&ok, now); err != nil {
 		t.Fatalf("a session of this gate's audience: %v", err)
 	}
-	for name, a := range map[string]session.Audience{
+	for name, a := range map[string]rp.Audience{
 		"another domain":           {Domain: "tenant2", Issuer: web.audience.Issuer, Client: "webapp"},
 		"another issuer":           {Issuer: "https://t2.example.com", Client: "webapp"},
 		"another client":           {Issuer: web.audience.Issuer, Client: "admin-console"},
@@ -42,12 +43,12 @@ func TestSessionCheckRefusesAnotherAudience(t *testing.T) {
 // site itself (or typed by the user), or POSTs with the confirmation
 // page's token, log out at once.
 func TestLogoutIntended(t *testing.T) {
-	keys, err := session.NewKeys([][]byte{bytes.Repeat([]byte{7}, session.SecretSize)})
+	keys, err := seal.NewKeys([][]byte{bytes.Repeat([]byte{7}, seal.SecretSize)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	web := &gateWeb{keys: keys.Bind("aud")}
-	s := &session.Session{ID: "sid-1"}
+	s := &rp.Session{ID: "sid-1"}
 	mac, _ := web.keys.MAC(logoutPurpose, []byte(s.ID))
 	token := base64.RawURLEncoding.EncodeToString(mac)
 	other, _ := web.keys.MAC(logoutPurpose, []byte("sid-2"))

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/authn"
-	"github.com/gatehouse-auth/gatehouse/module/internal/session"
+	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
 )
 
 // pendingRequest is a validated authorization request waiting for the user
@@ -48,15 +48,15 @@ const (
 )
 
 // sealer seals the issuer's transient values — sign-in transactions,
-// logout hints — with the session package's sealer (the gate's cookie
+// logout hints — with the seal package's sealer (the gate's cookie
 // machinery), each under a purpose of its own, and derives the CSRF tokens
 // of the issuer's forms and the sid of sessions. Its keys come from the
 // issuer's request secret in the store, so every instance and every reload
 // accepts what another sealed.
 type sealer struct {
-	keys   *session.Keys
-	tx     *session.Sealer
-	hint   *session.Sealer
+	keys   *seal.Keys
+	tx     *seal.Sealer
+	hint   *seal.Sealer
 	sidKey []byte // derives the sid relying parties see (Issuer.sid)
 }
 
@@ -64,15 +64,15 @@ func newSealer(secret []byte, now func() time.Time, loginTimeout time.Duration) 
 	if len(secret) < 32 {
 		return nil, errors.New("issuer: request key is shorter than 32 bytes")
 	}
-	k, err := session.NewKeys([][]byte{secret})
+	k, err := seal.NewKeys([][]byte{secret})
 	if err != nil {
 		return nil, err
 	}
 	s := &sealer{keys: k}
-	if s.tx, err = session.NewSealer(k, session.Config{Name: sealName, Purpose: purposeTransaction, MaxAge: loginTimeout, Now: now}); err != nil {
+	if s.tx, err = seal.NewSealer(k, seal.Config{Name: sealName, Purpose: purposeTransaction, MaxAge: loginTimeout, Now: now}); err != nil {
 		return nil, err
 	}
-	if s.hint, err = session.NewSealer(k, session.Config{Name: sealName, Purpose: purposeLogoutHint, MaxAge: logoutHintLifetime, Now: now}); err != nil {
+	if s.hint, err = seal.NewSealer(k, seal.Config{Name: sealName, Purpose: purposeLogoutHint, MaxAge: logoutHintLifetime, Now: now}); err != nil {
 		return nil, err
 	}
 	// Unchanged since sids were first derived: relying parties keep the

@@ -1,4 +1,4 @@
-package session
+package seal
 
 import (
 	"bytes"
@@ -269,7 +269,7 @@ func TestCookiesAreBoundToPurposeAndName(t *testing.T) {
 	sess := mustSealer(t, k, Config{Now: clk.Now})
 	login := mustSealer(t, k, Config{Now: clk.Now, Purpose: "login"})
 	renamed := mustSealer(t, k, Config{Now: clk.Now, Name: "other"})
-	otherAudience := mustSealer(t, k.Bind(Audience{Domain: "tenant2", Issuer: "https://t2.example", Client: "webapp"}.String()), Config{Now: clk.Now})
+	otherAudience := mustSealer(t, k.Bind(`gate of "tenant2"`), Config{Now: clk.Now})
 	v := sealTo(t, sess, sampleSession(), time.Time{}).Result().Cookies()[0].Value
 
 	for _, tc := range []struct {
@@ -586,49 +586,7 @@ func TestSecureFor(t *testing.T) {
 	}
 }
 
-func TestSessionHelpers(t *testing.T) {
-	s := sampleSession()
-	if s.NeedsRefresh(t0, time.Minute) {
-		t.Error("fresh token needs refresh")
-	}
-	if !s.NeedsRefresh(t0.Add(4*time.Minute+30*time.Second), time.Minute) {
-		t.Error("token within skew of expiry does not need refresh")
-	}
-	s.RefreshToken = ""
-	if s.NeedsRefresh(t0.Add(time.Hour), time.Minute) {
-		t.Error("session without refresh token claims to need refresh")
-	}
-	if s.Ended(t0) || !s.Ended(t0.Add(8*time.Hour)) {
-		t.Error("Ended wrong around SessionExpiry")
-	}
-}
 
-func TestRefreshSkewIsAQuarterOfTheLifetimeAtMost(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name     string
-		obtained time.Time
-		lifetime time.Duration
-		want     time.Duration
-	}{
-		{"a 30s token refreshes 7.5s before expiry, not on every request", t0, 30 * time.Second, 7500 * time.Millisecond},
-		{"a 1h token refreshes max before expiry", t0, time.Hour, 30 * time.Second},
-		{"a session sealed before Obtained existed uses max", time.Time{}, 30 * time.Second, 30 * time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := &Session{Obtained: tc.obtained, Expiry: t0.Add(tc.lifetime), RefreshToken: "r"}
-			if got := s.RefreshSkew(30 * time.Second); got != tc.want {
-				t.Fatalf("RefreshSkew = %v, want %v", got, tc.want)
-			}
-			if s.NeedsRefresh(t0.Add(tc.lifetime-tc.want-time.Second), tc.want) {
-				t.Error("needs refresh before the skew")
-			}
-			if !s.NeedsRefresh(t0.Add(tc.lifetime-tc.want), tc.want) {
-				t.Error("does not need refresh at the skew")
-			}
-		})
-	}
-}
 
 // TestKeysBoundToAnAudience: a gate's session keys are bound to its domain,
 // issuer and client, so a session sealed for one gate never opens at a gate
@@ -637,8 +595,8 @@ func TestRefreshSkewIsAQuarterOfTheLifetimeAtMost(t *testing.T) {
 func TestKeysBoundToAnAudience(t *testing.T) {
 	k := mustKeys(t, secret(1), secret(2))
 	clk := &clock{t0}
-	a := Audience{Issuer: "https://auth.example.com", Client: "webapp"}
-	seal := mustSealer(t, k.Bind(a.String()), Config{Now: clk.Now})
+	a := `issuer="https://auth.example.com" client="webapp"`
+	seal := mustSealer(t, k.Bind(a), Config{Now: clk.Now})
 	cookie := sealTo(t, seal, sampleSession(), time.Time{}).Result().Cookies()[0]
 	open := func(keys *Keys) error {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -646,15 +604,15 @@ func TestKeysBoundToAnAudience(t *testing.T) {
 		var out Session
 		return mustSealer(t, keys, Config{Now: clk.Now}).Open(r, &out)
 	}
-	if err := open(k.Bind(a.String())); err != nil {
+	if err := open(k.Bind(a)); err != nil {
 		t.Fatalf("the same audience (another gate of it): %v", err)
 	}
-	for name, other := range map[string]Audience{
-		"another domain": {Domain: "tenant2", Issuer: a.Issuer, Client: a.Client},
-		"another issuer": {Issuer: "https://other.example.com", Client: a.Client},
-		"another client": {Issuer: a.Issuer, Client: "admin-console"},
+	for name, other := range map[string]string{
+		"another domain": `domain="tenant2" issuer="https://auth.example.com" client="webapp"`,
+		"another issuer": `issuer="https://other.example.com" client="webapp"`,
+		"another client": `issuer="https://auth.example.com" client="admin-console"`,
 	} {
-		if err := open(k.Bind(other.String())); !errors.Is(err, ErrInvalid) {
+		if err := open(k.Bind(other)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: Open = %v, want ErrInvalid", name, err)
 		}
 	}
@@ -666,21 +624,6 @@ func TestKeysBoundToAnAudience(t *testing.T) {
 	}
 }
 
-func TestAudienceStringAndTag(t *testing.T) {
-	// Quoting keeps fields apart: moving text between them changes the string.
-	x := Audience{Domain: `a" "b`, Issuer: "c", Client: "d"}
-	y := Audience{Domain: "a", Issuer: `b" "c`, Client: "d"}
-	if x.String() == y.String() || x.Tag() == y.Tag() {
-		t.Fatalf("%s and %s collide", x, y)
-	}
-	tag := Audience{Issuer: "https://auth.example.com", Client: "webapp"}.Tag()
-	if len(tag) != 8 || strings.Trim(tag, "0123456789abcdef") != "" {
-		t.Fatalf("tag %q is not 8 hex digits", tag)
-	}
-	if !validCookieName("gatehouse-" + tag) {
-		t.Fatal("a tagged cookie name is not a valid cookie name")
-	}
-}
 
 func TestMAC(t *testing.T) {
 	old := mustKeys(t, secret(1))

@@ -1,4 +1,4 @@
-package session
+package seal
 
 import (
 	"crypto/sha256"
@@ -7,21 +7,21 @@ import (
 	"time"
 )
 
-// Cache remembers opened sessions by a SHA-256 of their sealed cookie value,
-// so a browser's next requests with the same cookie skip the MAC check, the
-// decryption and the JSON decoding (tens of microseconds for a session that
-// carries tokens). A hit means these exact bytes were authenticated before;
+// Cache remembers values opened from cookies (the gate's sessions) by a
+// SHA-256 of their sealed cookie value, so a browser's next requests with the
+// same cookie skip the MAC check, the decryption and the JSON decoding (tens
+// of microseconds for a session that carries tokens). A hit means these exact bytes were authenticated before;
 // the entry never outlives the cookie's sealed expiry nor MaxCacheAge.
 // Callers still judge what is inside (Ended, Expiry, revocation) on every
 // request. Safe for concurrent use.
-type Cache struct {
+type Cache[T any] struct {
 	mu  sync.Mutex
-	m   map[[32]byte]*cacheEntry
+	m   map[[32]byte]*cacheEntry[T]
 	max int
 }
 
-type cacheEntry struct {
-	s     Session
+type cacheEntry[T any] struct {
+	v     T
 	until time.Time // min(sealed expiry, opened + MaxCacheAge)
 }
 
@@ -35,17 +35,17 @@ const (
 	MaxCacheAge = 10 * time.Minute
 )
 
-// NewCache returns a cache of at most max sessions (0: DefaultCacheSize).
-func NewCache(max int) *Cache {
+// NewCache returns a cache of at most max values (0: DefaultCacheSize).
+func NewCache[T any](max int) *Cache[T] {
 	if max <= 0 {
 		max = DefaultCacheSize
 	}
-	return &Cache{m: make(map[[32]byte]*cacheEntry), max: max}
+	return &Cache[T]{m: make(map[[32]byte]*cacheEntry[T]), max: max}
 }
 
-// OpenSession is Open for a Session, through c (nil: no cache). The Session
-// it fills shares its Claims map with the cache: treat it as read-only.
-func (s *Sealer) OpenSession(r *http.Request, dst *Session, c *Cache) error {
+// OpenCached is s.Open into a T, through c (nil: no cache). The value it
+// fills shares its maps and slices with the cache: treat it as read-only.
+func OpenCached[T any](s *Sealer, r *http.Request, dst *T, c *Cache[T]) error {
 	if c == nil {
 		return s.Open(r, dst)
 	}
@@ -68,10 +68,10 @@ func (s *Sealer) OpenSession(r *http.Request, dst *Session, c *Cache) error {
 	}
 	c.mu.Unlock()
 	if ok {
-		*dst = e.s
+		*dst = e.v
 		return nil
 	}
-	var fresh Session
+	var fresh T
 	exp, err := s.decode(raw, &fresh)
 	if err != nil {
 		return err
@@ -93,14 +93,14 @@ func (s *Sealer) OpenSession(r *http.Request, dst *Session, c *Cache) error {
 			}
 		}
 	}
-	c.m[key] = &cacheEntry{s: fresh, until: until}
+	c.m[key] = &cacheEntry[T]{v: fresh, until: until}
 	c.mu.Unlock()
 	*dst = fresh
 	return nil
 }
 
-// Len reports how many sessions c holds.
-func (c *Cache) Len() int {
+// Len reports how many values c holds.
+func (c *Cache[T]) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)

@@ -1,4 +1,4 @@
-package login
+package rp
 
 import (
 	"crypto/rand"
@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/module/internal/session"
+	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
 )
 
 // Errors returned by Flow.Callback. Provider-reported errors are *ProviderError.
@@ -76,12 +76,12 @@ type FlowConfig struct {
 	Provider Provider
 	// Keys seal the pending-login cookie (under their own purpose, "login").
 	// Required.
-	Keys *session.Keys
+	Keys *seal.Keys
 	// RedirectURI is the absolute callback URL on the protected site, as
 	// registered at the provider. Required.
 	RedirectURI string
 	// Secure marks the pending-login cookie Secure with the "__Host-" prefix;
-	// false only for loopback development (session.SecureFor).
+	// false only for loopback development (seal.SecureFor).
 	Secure bool
 	// CookieName is the pending-login cookie's base name; default
 	// "gatehouse-login" ("__Host-gatehouse-login" when Secure).
@@ -103,7 +103,7 @@ type FlowConfig struct {
 type Flow struct {
 	provider    Provider
 	redirectURI string
-	sealer      *session.Sealer
+	sealer      *seal.Sealer
 	ttl         time.Duration
 	maxPending  int
 	now         func() time.Time
@@ -150,7 +150,7 @@ func NewFlow(cfg FlowConfig) (*Flow, error) {
 	if cfg.Random == nil {
 		cfg.Random = rand.Reader
 	}
-	sealer, err := session.NewSealer(cfg.Keys, session.Config{
+	sealer, err := seal.NewSealer(cfg.Keys, seal.Config{
 		Name:      cfg.CookieName,
 		Secure:    cfg.Secure,
 		MaxAge:    cfg.PendingTTL,
@@ -236,7 +236,7 @@ func (f *Flow) StartWith(w http.ResponseWriter, r *http.Request, returnTo string
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, session.ErrTooLarge) || len(set.P) == 1 {
+		if !errors.Is(err, seal.ErrTooLarge) || len(set.P) == 1 {
 			return fmt.Errorf("login: sealing pending login: %w", err)
 		}
 		set.P = set.P[1:]

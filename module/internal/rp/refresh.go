@@ -1,18 +1,16 @@
-package login
+package rp
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/gatehouse-auth/gatehouse/module/internal/session"
 )
 
 // NewSession returns the session to seal after a successful Callback, ending
 // at sessionExpiry whatever the refreshes.
-func NewSession(t *Tokens, sessionExpiry time.Time) *session.Session {
-	return &session.Session{
+func NewSession(t *Tokens, sessionExpiry time.Time) *Session {
+	return &Session{
 		Subject:       t.Subject,
 		Issuer:        t.Issuer,
 		Claims:        t.Claims,
@@ -32,7 +30,7 @@ func NewSession(t *Tokens, sessionExpiry time.Time) *session.Session {
 // 12.2, else ErrSubjectChanged) and its claims replace the session's, so
 // changes such as group membership reach policies; otherwise the claims and
 // ID token are kept. SessionExpiry never moves.
-func Refresh(ctx context.Context, p Provider, s *session.Session) (*session.Session, error) {
+func Refresh(ctx context.Context, p Provider, s *Session) (*Session, error) {
 	if s.RefreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}

@@ -1,4 +1,4 @@
-package session
+package seal
 
 import (
 	"net/http"
@@ -33,14 +33,14 @@ func BenchmarkSealerOpen(b *testing.B) {
 						r.AddCookie(c)
 					}
 				}
-				var cache *Cache
+				var cache *Cache[Session]
 				if cached {
-					cache = NewCache(0)
+					cache = NewCache[Session](0)
 				}
 				b.ReportAllocs()
 				for b.Loop() {
 					var out Session
-					if err := s.OpenSession(r, &out, cache); err != nil {
+					if err := OpenCached(s, r, &out, cache); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -1,4 +1,4 @@
-package login
+package rp
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/module/internal/session"
+	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
 )
 
 const (
@@ -45,7 +45,7 @@ func newEnv(t *testing.T, secret string, mod ...func(*FlowConfig)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := session.NewKeys([][]byte{bytes.Repeat([]byte{9}, session.SecretSize)})
+	keys, err := seal.NewKeys([][]byte{bytes.Repeat([]byte{9}, seal.SecretSize)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestLoopbackFlowUsesPlainCookieName(t *testing.T) {
 
 func TestNewFlowRejectsBadConfig(t *testing.T) {
 	e := newEnv(t, "")
-	keys, _ := session.NewKeys([][]byte{bytes.Repeat([]byte{1}, 64)})
+	keys, _ := seal.NewKeys([][]byte{bytes.Repeat([]byte{1}, 64)})
 	for _, tc := range []struct {
 		name string
 		cfg  FlowConfig

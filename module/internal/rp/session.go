@@ -1,4 +1,4 @@
-package session
+package rp
 
 import (
 	"crypto/sha256"

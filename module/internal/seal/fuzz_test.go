@@ -1,4 +1,4 @@
-package session
+package seal
 
 import (
 	"net/http"
@@ -24,7 +24,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add("1.MTIzfHh8eQ==", "")
 	f.Add("", "")
 	f.Add("1.\x00\xff|||", "\r\n")
-	cache := NewCache(64)
+	cache := NewCache[Session](64)
 	f.Fuzz(func(t *testing.T, first, second string) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Cookie", "gatehouse="+first+"; gatehouse.1="+second)
@@ -33,7 +33,7 @@ func FuzzOpen(f *testing.F) {
 		// The cached path must agree with Open, opened or not, twice (the
 		// second time from the cache).
 		for range 2 {
-			cerr := s.OpenSession(r, &cached, cache)
+			cerr := OpenCached(s, r, &cached, cache)
 			if (err == nil) != (cerr == nil) || err == nil && (cached.Subject != out.Subject || cached.IDToken != out.IDToken) {
 				t.Fatalf("OpenSession (%v) disagrees with Open (%v)", cerr, err)
 			}

@@ -1,4 +1,4 @@
-package login
+package rp
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/module/internal/session"
+	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
 )
 
 // stubProvider refuses every exchange; it lets FuzzCallback run without a
@@ -31,7 +31,7 @@ func (stubProvider) EndSessionURL(string, string, string) string      { return "
 // FuzzCallback feeds arbitrary callback query strings, with a genuine pending
 // login in the cookie, to Callback: it must not panic and must never succeed.
 func FuzzCallback(f *testing.F) {
-	keys, _ := session.NewKeys([][]byte{bytes.Repeat([]byte{3}, session.SecretSize)})
+	keys, _ := seal.NewKeys([][]byte{bytes.Repeat([]byte{3}, seal.SecretSize)})
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	flow, err := NewFlow(FlowConfig{Provider: stubProvider{}, Keys: keys, RedirectURI: callbackURL, Now: func() time.Time { return now }})
 	if err != nil {
