@@ -44,10 +44,10 @@ type gateWeb struct {
 	refreshBefore time.Duration       // the most a session refreshes ahead of expiry
 	fixedRefresh  bool                // refreshBefore was configured: use it as is
 	refreshes     refreshGroup
-	sessions      *seal.Cache[rp.Session]    // opened sessions by cookie value
-	revoked       *revocationHub // the embedded issuer's revocations; nil for external providers
-	ended         *revocationHub // gate sessions ended by a logout, on any instance
-	idOnRefresh   bool           // refreshing returns an ID token (embedded issuer, openid scope)
+	sessions      *seal.Cache[rp.Session] // opened sessions by cookie value
+	revoked       *revocationHub          // the embedded issuer's revocations; nil for external providers
+	ended         *revocationHub          // gate sessions ended by a logout, on any instance
+	idOnRefresh   bool                    // refreshing returns an ID token (embedded issuer, openid scope)
 }
 
 // maxOrigins bounds the per-origin login flows a gate keeps (the Host

@@ -586,8 +586,6 @@ func TestSecureFor(t *testing.T) {
 	}
 }
 
-
-
 // TestKeysBoundToAnAudience: a gate's session keys are bound to its domain,
 // issuer and client, so a session sealed for one gate never opens at a gate
 // of another domain or client, even under the same secret and cookie name
@@ -623,7 +621,6 @@ func TestKeysBoundToAnAudience(t *testing.T) {
 		t.Error("binding to no audience changed the keys")
 	}
 }
-
 
 func TestMAC(t *testing.T) {
 	old := mustKeys(t, secret(1))
