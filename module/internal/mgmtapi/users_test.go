@@ -90,7 +90,7 @@ func TestUsersCRUD(t *testing.T) {
 	if del.ID != u.Sub || !del.Deleted {
 		t.Fatalf("deleted %+v", del)
 	}
-	f.get("/v1/domain/acme/user/" + u.Sub).problem(t, 404, TypeNotFound)
+	f.get("/v1/domain/acme/user/"+u.Sub).problem(t, 404, TypeNotFound)
 	f.do(req{method: "DELETE", path: "/v1/domain/acme/user/" + u.Sub}).problem(t, 404, TypeNotFound)
 }
 
@@ -152,7 +152,7 @@ func TestUserListPagesAndSearch(t *testing.T) {
 		t.Fatalf("search config %+v", l)
 	}
 	for _, q := range []string{"limit=101", "limit=0", "offset=-1", "limit=x", "search=" + strings.Repeat("x", 257), "sort=name"} {
-		f.get("/v1/domain/corp/user?" + q).problem(t, 400, TypeInvalidField)
+		f.get("/v1/domain/corp/user?"+q).problem(t, 400, TypeInvalidField)
 	}
 	// The configured user: readable, never writable; its login is taken.
 	var u User
