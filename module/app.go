@@ -16,11 +16,11 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/version"
-	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
 func init() {
@@ -29,11 +29,13 @@ func init() {
 
 // App is the `gatehouse` app: the identity state shared by every Gatehouse
 // handler — domains (issuers) with their users, clients and policies, the
-// store that holds run-time state, and the signing keys.
+// store that holds run-time state, and the signing keys. Handlers find
+// identities in its directory: the configuration's over the store's (what
+// the configuration defines wins and is read-only).
 //
-// State that must outlive a config reload (the open store, key managers and
-// their rotation goroutines) lives in a process-wide usage pool, so
-// `caddy reload` logs nobody out.
+// State that must outlive a config reload (the open store, the store's
+// directory and its watcher, key managers and their rotation goroutines)
+// lives in a process-wide usage pool, so `caddy reload` logs nobody out.
 type App struct {
 	// StoreRaw selects the store backend (module namespace gatehouse.stores).
 	// Default: {"backend": "sqlite"} — a SQLite file in Caddy's data directory.
@@ -66,9 +68,12 @@ type App struct {
 	audit      *zap.Logger
 	store      store.Store
 	storeKey   string
-	domains    map[string]*domainState
-	metrics    *issuer.Metrics
-	poolKeys   []string // usage-pool keys this config holds
+	// directory holds the identities of every domain: the configuration's
+	// over the store's.
+	directory directory.Directory
+	domains   map[string]*domainState
+	metrics   *issuer.Metrics
+	poolKeys  []string // usage-pool keys this config holds
 	// gateSessions holds the gate sessions ended by a logout, of every
 	// instance sharing the store (see gateSessionRevocations).
 	gateSessions *revocationHub
@@ -84,12 +89,13 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// domainState is a provisioned domain.
+// domainState is a provisioned domain: its name in the directory (where
+// its clients, policies and users are), its keys, issuer and revocations.
 type domainState struct {
-	keys     *keys.Manager
-	policies *policy.Set
-	issuer   *issuer.Issuer
-	revoke   *revocationHub
+	name   string
+	keys   *keys.Manager
+	issuer *issuer.Issuer
+	revoke *revocationHub
 	// rotationAudit is where the shared key manager audits rotations.
 	rotationAudit *atomic.Pointer[zap.Logger]
 }
@@ -180,6 +186,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := probs.err(); err != nil {
 		return report("", err)
 	}
+	// The identities of every domain: the directory the issuers and gates
+	// read them from.
+	static := make([]directory.StaticDomain, len(compiled))
+	for i, cd := range compiled {
+		static[i] = directory.StaticDomain{Domain: cd.dom, Policies: cd.set}
+	}
+	dir, derr := directory.NewStatic(static...)
+	if derr != nil {
+		return report("", derr)
+	}
+	a.directory = dir
 
 	// Store.
 	if a.StoreRaw == nil {
@@ -211,6 +228,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.poolKeys = append(a.poolKeys, a.storeKey)
 	a.store = val.(*pooledStore).st
 
+	// The store's directory under the configuration's: what the
+	// configuration defines wins per id and is read-only; what is stored
+	// joins it.
+	stored, err := a.storedDirectory()
+	if err != nil {
+		return err
+	}
+	a.directory = directory.NewLayered(dir, stored)
+
 	a.metrics, err = issuer.NewMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -228,6 +254,51 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+type pooledDirectory struct {
+	dir    *directory.Stored
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *pooledDirectory) Destruct() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// storedDirectory returns the directory of the store's domains, clients,
+// policies and users: one per store, shared across reloads, read once
+// before it is returned and then every directory.DefaultPoll, so a change
+// another instance makes applies here within about a second.
+func (a *App) storedDirectory() (*directory.Stored, error) {
+	key := "directory|" + a.storeKey
+	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		// Outlives this config: Caddy's default logger.
+		plog := pooledLogger()
+		d := directory.NewStored(a.store, func(err error) {
+			plog.Error("the store's directory", zap.Error(err))
+		})
+		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.Refresh(lctx); err != nil {
+			// The configuration is served meanwhile; the watcher retries.
+			plog.Warn("reading the store's directory; serving the configuration's until it answers", zap.Error(err))
+		}
+		bg, stop := context.WithCancel(context.Background())
+		p := &pooledDirectory{dir: d, cancel: stop, done: make(chan struct{})}
+		go func() {
+			defer close(p.done)
+			d.Watch(bg, directory.DefaultPoll)
+		}()
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.poolKeys = append(a.poolKeys, key)
+	return val.(*pooledDirectory).dir, nil
+}
+
 func domainLabel(name string) string {
 	if name == "" {
 		return "the default domain"
@@ -238,7 +309,7 @@ func domainLabel(name string) string {
 // provisionDomain builds a checked domain's run-time state: its signing keys
 // (shared across reloads) and its issuer.
 func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainState, error) {
-	dom, set, kcfg := cd.dom, cd.set, cd.keys
+	kcfg := cd.keys
 	kcfg.Encryption = a.encryption
 
 	// Key managers (and their rotation goroutines) are shared across
@@ -298,23 +369,18 @@ func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainStat
 	a.poolKeys = append(a.poolKeys, poolKey)
 	pk := val.(*pooledKeys)
 
-	ds := &domainState{keys: pk.mgr, policies: set, revoke: pk.revoke, rotationAudit: pk.audit}
-	var checker issuer.PolicyChecker
-	if set != nil {
-		checker = policyChecker{set}
-	}
+	ds := &domainState{name: dc.Name, keys: pk.mgr, revoke: pk.revoke, rotationAudit: pk.audit}
 	ds.issuer, err = issuer.New(issuer.Config{
-		Domain:          dom,
-		Store:           a.store,
-		Keys:            pk.mgr,
-		Policies:        checker,
-		Audit:           a.audit,
-		Logger:          logger,
-		Metrics:         a.metrics,
-		SessionLifetime: time.Duration(dc.SessionLifetime),
-		OnRevoke:        pk.revoke.publish,
-		ClientIP:        clientIP,
-		LoginMethods:    cd.methods,
+		Directory:    a.directory,
+		Domain:       dc.Name,
+		Store:        a.store,
+		Keys:         pk.mgr,
+		Audit:        a.audit,
+		Logger:       logger,
+		Metrics:      a.metrics,
+		OnRevoke:     pk.revoke.publish,
+		ClientIP:     clientIP,
+		LoginMethods: cd.methods,
 	})
 	if err != nil {
 		return nil, err
@@ -330,14 +396,6 @@ func clientIP(r *http.Request) string {
 		return ip
 	}
 	return issuer.RemoteIP(r)
-}
-
-// policyChecker adapts a policy.Set to the issuer's PolicyChecker.
-type policyChecker struct{ set *policy.Set }
-
-func (p policyChecker) Check(claims map[string]any, ids []string) (bool, string) {
-	d := p.set.Evaluate(claims, ids)
-	return d.Allow, d.Explanation()
 }
 
 // Start implements caddy.App. It logs the version of Gatehouse that runs and

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -47,11 +46,14 @@ type DomainConfig struct {
 	// names it. Default: none.
 	PolicyFiles []string `json:"policy_files,omitempty"`
 
-	// ClaimsMap transforms the users' custom claims before tokens are minted
-	// and policies run (claims transformation: mode merge|filter and a list
-	// of transformations). Profile fields (sub, preferred_username, name,
-	// given_name, family_name, email, email_verified) may be read as
-	// sources; they are not rewritten.
+	// ClaimsMap transforms the users' custom claims whenever tokens are
+	// minted, userinfo answers and policies run (claims transformation: mode
+	// merge|filter and a list of transformations). Profile fields (sub,
+	// preferred_username, name, given_name, family_name, email,
+	// email_verified) may be read as sources; they are not rewritten. A
+	// claim the map produces lands in the access token when an access claim
+	// of that name went in, otherwise in the ID token; names the issuer sets
+	// itself are refused. Default: none, the claims as configured.
 	ClaimsMap *claims.Map `json:"claims_map,omitempty"`
 
 	// ClaimsMapFile is a YAML claim map file (an alternative to ClaimsMap).
@@ -115,7 +117,9 @@ type ClientConfig struct {
 	// ClientID. Required.
 	ClientID string `json:"client_id,omitempty"`
 	// Secret makes the client confidential; omit it for a public client
-	// (which must use PKCE). Use a placeholder: {env.WEBAPP_SECRET}.
+	// (which must use PKCE). Use a placeholder: {env.WEBAPP_SECRET}. At
+	// least 16 characters. Gatehouse keeps only its SHA-256 hash once the
+	// configuration is loaded.
 	Secret string `json:"secret,omitempty"`
 	// GrantTypes the client may use: authorization_code, refresh_token,
 	// client_credentials. Default: authorization_code and refresh_token.
@@ -205,7 +209,13 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 	if dc.Issuer == "" {
 		probs.add("", fmt.Errorf("the issuer URL is missing; add `issuer https://auth.example.com` to the domain"))
 	}
-	dom := &identity.Domain{Name: dc.Name, Issuer: strings.TrimRight(dc.Issuer, "/")}
+	dom := &identity.Domain{DomainSettings: identity.DomainSettings{
+		Name:             dc.Name,
+		Issuer:           strings.TrimRight(dc.Issuer, "/"),
+		SessionLifetime:  time.Duration(dc.SessionLifetime),
+		SigningAlgorithm: dc.SigningAlgorithm,
+		KeyRotation:      time.Duration(dc.KeyRotation),
+	}}
 	for i, u := range dc.Users {
 		if u.Username == "" {
 			probs.add("", fmt.Errorf("users[%d]: the username is missing; write `user <username> { ... }`", i))
@@ -218,12 +228,16 @@ func (dc *DomainConfig) identity() (*identity.Domain, error) {
 	for _, c := range dc.Clients {
 		ic, err := c.identity(repl)
 		probs.add(fmt.Sprintf("client %q", c.ClientID), err)
-		if c.Secret != "" && ic.Secret == "" {
+		if c.Secret != "" && ic.SecretHash == "" {
 			continue // reported; Validate would only repeat it
 		}
 		dom.Clients = append(dom.Clients, ic)
 	}
-	probs.add("", dc.transformClaims(dom))
+	// The issuer applies the claim map whenever it mints tokens; Compile
+	// tries it on every configured user first.
+	m, err := dc.claimsMap()
+	probs.add("", err)
+	dom.ClaimsMap = m
 	probs.add("", dom.Compile())
 	if err := probs.err(); err != nil {
 		return nil, err
@@ -267,12 +281,13 @@ func (u *UserConfig) identity(repl *caddy.Replacer) (*identity.User, error) {
 
 // identity builds the identity model of a client, placeholders replaced and
 // defaults applied, and reports what identity.Client.Validate cannot see.
-// The client is built even then (with an empty secret when its placeholder
-// expands to nothing).
+// The client is built even then (without a secret when its placeholder
+// expands to nothing). Only the secret's hash is kept: nothing in the
+// process can present it again.
 func (c *ClientConfig) identity(repl *caddy.Replacer) (*identity.Client, error) {
+	secret := repl.ReplaceKnown(c.Secret, "")
 	ic := &identity.Client{
 		ID:                     c.ClientID,
-		Secret:                 repl.ReplaceKnown(c.Secret, ""),
 		GrantTypes:             c.GrantTypes,
 		Scopes:                 c.Scopes,
 		Audiences:              c.Audiences,
@@ -290,10 +305,15 @@ func (c *ClientConfig) identity(repl *caddy.Replacer) (*identity.Client, error) 
 		BackchannelLogoutURI:             c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
+	var probs problems
 	if c.Secret == "" {
 		ic.Type = identity.Public
 	} else {
 		ic.Type = identity.Confidential
+		if secret != "" {
+			probs.add("", identity.CheckSecretStrength(secret))
+			ic.SecretHash = identity.HashSecret(secret)
+		}
 	}
 	if len(ic.GrantTypes) == 0 {
 		ic.GrantTypes = []string{identity.GrantAuthorizationCode, identity.GrantRefreshToken}
@@ -301,14 +321,13 @@ func (c *ClientConfig) identity(repl *caddy.Replacer) (*identity.Client, error) 
 	if len(ic.Scopes) == 0 {
 		ic.Scopes = []string{"openid", "profile", "email"}
 	}
-	var probs problems
 	if len(c.Providers) > 0 {
 		// Only providers the domain defines reach the identity model, so
 		// that deny_local_login is judged by what is really offered. No
 		// login provider can be defined yet: every entry is unknown.
 		probs.add("", fmt.Errorf("providers %v: the domain defines no login provider of that name (Gatehouse cannot define login providers yet); remove providers", c.Providers))
 	}
-	if c.Secret != "" && ic.Secret == "" {
+	if c.Secret != "" && secret == "" {
 		probs.add("", fmt.Errorf("its secret %q expands to nothing; set the environment variable or file it names", c.Secret))
 	}
 	return ic, probs.err()
@@ -324,9 +343,12 @@ func (dc *DomainConfig) evalUser(login string) (*identity.User, error) {
 			continue
 		}
 		iu, _ := u.identity(repl) // signing in is not what is evaluated
-		dom := &identity.Domain{Name: dc.Name, Issuer: dc.Issuer, Users: []*identity.User{iu}}
-		if err := dc.transformClaims(dom); err != nil {
+		m, err := dc.claimsMap()
+		if err != nil {
 			return nil, err
+		}
+		if iu.Claims, err = identity.MapClaims(m, iu); err != nil {
+			return nil, fmt.Errorf("user %q: claims_map: %w", u.Username, err)
 		}
 		return iu, nil
 	}
@@ -413,7 +435,8 @@ func (dc *DomainConfig) keysConfig(dom *identity.Domain) (keys.Config, error) {
 	return cfg, nil
 }
 
-// claimsMap reads and compiles the domain's claim map; nil without one.
+// claimsMap reads and compiles the domain's claim map; nil without one. The
+// issuer applies it whenever it mints tokens (identity.MapClaims).
 func (dc *DomainConfig) claimsMap() (*claims.Map, error) {
 	m := dc.ClaimsMap
 	if dc.ClaimsMapFile != "" {
@@ -432,48 +455,4 @@ func (dc *DomainConfig) claimsMap() (*claims.Map, error) {
 		}
 	}
 	return m, nil
-}
-
-// profileFields are read-only sources for the claim map.
-var profileFields = []string{"sub", "preferred_username", "name", "given_name", "family_name", "email", "email_verified"}
-
-// transformClaims applies the domain's claim map to every local user's
-// custom claims. Users are static configuration, so this happens once, at
-// provision time; a claim that comes out of the map lands in the access
-// token if it came from an access claim, otherwise in the ID token.
-func (dc *DomainConfig) transformClaims(dom *identity.Domain) error {
-	m, err := dc.claimsMap()
-	if err != nil || m == nil {
-		return err
-	}
-	var probs problems
-	for _, u := range dom.Users {
-		in := map[string]any{
-			"sub": u.Subject, "preferred_username": u.PreferredUsername, "name": u.Name,
-			"given_name": u.GivenName, "family_name": u.FamilyName, "email": u.Email, "email_verified": u.EmailVerified,
-		}
-		access := map[string]bool{}
-		for _, c := range u.Claims {
-			in[c.Name] = c.Value
-			access[c.Name] = c.In == identity.ClaimAccess
-		}
-		out, err := m.Apply(in)
-		if err != nil {
-			probs.add(fmt.Sprintf("user %q", u.PreferredUsername), fmt.Errorf("claims_map: %w", err))
-			continue
-		}
-		u.Claims = u.Claims[:0]
-		for name, v := range out {
-			if slices.Contains(profileFields, name) {
-				continue
-			}
-			where := identity.ClaimIdentity
-			if access[name] {
-				where = identity.ClaimAccess
-			}
-			u.Claims = append(u.Claims, identity.CustomClaim{Name: name, Value: v, In: where})
-		}
-		slices.SortFunc(u.Claims, func(a, b identity.CustomClaim) int { return strings.Compare(a.Name, b.Name) })
-	}
-	return probs.err()
 }

@@ -90,6 +90,7 @@ type Gate struct {
 
 	ds         *domainState
 	app        *App
+	policies   *policyRef // nil without Policies
 	validators []*gateValidator
 	owned      []string
 	// forwardKeys are the canonical header names of Forward, in order.
@@ -230,10 +231,7 @@ func (g *Gate) provision(ctx caddy.Context) error {
 		}
 	}
 	if len(g.Policies) > 0 {
-		if g.ds.policies == nil {
-			return fmt.Errorf("gatehouse: policy %v is not defined; %s has no policies (add them with `policy_file` or a `policy` block)", g.Policies, domainLabel(g.Domain))
-		}
-		if err := g.ds.policies.Check(g.Policies); err != nil {
+		if g.policies, err = newPolicyRef(g.app.directory, g.Domain, g.Policies, g.logger); err != nil {
 			return fmt.Errorf("gatehouse: %w", err)
 		}
 	}
@@ -534,11 +532,17 @@ func subjectKind(claims map[string]any, sub string, embedded bool) string {
 
 // authorize runs the policies, sets headers and placeholders, and calls next.
 func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub, kind string, browser bool, sess *session.Session) error {
-	if len(g.Policies) > 0 {
-		d := g.ds.policies.Evaluate(claims, g.Policies)
-		if !d.Allow {
+	if g.policies != nil {
+		d, err := g.policies.evaluate(r.Context(), claims)
+		if err != nil || !d.Allow {
 			if ce := g.audit.Check(zap.InfoLevel, "gate denied access"); ce != nil {
-				ce.Write(zap.String("event", "gate.policy"), zap.String("outcome", "denied"), zap.String("sub", sub), zap.Strings("policies", g.Policies), zap.String("reason", d.Explanation()), zap.String("path", r.URL.Path))
+				reason := "the policies cannot be applied: "
+				if err == nil {
+					reason = d.Explanation()
+				} else {
+					reason += err.Error()
+				}
+				ce.Write(zap.String("event", "gate.policy"), zap.String("outcome", "denied"), zap.String("sub", sub), zap.Strings("policies", g.Policies), zap.String("reason", reason), zap.String("path", r.URL.Path))
 			}
 			g.metrics.request(outcomePolicyDenied)
 			return g.denied(w, r, browser, claims, sub, sess)
@@ -770,5 +774,6 @@ var (
 	_ caddy.Provisioner           = (*Gate)(nil)
 	_ caddy.CleanerUpper          = (*Gate)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Gate)(nil)
-	_ login.Provider              = (*embeddedProvider)(nil)
+	_ login.Provider              = (*localProvider)(nil)
+	_ login.Revoker               = (*localProvider)(nil)
 )

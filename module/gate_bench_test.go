@@ -24,6 +24,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
@@ -211,7 +214,24 @@ func gbGate(b *testing.B, f *gbFixture, o gbOptions) *Gate {
 	}
 	if o.policies {
 		g.Policies = []string{"api-clients"}
-		g.ds = &domainState{policies: f.set}
+		// The directory the app builds: the configuration's over the
+		// (empty) store's.
+		static, err := directory.NewStatic(directory.StaticDomain{Domain: &identity.Domain{DomainSettings: identity.DomainSettings{Issuer: gbIssuer}}, Policies: f.set})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := sqlite.Open(filepath.Join(b.TempDir(), "gatehouse.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		stored := directory.NewStored(st, nil)
+		if err := stored.Refresh(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if g.policies, err = newPolicyRef(directory.NewLayered(static, stored), "", g.Policies, zap.NewNop()); err != nil {
+			b.Fatal(err)
+		}
 	}
 	gv, err := g.provisionBearer(caddy.Context{}, g.Bearer[0])
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -135,18 +134,27 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	}
 
 	if l.Issuer == "" {
-		client := g.ds.issuer.Domain().Client(l.Client)
-		if client == nil {
+		rp, err := g.ds.issuer.RelyingParty(l.Client)
+		if err != nil {
 			return nil, fmt.Errorf("client %q is not registered in %s; add `client %s { redirect_uris https://<this site>%s }` to it", l.Client, domainLabel(g.Domain), l.Client, web.callbackPath)
 		}
-		if err := checkCallbackRegistered(client, web.callbackPath, g.sites); err != nil {
+		// The callback must be registered for the client on this site (the
+		// client as the domain has it now).
+		snap, err := g.app.directory.Snapshot(sctx, g.Domain)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", domainLabel(g.Domain), err)
+		}
+		if err := checkCallbackRegistered(snap.Client(l.Client), web.callbackPath, g.sites); err != nil {
 			return nil, err
 		}
+		p := &localProvider{rp: rp, scopes: l.Scopes}
 		scopes := l.Scopes
 		if len(scopes) == 0 {
-			scopes = client.Scopes
+			if scopes, err = rp.Scopes(sctx); err != nil {
+				return nil, err
+			}
+			p.fallback = scopes
 		}
-		p := &embeddedProvider{iss: g.ds.issuer, clientID: client.ID, secret: client.Secret, scopes: scopes}
 		web.provider = p
 		web.revoked = g.ds.revoke
 		web.idOnRefresh = slices.Contains(scopes, "openid")
@@ -595,8 +603,8 @@ func (web *gateWeb) logout(w http.ResponseWriter, r *http.Request) error {
 	if hadSession {
 		if p, err := web.getProvider(r.Context()); err == nil {
 			end := p.EndSessionURL(s.IDToken, absTarget, "")
-			if ep, ok := p.(*embeddedProvider); ok {
-				end = ep.iss.EndSessionURLFor(ep.clientID, s.Subject, absTarget, "")
+			if lp, ok := p.(*localProvider); ok {
+				end = lp.rp.EndSessionURL(s.Subject, absTarget, "")
 			}
 			if end != "" {
 				http.Redirect(w, r, end, http.StatusFound)
@@ -759,59 +767,47 @@ func (g *Gate) auditEvent(event, outcome, sub, reason string) {
 	}
 }
 
-// embeddedProvider logs in through the domain's embedded issuer: the
-// browser goes to its authorize endpoint, and the code is redeemed
-// in-process through the same code path as the token endpoint.
-type embeddedProvider struct {
-	iss      *issuer.Issuer
-	clientID string
-	secret   string
-	scopes   []string
+// localProvider logs in through the domain's embedded issuer: the browser
+// goes to its authorize endpoint, and the code is redeemed, tokens
+// refreshed and revoked in-process by the issuer's trusted relying party
+// (no client secret: the issuer keeps only its hash), which hands back the
+// claims it minted.
+type localProvider struct {
+	rp *issuer.LocalRP
+	// scopes are the gate's configured scopes; none: the client's, as the
+	// domain has them now (fallback when they cannot be read).
+	scopes, fallback []string
 }
 
-func (p *embeddedProvider) Issuer() string { return p.iss.Issuer() }
+func (p *localProvider) Issuer() string { return p.rp.Issuer() }
 
-func (p *embeddedProvider) AuthCodeURL(state, nonce, challenge, redirectURI, prompt string) string {
-	v := url.Values{
-		"response_type":         {"code"},
-		"client_id":             {p.clientID},
-		"redirect_uri":          {redirectURI},
-		"scope":                 {strings.Join(p.scopes, " ")},
-		"state":                 {state},
-		"nonce":                 {nonce},
-		"code_challenge":        {challenge},
-		"code_challenge_method": {"S256"},
+func (p *localProvider) AuthCodeURL(state, nonce, challenge, redirectURI, prompt string) string {
+	scopes := p.scopes
+	if len(scopes) == 0 {
+		var err error
+		if scopes, err = p.rp.Scopes(context.Background()); err != nil {
+			scopes = p.fallback
+		}
 	}
-	if prompt != "" {
-		v.Set("prompt", prompt)
-	}
-	return p.iss.AuthorizationURL() + "?" + v.Encode()
+	return p.rp.AuthCodeURL(scopes, state, nonce, challenge, redirectURI, prompt)
 }
 
-func (p *embeddedProvider) Exchange(ctx context.Context, code, verifier, redirectURI string) (*login.Tokens, error) {
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {code},
-		"code_verifier": {verifier},
-		"redirect_uri":  {redirectURI},
-		"client_id":     {p.clientID},
-	}
-	return p.tokens(ctx, form)
+func (p *localProvider) Exchange(ctx context.Context, code, verifier, redirectURI string) (*login.Tokens, error) {
+	return loginTokens(p.rp.Exchange(ctx, code, verifier, redirectURI))
 }
 
-func (p *embeddedProvider) Refresh(ctx context.Context, refreshToken string) (*login.Tokens, error) {
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {p.clientID}}
-	return p.tokens(ctx, form)
+func (p *localProvider) Refresh(ctx context.Context, refreshToken string) (*login.Tokens, error) {
+	return loginTokens(p.rp.Refresh(ctx, refreshToken))
 }
 
-func (p *embeddedProvider) Revoke(ctx context.Context, refreshToken string) error {
-	return p.iss.Revoke(ctx, p.clientID, p.secret, refreshToken)
+func (p *localProvider) Revoke(ctx context.Context, refreshToken string) error {
+	return p.rp.Revoke(ctx, refreshToken)
 }
 
 // EndSessionURL is what login.Provider asks for; the gate's logout uses
-// the issuer's EndSessionURLFor instead, whose hint needs no ID token.
-func (p *embeddedProvider) EndSessionURL(idTokenHint, postLogoutRedirectURI, state string) string {
-	v := url.Values{"client_id": {p.clientID}}
+// the relying party's EndSessionURL instead, whose hint needs no ID token.
+func (p *localProvider) EndSessionURL(idTokenHint, postLogoutRedirectURI, state string) string {
+	v := url.Values{"client_id": {p.rp.ClientID()}}
 	if idTokenHint != "" {
 		v.Set("id_token_hint", idTokenHint)
 	}
@@ -821,64 +817,25 @@ func (p *embeddedProvider) EndSessionURL(idTokenHint, postLogoutRedirectURI, sta
 	if state != "" {
 		v.Set("state", state)
 	}
-	return p.iss.EndSessionURL() + "?" + v.Encode()
+	return p.rp.Issuer() + "/logout?" + v.Encode()
 }
 
-// registered claims that describe a token rather than the user; they are
-// not merged from the access token into the session's claims.
-var tokenOnlyClaims = map[string]bool{"iss": true, "aud": true, "exp": true, "iat": true, "nbf": true, "jti": true, "azp": true, "at_hash": true, "nonce": true, "auth_time": true, "typ": true}
-
-func (p *embeddedProvider) tokens(ctx context.Context, form url.Values) (*login.Tokens, error) {
-	resp, oerr := p.iss.Exchange(ctx, form, p.clientID, p.secret)
-	if oerr != nil {
-		return nil, oerr
-	}
-	t := &login.Tokens{
-		AccessToken:  resp.AccessToken,
-		RefreshToken: resp.RefreshToken,
-		IDToken:      resp.IDToken,
-		Expiry:       time.Now().Add(time.Duration(resp.ExpiresIn) * time.Second),
-	}
-	// These tokens were minted in this process a moment ago; their payloads
-	// are read, not re-verified.
-	at, atErr := jwtPayload(resp.AccessToken)
-	if atErr == nil {
-		t.AccessTokenID, _ = at["jti"].(string)
-	}
-	if resp.IDToken != "" {
-		claims, err := jwtPayload(resp.IDToken)
-		if err != nil {
-			return nil, err
-		}
-		t.Claims = claims
-		t.Subject, _ = claims["sub"].(string)
-		t.Issuer, _ = claims["iss"].(string)
-		t.Nonce, _ = claims["nonce"].(string)
-		if atErr == nil {
-			for k, v := range at {
-				if _, dup := claims[k]; !dup && !tokenOnlyClaims[k] {
-					claims[k] = v
-				}
-			}
-		}
-	}
-	return t, nil
-}
-
-func jwtPayload(raw string) (map[string]any, error) {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return nil, errors.New("not a compact JWT")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+// loginTokens converts what the relying party minted.
+func loginTokens(t *issuer.LocalTokens, err error) (*login.Tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return &login.Tokens{
+		AccessToken:   t.AccessToken,
+		RefreshToken:  t.RefreshToken,
+		IDToken:       t.IDToken,
+		Expiry:        t.Expiry,
+		AccessTokenID: t.AccessTokenID,
+		Claims:        t.Claims,
+		Subject:       t.Subject,
+		Issuer:        t.Issuer,
+		Nonce:         t.Nonce,
+	}, nil
 }
 
 // stripGatehouseCookies removes every Gatehouse cookie from the request

@@ -8,8 +8,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
 func init() {
@@ -37,7 +35,7 @@ type PolicyMatcher struct {
 	// the default domain.
 	Domain string `json:"domain,omitempty"`
 
-	set *policy.Set
+	policies *policyRef
 }
 
 // CaddyModule returns the Caddy module information.
@@ -71,30 +69,38 @@ func (m *PolicyMatcher) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Provision resolves the policies in the gatehouse app.
 func (m *PolicyMatcher) Provision(ctx caddy.Context) error {
-	ds, err := loadDomain(ctx, "gatehouse_policy", m.Domain)
-	if err != nil {
+	if _, err := loadDomain(ctx, "gatehouse_policy", m.Domain); err != nil {
 		return err
 	}
 	if len(m.Policies) == 0 {
 		return fmt.Errorf("gatehouse_policy: no policy ids given")
 	}
-	if ds.policies == nil {
-		return fmt.Errorf("gatehouse_policy: %s defines no policies; add them with `policy_file` or a `policy` block", domainLabel(m.Domain))
+	app, err := loadApp(ctx, "gatehouse_policy")
+	if err != nil {
+		return err
 	}
-	if err := ds.policies.Check(m.Policies); err != nil {
+	snap, err := app.directory.Snapshot(ctx, m.Domain)
+	if err != nil {
 		return fmt.Errorf("gatehouse_policy: %w", err)
 	}
-	m.set = ds.policies
+	if snap.Policies == nil {
+		return fmt.Errorf("gatehouse_policy: %s defines no policies; add them with `policy_file` or a `policy` block", domainLabel(m.Domain))
+	}
+	if m.policies, err = newPolicyRef(app.directory, m.Domain, m.Policies, ctx.Logger()); err != nil {
+		return fmt.Errorf("gatehouse_policy: %w", err)
+	}
 	return nil
 }
 
-// Match reports whether the authenticated user satisfies a policy.
+// Match reports whether the authenticated user satisfies a policy of the
+// domain's current snapshot; never when they cannot be applied.
 func (m *PolicyMatcher) Match(r *http.Request) bool {
 	claims, ok := caddyhttp.GetVar(r.Context(), claimsVar).(map[string]any)
 	if !ok {
 		return false
 	}
-	return m.set.Evaluate(claims, m.Policies).Allow
+	d, err := m.policies.evaluate(r.Context(), claims)
+	return err == nil && d.Allow
 }
 
 // Interface guards

@@ -187,6 +187,30 @@ func compileAll(policies []Policy, locs []locator) *Set {
 	return s
 }
 
+// Merge returns a set holding every policy of base and of over; where both
+// hold a policy with the same id, over's wins (a configuration that
+// overrides stored policies of the same id). Either may be nil; the result
+// is nil when both are. Neither set is changed, and nothing is compiled
+// again.
+func Merge(base, over *Set) *Set {
+	switch {
+	case base == nil:
+		return over
+	case over == nil:
+		return base
+	}
+	s := &Set{byID: make(map[string]*compiled, len(base.byID)+len(over.byID))}
+	for _, src := range [2]*Set{base, over} {
+		for _, id := range src.order {
+			if _, seen := s.byID[id]; !seen {
+				s.order = append(s.order, id)
+			}
+			s.byID[id] = src.byID[id]
+		}
+	}
+	return s
+}
+
 // validID reports why id cannot be a policy id, or "".
 func validID(id string) string {
 	switch {

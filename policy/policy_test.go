@@ -359,3 +359,27 @@ func TestTimestampParsing(t *testing.T) {
 		t.Errorf("appendEpoch(-1.5s) = %s", got)
 	}
 }
+
+// TestMergeLetsTheSecondSetWin: a configured policy overrides a stored one
+// of the same id; the others of both sets are kept, and neither set changes.
+func TestMergeLetsTheSecondSetWin(t *testing.T) {
+	stored := mustSet(t, "policy:\n  - id: staff\n    all:\n      - rule: {claim: dept, in: [sales]}\n  - id: stored-only\n    all:\n      - rule: {claim: dept}\n")
+	config := mustSet(t, "policy:\n  - id: staff\n    all:\n      - rule: {claim: dept, in: [research]}\n")
+	m := Merge(stored, config)
+	if got := strings.Join(m.IDs(), ","); got != "staff,stored-only" {
+		t.Fatalf("ids %s", got)
+	}
+	research := map[string]any{"dept": "research"}
+	if !m.Evaluate(research, []string{"staff"}).Allow || m.Evaluate(map[string]any{"dept": "sales"}, []string{"staff"}).Allow {
+		t.Fatal("the second set's staff policy did not win")
+	}
+	if !m.Evaluate(research, []string{"stored-only"}).Allow {
+		t.Fatal("a policy only the first set holds is lost")
+	}
+	if !stored.Evaluate(map[string]any{"dept": "sales"}, []string{"staff"}).Allow || config.Has("stored-only") {
+		t.Fatal("Merge changed an input set")
+	}
+	if Merge(nil, config) != config || Merge(stored, nil) != stored || Merge(nil, nil) != nil {
+		t.Fatal("a nil side")
+	}
+}

@@ -1,5 +1,7 @@
 // Package bearer validates OAuth 2.0 bearer access tokens (JWTs, RFC 9068 profile) on the
-// resource-server side of Gatehouse's gate. It owns:
+// resource-server side of Gatehouse's gate, and the embedded issuer's own tokens when the
+// issuer reads them back (userinfo, introspection, revocation, logout hints: Config's
+// AnyAudience, AllowExpired and IDTokens). It owns:
 //
 //   - the Validator: compact-JWS parsing, header policy (algorithm allow-list from
 //     configuration, never from the token; no jku/x5u/x5c/jwk/crit/b64), signature

@@ -1,6 +1,7 @@
 package bearer
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 )
@@ -26,6 +27,24 @@ type Error struct {
 	// Reason is the precise cause, for logs.
 	Reason string
 }
+
+// ErrKeysUnavailable is what Validate's error wraps, beside its *Error,
+// when the key set could not be read: the token was neither accepted nor
+// refused on its merits (an issuer checking its own tokens answers 503, not
+// "invalid token").
+var ErrKeysUnavailable = errors.New("bearer: the signing keys could not be read")
+
+// descKeysUnavailable is the Description of the *Error of a key set that
+// could not be read.
+const descKeysUnavailable = "the token could not be verified"
+
+// keysUnavailable is Validate's error when the key set could not be read:
+// errors.As finds the *Error, errors.Is finds ErrKeysUnavailable. (A field
+// on Error would make every refusal allocate more.)
+type keysUnavailable struct{ e *Error }
+
+func (k keysUnavailable) Error() string   { return k.e.Error() }
+func (k keysUnavailable) Unwrap() []error { return []error{k.e, ErrKeysUnavailable} }
 
 // Error implements error.
 func (e *Error) Error() string {

@@ -57,6 +57,24 @@ type Config struct {
 	CacheSize int
 	// MaxTokenBytes bounds the encoded token; 0 means DefaultMaxTokenBytes.
 	MaxTokenBytes int
+
+	// The options below serve an issuer reading back its own tokens (its
+	// userinfo, introspection, revocation and logout endpoints); a resource
+	// server sets none of them.
+
+	// AnyAudience accepts a token whatever its audience (aud must still be
+	// well-formed when present); Audiences must then be empty. For endpoints
+	// that serve every audience of one issuer. Default false.
+	AnyAudience bool
+	// AllowExpired accepts a token whose exp has passed (exp must still be
+	// present and well-formed): a revocation request, or a logout's
+	// id_token_hint, names a token that may have expired and still says
+	// whose it is. It disables the cache. Default false.
+	AllowExpired bool
+	// IDTokens checks OpenID Connect ID tokens instead of access tokens: the
+	// claims that mark an ID token (nonce, at_hash, c_hash) are allowed, and
+	// Types defaults to ["JWT"]. Default false.
+	IDTokens bool
 }
 
 // Token is a verified access token. Tokens returned from the cache are shared between
@@ -94,6 +112,9 @@ type Validator struct {
 	scopes      []string
 	scopesAny   bool
 	scopeStr    string
+	anyAudience bool
+	expiredOK   bool
+	idTokens    bool
 	now         func() time.Time
 	maxBytes    int
 	keys        KeySet
@@ -114,7 +135,10 @@ func NewValidator(cfg Config, keys KeySet) (*Validator, error) {
 	if cfg.Issuer != strings.TrimSpace(cfg.Issuer) {
 		return nil, fmt.Errorf("bearer: issuer %q has surrounding whitespace", cfg.Issuer)
 	}
-	if len(cfg.Audiences) == 0 {
+	switch {
+	case cfg.AnyAudience && len(cfg.Audiences) > 0:
+		return nil, errors.New("bearer: AnyAudience and Audiences exclude each other")
+	case !cfg.AnyAudience && len(cfg.Audiences) == 0:
 		return nil, errors.New("bearer: at least one audience is required")
 	}
 	for _, a := range cfg.Audiences {
@@ -140,18 +164,25 @@ func NewValidator(cfg Config, keys KeySet) (*Validator, error) {
 		}
 	}
 	types := cfg.Types
-	if len(types) == 0 {
+	switch {
+	case len(types) > 0:
+	case cfg.IDTokens:
+		types = []string{"JWT"}
+	default:
 		types = []string{"at+jwt"}
 	}
 	v := &Validator{
-		issuer:    cfg.Issuer,
-		audiences: slices.Clone(cfg.Audiences),
-		algs:      algs,
-		scopesAny: cfg.ScopesAny,
-		now:       cfg.Now,
-		maxBytes:  cfg.MaxTokenBytes,
-		keys:      keys,
-		headers:   newHeaderCache(),
+		issuer:      cfg.Issuer,
+		audiences:   slices.Clone(cfg.Audiences),
+		algs:        algs,
+		scopesAny:   cfg.ScopesAny,
+		anyAudience: cfg.AnyAudience,
+		expiredOK:   cfg.AllowExpired,
+		idTokens:    cfg.IDTokens,
+		now:         cfg.Now,
+		maxBytes:    cfg.MaxTokenBytes,
+		keys:        keys,
+		headers:     newHeaderCache(),
 	}
 	for _, t := range types {
 		n := normalizeTyp(t)
@@ -197,6 +228,8 @@ func NewValidator(cfg Config, keys KeySet) (*Validator, error) {
 		v.gen = g
 	}
 	switch {
+	case cfg.AllowExpired:
+		// A cache entry lives until exp: an expired token has none.
 	case cfg.CacheSize == 0:
 		v.cache = newTokenCache(DefaultCacheSize)
 	case cfg.CacheSize > 0:
@@ -249,6 +282,9 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Token, error) {
 	gen := v.generation()
 	tok, deadline, verr := v.verify(ctx, raw, now)
 	if verr != nil {
+		if verr.Description == descKeysUnavailable {
+			return nil, keysUnavailable{verr}
+		}
 		return nil, verr
 	}
 	if v.cache != nil && !v.revoked.has(tok.JTI, now) {
@@ -376,7 +412,7 @@ func (v *Validator) parseJWS(raw string) (*compactJWS, *Error) {
 func (v *Validator) checkSignature(ctx context.Context, jws *compactJWS, precheck func() *Error) *Error {
 	keys, err := v.keys.Keys(ctx, jws.hdr.kid)
 	if err != nil {
-		return invalidToken("the token could not be verified", "signing keys unavailable: "+err.Error())
+		return invalidToken(descKeysUnavailable, "signing keys unavailable: "+err.Error())
 	}
 	if len(keys) == 0 {
 		return invalidToken("the token was signed with an unknown key", "no key for kid "+quoteShort(jws.hdr.kid))
@@ -431,7 +467,7 @@ func (v *Validator) checkClaims(jws *compactJWS, now time.Time) (*Token, time.Ti
 		return bad("the token has no expiry", "exp claim missing")
 	}
 	deadline := exp.Add(v.leeway)
-	if !now.Before(deadline) {
+	if !now.Before(deadline) && !v.expiredOK {
 		return bad("the token has expired", "exp passed")
 	}
 	tok.Expiry = exp
@@ -465,7 +501,7 @@ func (v *Validator) checkClaims(jws *compactJWS, now time.Time) (*Token, time.Ti
 	if err != nil {
 		return bad("the token audience is malformed", err.Error())
 	}
-	found := false
+	found := v.anyAudience
 	for _, a := range aud {
 		if slices.Contains(v.audiences, a) {
 			found = true
@@ -480,7 +516,7 @@ func (v *Validator) checkClaims(jws *compactJWS, now time.Time) (*Token, time.Ti
 	}
 	tok.Audience = aud
 
-	if normalizeTyp(jws.hdr.typ) != "at+jwt" {
+	if normalizeTyp(jws.hdr.typ) != "at+jwt" && !v.idTokens {
 		for _, c := range [...]string{"nonce", "at_hash", "c_hash"} {
 			if _, ok := claims[c]; ok {
 				return bad("ID tokens are not accepted as access tokens", "claim "+c+" marks an ID token")

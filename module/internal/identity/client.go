@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -88,17 +89,49 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// SecretMatches reports, in constant time, whether s is the client's secret.
-// Both sides are hashed first so neither the content nor the length of the
-// configured secret leaks through timing. A client without a secret matches
-// nothing.
+// secretHashPrefix marks the hash HashSecret makes.
+const secretHashPrefix = "sha256:"
+
+// HashSecret returns the form a client secret is kept in: "sha256:" and the
+// unpadded base64url SHA-256 of the secret. A client secret carries at
+// least 128 bits of randomness (CheckSecretStrength), so a fast hash cannot
+// be reversed by guessing; a slow password hash would only make every token
+// request slow.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return secretHashPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// decodeSecretHash returns the SHA-256 a well-formed secret hash holds.
+func decodeSecretHash(h string) (sum [sha256.Size]byte, ok bool) {
+	b64, found := strings.CutPrefix(h, secretHashPrefix)
+	if !found || base64.RawURLEncoding.EncodedLen(sha256.Size) != len(b64) {
+		return sum, false
+	}
+	n, err := base64.RawURLEncoding.Strict().Decode(sum[:], []byte(b64))
+	return sum, err == nil && n == sha256.Size
+}
+
+// CheckSecretStrength refuses a configured client secret too short to
+// carry 128 bits of randomness; the error names the fix.
+func CheckSecretStrength(secret string) error {
+	if len(secret) < minSecretLength {
+		return fmt.Errorf("client_secret is %d characters; use at least %d (128 bits of randomness, e.g. `openssl rand -base64 24`)", len(secret), minSecretLength)
+	}
+	return nil
+}
+
+// SecretMatches reports, in constant time, whether s is the client's
+// secret: the hash of s is compared with SecretHash, so neither the content
+// nor the length of the secret leaks through timing. A client without a
+// (well-formed) secret hash matches nothing.
 func (c *Client) SecretMatches(s string) bool {
-	if c.Secret == "" || s == "" {
+	want, ok := decodeSecretHash(c.SecretHash)
+	if !ok || s == "" {
 		return false
 	}
-	a := sha256.Sum256([]byte(c.Secret))
-	b := sha256.Sum256([]byte(s))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	got := sha256.Sum256([]byte(s))
+	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
 }
 
 // minSecretLength: generated secrets carry >= 128 bits; 16 characters is the
@@ -120,14 +153,14 @@ func (c *Client) Validate() error {
 	}
 	switch c.Type {
 	case Public:
-		if c.Secret != "" {
+		if c.SecretHash != "" {
 			bad("a public client has no secret; remove client_secret or make the client confidential")
 		}
 	case Confidential:
-		if c.Secret == "" {
+		if c.SecretHash == "" {
 			bad("a confidential client needs a client_secret (at least %d characters, e.g. {env.CLIENT_SECRET}); or make the client public", minSecretLength)
-		} else if len(c.Secret) < minSecretLength {
-			bad("client_secret is %d characters; use at least %d (128 bits of randomness, e.g. `openssl rand -base64 24`)", len(c.Secret), minSecretLength)
+		} else if _, ok := decodeSecretHash(c.SecretHash); !ok {
+			bad("the secret hash is malformed; keep secrets as identity.HashSecret makes them")
 		}
 	default:
 		bad("type %q is not known; use %q or %q", c.Type, Public, Confidential)

@@ -32,6 +32,7 @@ type domainIndex struct {
 	bySubject  map[string]*User
 	byUsername map[string]*User // lower-cased preferred username
 	byEmail    map[string]*User // lower-cased e-mail
+	byExternal map[ExternalIdentity]*User
 	clients    map[string]*Client
 	// dummyHash is a real user's hash, spent when the login names no
 	// account, so that timing matches a real verification.
@@ -40,8 +41,11 @@ type domainIndex struct {
 
 // Compile validates the domain and builds its lookup maps (user by subject,
 // by preferred username and by e-mail — both case-insensitive — and client by
-// id). Duplicates are rejected. It must be called before the lookups and
-// after any change to Users or Clients; it is safe to call again.
+// id, and by external identity). Duplicates are rejected, and so is a
+// claims map that cannot be applied to a user's claims or that produces a
+// claim the issuer sets itself (CheckClaimsMap). It must be called before
+// the lookups and after any change to Users or Clients; it is safe to call
+// again.
 func (d *Domain) Compile() error {
 	var errs []error
 	if err := ValidateIssuerURL(d.Issuer); err != nil {
@@ -51,6 +55,7 @@ func (d *Domain) Compile() error {
 		bySubject:  make(map[string]*User, len(d.Users)),
 		byUsername: make(map[string]*User, len(d.Users)),
 		byEmail:    make(map[string]*User, len(d.Users)),
+		byExternal: map[ExternalIdentity]*User{},
 		clients:    make(map[string]*Client, len(d.Clients)),
 	}
 	for i, u := range d.Users {
@@ -79,6 +84,16 @@ func (d *Domain) Compile() error {
 			}
 			idx.byEmail[k] = u
 		}
+		for _, x := range u.Identities {
+			if x.Provider == "" || x.Subject == "" {
+				errs = append(errs, fmt.Errorf("%s: an external identity needs a provider and a subject", u.label()))
+				continue
+			}
+			if o, dup := idx.byExternal[x]; dup {
+				errs = append(errs, fmt.Errorf("users %q and %q have the same %s identity %q; an external account belongs to one user", o.Subject, u.Subject, x.Provider, x.Subject))
+			}
+			idx.byExternal[x] = u
+		}
 		if u.PasswordHash != "" {
 			if err := ValidatePasswordHash(u.PasswordHash); err != nil {
 				errs = append(errs, fmt.Errorf("%s: password_hash: %w", u.label(), err))
@@ -90,13 +105,16 @@ func (d *Domain) Compile() error {
 			switch {
 			case c.Name == "":
 				errs = append(errs, fmt.Errorf("%s: a custom claim has no name", u.label()))
-			case ReservedClaims[c.Name]:
+			case ReservedClaims[c.Name] && d.ClaimsMap == nil: // with a map, its results are checked
 				errs = append(errs, fmt.Errorf("%s: custom claim %q is set by the issuer itself; pick another name", u.label(), c.Name))
 			}
 			if c.In != ClaimAccess && c.In != ClaimIdentity {
 				errs = append(errs, fmt.Errorf("%s: custom claim %q must be marked %q or %q", u.label(), c.Name, ClaimAccess, ClaimIdentity))
 			}
 		}
+	}
+	if err := d.CheckClaimsMap(); err != nil {
+		errs = append(errs, err)
 	}
 	// Usernames and e-mails share one login field: one user's username must
 	// not be another user's e-mail.
@@ -180,8 +198,18 @@ func (d *Domain) UserByLogin(login string) *User {
 	return d.UserByEmail(login)
 }
 
+// UserByExternal returns the user linked to that account at an external
+// provider, or nil.
+func (d *Domain) UserByExternal(provider, subject string) *User {
+	return d.idx().byExternal[ExternalIdentity{Provider: provider, Subject: subject}]
+}
+
 // Client returns the client with that id, or nil.
 func (d *Domain) Client(id string) *Client { return d.idx().clients[id] }
+
+// DummyHash is a password hash of one of the domain's users ("" when none
+// has a password), spent by CheckPassword when a login names no account.
+func (d *Domain) DummyHash() string { return d.idx().dummyHash }
 
 // CheckPassword signs a user in with a login (username or e-mail) and a
 // password. It always spends one password-hash verification, whether or not

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/claims"
 )
 
 // Claim visibility: which token a custom claim lands in.
@@ -32,6 +34,17 @@ type User struct {
 	// `caddy hash-password` prints it. Empty: no password login.
 	PasswordHash string
 	Claims       []CustomClaim
+	// Identities are the user's accounts at external providers (federated
+	// sign-in), each unique within the domain. Empty for configured users.
+	Identities []ExternalIdentity
+}
+
+// ExternalIdentity names a user's account at an external provider.
+type ExternalIdentity struct {
+	// Provider is the name of the login provider in the domain.
+	Provider string
+	// Subject is the user's stable identifier at the provider (its sub).
+	Subject string
 }
 
 // Client types.
@@ -52,10 +65,11 @@ const (
 type Client struct {
 	ID   string
 	Type string // Public or Confidential
-	// Secret is the client secret of a confidential client as configured
-	// (usually from an {env.*} or {file.*} placeholder). It is compared in
-	// constant time by SecretMatches and never logged.
-	Secret                 string
+	// SecretHash is the hash of a confidential client's secret, as
+	// HashSecret makes it ("sha256:" and the unpadded base64url SHA-256 of
+	// the secret). The secret itself is never kept: SecretMatches compares a
+	// presented secret's hash in constant time.
+	SecretHash             string
 	GrantTypes             []string
 	Scopes                 []string
 	Audiences              []string
@@ -88,10 +102,26 @@ type Client struct {
 	BackchannelLogoutSessionRequired bool
 }
 
-// Domain is one tenant: an issuer with its own users, clients and keys.
+// DomainSettings are a domain's own settings: what it is called, the
+// issuer it serves and how its sessions, keys and claims behave.
+type DomainSettings struct {
+	Name   string
+	Issuer string // exact issuer URL, no trailing slash
+	// SessionLifetime of the SSO session at the issuer; 0: the default (12h).
+	SessionLifetime time.Duration
+	// SigningAlgorithm of the domain's tokens; "": RS256.
+	SigningAlgorithm string
+	// KeyRotation is how long a signing key signs; 0: the default.
+	KeyRotation time.Duration
+	// ClaimsMap transforms the users' claims when tokens are minted, at
+	// userinfo and for policies; nil: none. It is compiled.
+	ClaimsMap *claims.Map
+}
+
+// Domain is one tenant as configuration defines it: its settings, users
+// and clients.
 type Domain struct {
-	Name    string
-	Issuer  string // exact issuer URL, no trailing slash
+	DomainSettings
 	Users   []*User
 	Clients []*Client
 

@@ -63,8 +63,10 @@ func TestValidatePasswordHashNamesTheFix(t *testing.T) {
 	}
 }
 
+const testClientSecret = "0123456789abcdef0123"
+
 func validClient() *Client {
-	return &Client{ID: "web", Type: Confidential, Secret: "0123456789abcdef0123", GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken},
+	return &Client{ID: "web", Type: Confidential, SecretHash: HashSecret(testClientSecret), GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken},
 		RedirectURIs:    []string{"https://app.example.com/cb", "http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:8080/cb"},
 		AllowLocalLogin: true, RequirePKCE: true}
 }
@@ -88,15 +90,15 @@ func TestClientValidate(t *testing.T) {
 		{"redirect userinfo", func(c *Client) { c.RedirectURIs = []string{"https://u@a.example/cb"} }, "user info"},
 		{"no redirect for code flow", func(c *Client) { c.RedirectURIs = nil }, "redirect_uri"},
 		{"public client with secret", func(c *Client) { c.Type = Public }, "public client has no secret"},
-		{"confidential without secret", func(c *Client) { c.Secret = "" }, "needs a client_secret"},
-		{"short secret", func(c *Client) { c.Secret = "short" }, "at least 16"},
+		{"confidential without secret", func(c *Client) { c.SecretHash = "" }, "needs a client_secret"},
+		{"plaintext where the hash belongs", func(c *Client) { c.SecretHash = testClientSecret }, "secret hash is malformed"},
 		{"unknown type", func(c *Client) { c.Type = "spa" }, "public"},
 		{"implicit grant", func(c *Client) { c.GrantTypes = []string{"implicit"} }, "not offered"},
 		{"password grant", func(c *Client) { c.GrantTypes = []string{"password"} }, "not offered"},
 		{"unknown grant", func(c *Client) { c.GrantTypes = []string{"device_code"} }, "not known"},
 		{"no grants", func(c *Client) { c.GrantTypes = nil }, "no grant types"},
 		{"client_credentials for public", func(c *Client) {
-			c.Type, c.Secret, c.GrantTypes = Public, "", []string{GrantClientCredentials}
+			c.Type, c.SecretHash, c.GrantTypes = Public, "", []string{GrantClientCredentials}
 		}, "confidential"},
 		{"refresh without code", func(c *Client) { c.GrantTypes = []string{GrantClientCredentials, GrantRefreshToken} }, "refresh_token needs authorization_code"},
 		{"no way to sign in", func(c *Client) { c.AllowLocalLogin = false }, "allow_local_login"},
@@ -136,10 +138,26 @@ func TestClientValidate(t *testing.T) {
 	}
 }
 
+func TestClientSecretStrength(t *testing.T) {
+	if err := CheckSecretStrength("short"); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Fatalf("short secret: %v", err)
+	}
+	if err := CheckSecretStrength(testClientSecret); err != nil {
+		t.Fatalf("a 20-character secret: %v", err)
+	}
+}
+
 func TestClientSecretMatchesIsExact(t *testing.T) {
 	c := validClient()
-	if !c.SecretMatches(c.Secret) || c.SecretMatches(c.Secret+"x") || c.SecretMatches("") || c.SecretMatches(c.Secret[:10]) {
+	if !c.SecretMatches(testClientSecret) || c.SecretMatches(testClientSecret+"x") || c.SecretMatches("") || c.SecretMatches(testClientSecret[:10]) {
 		t.Fatal("SecretMatches is not exact")
+	}
+	// The hash itself is not the secret.
+	if c.SecretMatches(c.SecretHash) {
+		t.Fatal("the secret hash was accepted as the secret")
+	}
+	if h := HashSecret(testClientSecret); !strings.HasPrefix(h, "sha256:") || len(h) != len("sha256:")+43 || strings.Contains(h, testClientSecret) {
+		t.Fatalf("HashSecret = %q", h)
 	}
 	pub := &Client{ID: "p", Type: Public}
 	if pub.SecretMatches("") {
@@ -162,7 +180,7 @@ func TestClientDefaults(t *testing.T) {
 
 func testDomain() *Domain {
 	bc, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	return &Domain{Name: "d", Issuer: "https://auth.example.com",
+	return &Domain{DomainSettings: DomainSettings{Name: "d", Issuer: "https://auth.example.com"},
 		Users: []*User{
 			{Subject: "1", PreferredUsername: "Alice", Email: "Alice@Example.com", Active: true, PasswordHash: string(bc)},
 			{Subject: "2", PreferredUsername: "bob", Email: "bob@example.com", Active: false, PasswordHash: string(bc)},
@@ -206,7 +224,7 @@ func TestDomainCompileRejects(t *testing.T) {
 		{"issuer trailing slash", func(d *Domain) { d.Issuer += "/" }, "trailing slash"},
 		{"issuer http", func(d *Domain) { d.Issuer = "http://auth.example.com" }, "https"},
 		{"issuer query", func(d *Domain) { d.Issuer += "?x=1" }, "query"},
-		{"invalid client", func(d *Domain) { d.Clients[0].Secret = "" }, "client_secret"},
+		{"invalid client", func(d *Domain) { d.Clients[0].SecretHash = "" }, "client_secret"},
 		// A client_credentials token's sub is the client id: a client named
 		// like a user's sub would be that user to an upstream.
 		{"client id equal to a user's sub", func(d *Domain) { d.Clients[0].ID = "2" }, `client_id "2" is also the sub of user "bob"`},
@@ -224,7 +242,7 @@ func TestDomainCompileRejects(t *testing.T) {
 			}
 		})
 	}
-	if err := (&Domain{Issuer: "http://127.0.0.1:8080/auth"}).Compile(); err != nil {
+	if err := (&Domain{DomainSettings: DomainSettings{Issuer: "http://127.0.0.1:8080/auth"}}).Compile(); err != nil {
 		t.Fatalf("loopback http issuer: %v", err)
 	}
 }

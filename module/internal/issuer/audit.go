@@ -35,7 +35,7 @@ func (i *Issuer) auditEntry(event, outcome, reason, clientID, sub string, extra 
 		zap.String("event", event),
 		zap.String("outcome", outcome),
 		zap.String("reason", reason),
-		zap.String("domain", i.domain.Name),
+		zap.String("domain", i.name),
 		zap.String("client_id", clientID),
 		zap.String("sub", sub),
 	}, extra...)
@@ -45,6 +45,13 @@ func (i *Issuer) auditEntry(event, outcome, reason, clientID, sub string, extra 
 // storeError logs an operational failure of the store.
 func (i *Issuer) storeError(op string, err error) {
 	if ce := i.log.Check(zapcore.ErrorLevel, "store operation failed"); ce != nil {
-		ce.Write(zap.String("op", op), zap.String("domain", i.domain.Name), zap.Error(err))
+		ce.Write(zap.String("op", op), zap.String("domain", i.name), zap.Error(err))
+	}
+}
+
+// directoryError logs a failure of the directory to answer (its store).
+func (i *Issuer) directoryError(op string, err error) {
+	if ce := i.log.Check(zapcore.ErrorLevel, "directory lookup failed"); ce != nil {
+		ce.Write(zap.String("op", op), zap.String("domain", i.name), zap.Error(err))
 	}
 }

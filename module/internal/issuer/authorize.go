@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -84,20 +85,20 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	return r.PostForm, nil
 }
 
-func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
 	params := i.readAuthorizeParams(w, r)
 	if params == nil {
 		return
 	}
 	now := i.now()
-	req, prompt, maxAge, aerr := i.parseAuthorize(params)
+	req, prompt, maxAge, aerr := i.parseAuthorize(snap, params)
 	if aerr != nil {
 		i.auditEntry(evAuthorize, outcomeFailed, aerr.code+": "+aerr.desc, params.Get("client_id"), "")
 		i.authorizeError(w, r, aerr)
 		return
 	}
 	req.Expires = now.Add(i.cfg.LoginTimeout).Unix()
-	client := i.domain.Client(req.ClientID)
+	client := snap.Client(req.ClientID)
 
 	sess, user, err := i.currentSession(r.Context(), r)
 	if err != nil {
@@ -115,7 +116,7 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !needLogin {
-		i.finishAuthorization(w, r, req, client, user, sess)
+		i.finishAuthorization(w, r, snap, req, client, user, sess)
 		return
 	}
 	if prompt["none"] {
@@ -129,7 +130,7 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // parseAuthorize validates an authorization request in the order that keeps
 // redirects safe: client and redirect URI first (errors become pages), then
 // everything else (errors go back to the client).
-func (i *Issuer) parseAuthorize(p url.Values) (req *pendingRequest, prompt map[string]bool, maxAge int, aerr *authzError) {
+func (i *Issuer) parseAuthorize(snap *directory.Snapshot, p url.Values) (req *pendingRequest, prompt map[string]bool, maxAge int, aerr *authzError) {
 	maxAge = -1
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(p[k]) > 1 {
@@ -140,7 +141,7 @@ func (i *Issuer) parseAuthorize(p url.Values) (req *pendingRequest, prompt map[s
 	if clientID == "" {
 		return nil, nil, 0, &authzError{code: ErrInvalidRequest, desc: "client_id is missing"}
 	}
-	client := i.domain.Client(clientID)
+	client := snap.Client(clientID)
 	if client == nil {
 		return nil, nil, 0, &authzError{code: ErrInvalidRequest, desc: "client_id is not registered"}
 	}
@@ -317,11 +318,16 @@ func redirectWith(w http.ResponseWriter, r *http.Request, uri string, v url.Valu
 }
 
 // finishAuthorization runs at the end of sign-in (or with a usable SSO
-// session): it applies the client's policies and sends the code.
-func (i *Issuer) finishAuthorization(w http.ResponseWriter, r *http.Request, req *pendingRequest, client *identity.Client, user *identity.User, sess store.Session) {
+// session): it applies the client's policies (the snapshot's) and sends
+// the code.
+func (i *Issuer) finishAuthorization(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot, req *pendingRequest, client *identity.Client, user *identity.User, sess store.Session) {
 	if len(client.Policies) > 0 {
-		claims := i.policyClaims(user, client, req.Scopes, req.Resources, sess)
-		allowed, why := i.cfg.Policies.Check(claims, client.Policies)
+		claims, err := i.policyClaims(snap, user, client, req.Scopes, req.Resources, sess)
+		if err != nil {
+			i.authorizeError(w, r, &authzError{code: ErrServerError, desc: "the user's claims could not be mapped", redirectURI: req.RedirectURI, state: req.State})
+			return
+		}
+		allowed, why := i.policyCheck(snap.Policies, claims, client.Policies)
 		if !allowed {
 			i.auditEntry(evPolicy, outcomeDenied, why, client.ID, user.Subject)
 			i.authorizeError(w, r, &authzError{code: ErrAccessDenied, desc: "access denied by policy", redirectURI: req.RedirectURI, state: req.State})
@@ -332,7 +338,7 @@ func (i *Issuer) finishAuthorization(w http.ResponseWriter, r *http.Request, req
 	code := randomString(32)
 	rec := store.AuthCode{
 		ID:                  store.HashID(code),
-		Domain:              i.domain.Name,
+		Domain:              i.name,
 		ClientID:            client.ID,
 		Subject:             user.Subject,
 		Scopes:              req.Scopes,
@@ -373,7 +379,7 @@ func (i *Issuer) finishAuthorization(w http.ResponseWriter, r *http.Request, req
 
 // currentSession returns the browser's SSO session and its user, or a nil
 // user when there is none (or it belongs to a missing or disabled user). An
-// error means the store could not tell.
+// error means the store (or the directory) could not tell.
 func (i *Issuer) currentSession(ctx context.Context, r *http.Request) (store.Session, *identity.User, error) {
 	c, err := r.Cookie(i.ssoCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
@@ -387,11 +393,17 @@ func (i *Issuer) currentSession(ctx context.Context, r *http.Request) (store.Ses
 		}
 		return store.Session{}, nil, nil
 	}
-	if sess.Domain != i.domain.Name {
+	if sess.Domain != i.name {
 		return store.Session{}, nil, nil
 	}
-	u := i.domain.UserBySubject(sess.Subject)
-	if u == nil || !u.Active {
+	u, err := i.dir.UserBySubject(ctx, i.name, sess.Subject)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return store.Session{}, nil, nil
+	case err != nil:
+		i.directoryError("user_by_subject", err)
+		return store.Session{}, nil, err
+	case !u.Active:
 		return store.Session{}, nil, nil
 	}
 	return sess, u, nil

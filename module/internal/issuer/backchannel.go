@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -71,10 +72,10 @@ func (i *Issuer) sid(sessionID string) string {
 // backchannelLogout sends, in the background, one Logout Token to every
 // client with a back-channel logout URI among the grants of the ended
 // session. It never waits for them; each outcome is audited.
-func (i *Issuer) backchannelLogout(sess store.Session, grants []store.SessionGrant) {
+func (i *Issuer) backchannelLogout(snap *directory.Snapshot, sess store.Session, grants []store.SessionGrant) {
 	seen := map[string]bool{}
 	for _, g := range grants {
-		c := i.domain.Client(g.ClientID)
+		c := snap.Client(g.ClientID)
 		if c == nil || c.BackchannelLogoutURI == "" || seen[c.ID] {
 			continue
 		}

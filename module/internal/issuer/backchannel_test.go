@@ -73,7 +73,7 @@ func (rcv *backchannelReceiver) wait(t *testing.T) string {
 
 // rpClient is a relying party registered for back-channel logout.
 func rpClient(id, uri string, sessionRequired bool) *identity.Client {
-	return &identity.Client{ID: id, Type: identity.Confidential, Secret: webSecret,
+	return &identity.Client{ID: id, Type: identity.Confidential, SecretHash: identity.HashSecret(webSecret),
 		GrantTypes: []string{"authorization_code", "refresh_token"}, RedirectURIs: []string{webRedirect},
 		AllowLocalLogin: true, RequirePKCE: true,
 		BackchannelLogoutURI: uri, BackchannelLogoutSessionRequired: sessionRequired}

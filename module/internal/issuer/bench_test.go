@@ -1,15 +1,35 @@
 package issuer
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
+	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 )
 
+// withStoreDirectory runs the issuer on the directory the app builds: the
+// configuration's over the (empty) store's.
+func withStoreDirectory(b *testing.B) fixtureOpt {
+	return withConfig(func(c *Config, d *identity.Domain) {
+		static, err := directory.NewStatic(directory.StaticDomain{Domain: d, Policies: fixturePolicies})
+		if err != nil {
+			b.Fatal(err)
+		}
+		stored := directory.NewStored(c.Store.(directory.StoreDirectory), nil)
+		if err := stored.Refresh(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		c.Directory = directory.NewLayered(static, stored)
+	})
+}
+
 func benchClientCredentials(b *testing.B, alg string) {
-	f := newFixture(b, withAlg(alg))
+	f := newFixture(b, withAlg(alg), withStoreDirectory(b))
 	form := urlValues("grant_type", "client_credentials", "scope", "orders:read").Encode()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -33,7 +53,7 @@ func BenchmarkToken_ClientCredentials_ES256(b *testing.B) { benchClientCredentia
 // authorizes and the client redeems the code — code store write, code
 // consumption, refresh token write, access + ID token signatures (RS256).
 func BenchmarkAuthorizeTokenRoundTrip(b *testing.B) {
-	f := newFixture(b)
+	f := newFixture(b, withStoreDirectory(b))
 	c := f.browser()
 	f.code(c, authParams("spa", spaRedirect)) // establishes the session
 	u, _ := url.Parse(f.url)

@@ -3,6 +3,8 @@ package issuer
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 )
 
 // discoveryDoc is the OpenID Provider / RFC 8414 metadata.
@@ -36,7 +38,28 @@ type discoveryDoc struct {
 	BackchannelLogoutSessionSupported      bool     `json:"backchannel_logout_session_supported"`
 }
 
-func (i *Issuer) buildDiscovery() ([]byte, error) {
+// discoveryCache is the discovery document of one snapshot.
+type discoveryCache struct {
+	snap *directory.Snapshot
+	doc  []byte
+}
+
+// discoveryFor returns the discovery document for snap: built once per
+// snapshot (its scopes_supported come from the clients), then served from
+// memory until the directory serves another snapshot.
+func (i *Issuer) discoveryFor(snap *directory.Snapshot) ([]byte, error) {
+	if c := i.discovery.Load(); c != nil && c.snap == snap {
+		return c.doc, nil
+	}
+	doc, err := i.buildDiscovery(snap.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	i.discovery.Store(&discoveryCache{snap: snap, doc: doc})
+	return doc, nil
+}
+
+func (i *Issuer) buildDiscovery(scopes []string) ([]byte, error) {
 	alg := i.keys.Algorithm()
 	d := discoveryDoc{
 		Issuer:                                 i.issuer,
@@ -52,7 +75,7 @@ func (i *Issuer) buildDiscovery() ([]byte, error) {
 		SubjectTypesSupported:                  []string{"public"},
 		IDTokenSigningAlgValuesSupported:       []string{alg},
 		AccessTokenSigningAlgValues:            []string{alg},
-		ScopesSupported:                        i.scopesList,
+		ScopesSupported:                        scopes,
 		GrantTypesSupported:                    []string{"authorization_code", "refresh_token", "client_credentials"},
 		CodeChallengeMethodsSupported:          []string{"S256"},
 		TokenEndpointAuthMethodsSupported:      []string{"client_secret_basic", "client_secret_post", "none"},
@@ -73,9 +96,14 @@ func (i *Issuer) buildDiscovery() ([]byte, error) {
 	return json.Marshal(d)
 }
 
-func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
+	doc, err := i.discoveryFor(snap)
+	if err != nil {
+		http.Error(w, "the discovery document could not be built", http.StatusInternalServerError)
+		return
+	}
 	if publicMetadata(w, r, "application/json") {
-		_, _ = w.Write(i.discovery)
+		_, _ = w.Write(doc)
 	}
 }
 
@@ -107,13 +135,14 @@ func publicMetadata(w http.ResponseWriter, r *http.Request, contentType string) 
 }
 
 // cors answers CORS for the endpoints browser clients call (token,
-// userinfo, revoke): origins registered by any client are allowed. It
-// returns true when the request was a preflight and has been answered.
-func (i *Issuer) cors(w http.ResponseWriter, r *http.Request, methods string) bool {
+// userinfo, revoke): origins registered by any client of the snapshot are
+// allowed. It returns true when the request was a preflight and has been
+// answered.
+func (i *Issuer) cors(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot, methods string) bool {
 	origin := r.Header.Get("Origin")
 	h := w.Header()
 	h.Add("Vary", "Origin")
-	if origin == "" || !i.origins[origin] {
+	if origin == "" || !snap.Origins[origin] {
 		if r.Method == http.MethodOptions {
 			w.WriteHeader(http.StatusNoContent)
 			return true

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 )
@@ -145,27 +146,26 @@ func TestDiscovery_IssuerWithPath_RFC8414PathForm(t *testing.T) {
 func TestDiscovery_EndpointsHTTPSExceptLoopbackInDev(t *testing.T) {
 	f := newFixture(t)
 	// An https issuer advertises only https endpoints.
-	d := &identity.Domain{Issuer: "https://auth.example.com", Clients: nil}
-	if err := d.Compile(); err != nil {
-		t.Fatal(err)
+	static := func(iss string) directory.Directory {
+		return fixedDirectory{snap: directory.NewSnapshot(1, identity.DomainSettings{Issuer: iss}, nil, nil), dom: &identity.Domain{}}
 	}
-	iss, err := New(Config{Domain: d, Store: f.st, Keys: f.keys})
+	iss, err := New(Config{Directory: static("https://auth.example.com"), Store: f.st, Keys: f.keys})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	_ = json.Unmarshal(iss.discovery, &m)
+	_ = json.Unmarshal(iss.discovery.Load().doc, &m)
 	for k, v := range m {
 		if s, ok := v.(string); ok && strings.HasPrefix(s, "http") && !strings.HasPrefix(s, "https://auth.example.com") {
 			t.Errorf("%s = %s is not https on the issuer host", k, s)
 		}
 	}
 	// http is refused unless the host is loopback.
-	if _, err := New(Config{Domain: &identity.Domain{Issuer: "http://auth.example.com"}, Store: f.st, Keys: f.keys}); err == nil ||
+	if _, err := New(Config{Directory: static("http://auth.example.com"), Store: f.st, Keys: f.keys}); err == nil ||
 		!strings.Contains(err.Error(), "use https") {
 		t.Errorf("http issuer on a non-loopback host: %v", err)
 	}
-	if _, err := New(Config{Domain: &identity.Domain{Issuer: "http://127.0.0.1:8080"}, Store: f.st, Keys: f.keys}); err != nil {
+	if _, err := New(Config{Directory: static("http://127.0.0.1:8080"), Store: f.st, Keys: f.keys}); err != nil {
 		t.Errorf("http issuer on loopback: %v", err)
 	}
 }

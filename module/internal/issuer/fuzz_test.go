@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -29,7 +30,11 @@ func FuzzAuthorizeRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		req, _, _, aerr := fx.iss.parseAuthorize(p)
+		snap, err := fx.iss.snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _, _, aerr := fx.iss.parseAuthorize(snap, p)
 		if aerr != nil {
 			if aerr.redirectURI != "" {
 				c := fx.domain.Client(p.Get("client_id"))

@@ -9,40 +9,41 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
 // grantAuthorizationCode redeems a code (RFC 6749 4.1.3, RFC 7636 4.6).
-func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Client, form url.Values) (*TokenResponse, *OAuthError) {
+func (i *Issuer) grantAuthorizationCode(ctx context.Context, snap *directory.Snapshot, client *identity.Client, form url.Values) (minted, *OAuthError) {
 	code := form.Get("code")
 	if code == "" || len(code) > 512 {
-		return nil, oauthErr(ErrInvalidRequest, "code is missing")
+		return minted{}, oauthErr(ErrInvalidRequest, "code is missing")
 	}
 	now := i.now()
 	rec, err := i.st.ConsumeAuthCode(ctx, store.HashID(code), now)
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
 		// A replayed code means it leaked: revoke everything issued from it.
-		if err := i.revokeFamilyByOwner(ctx, rec.FamilyID, rec.ClientID, client, now); err != nil {
+		if err := i.revokeFamilyByOwner(ctx, snap, rec.FamilyID, rec.ClientID, client, now); err != nil {
 			// Not revoked: say so, and let the next attempt try again.
 			i.auditEntry(evRevoke, outcomeFailed, "authorization code replayed; revoking its token family failed", client.ID, rec.Subject)
-			return nil, unavailable("the code was already used; revoking the tokens issued from it failed, try again")
+			return minted{}, unavailable("the code was already used; revoking the tokens issued from it failed, try again")
 		}
 		i.auditEntry(evRevoke, outcomeDenied, "authorization code replayed; its token family is revoked", client.ID, rec.Subject)
-		return nil, oauthErr(ErrInvalidGrant, "the code was already used; the tokens issued from it are revoked")
+		return minted{}, oauthErr(ErrInvalidGrant, "the code was already used; the tokens issued from it are revoked")
 	case errors.Is(err, store.ErrNotFound):
 		i.auditEntry(evToken, outcomeDenied, "unknown or expired code", client.ID, "")
-		return nil, oauthErr(ErrInvalidGrant, "the code is invalid or expired")
+		return minted{}, oauthErr(ErrInvalidGrant, "the code is invalid or expired")
 	case err != nil:
 		i.storeError("consume_auth_code", err)
-		return nil, unavailable("the code could not be checked now; try again")
+		return minted{}, unavailable("the code could not be checked now; try again")
 	}
-	deny := func(reason, desc string) (*TokenResponse, *OAuthError) {
+	deny := func(reason, desc string) (minted, *OAuthError) {
 		i.auditEntry(evToken, outcomeDenied, reason, client.ID, rec.Subject)
-		return nil, oauthErr(ErrInvalidGrant, desc)
+		return minted{}, oauthErr(ErrInvalidGrant, desc)
 	}
-	if rec.Domain != i.domain.Name || !now.Before(rec.ExpiresAt) {
+	if rec.Domain != i.name || !now.Before(rec.ExpiresAt) {
 		return deny("expired code", "the code is invalid or expired")
 	}
 	if rec.ClientID != client.ID {
@@ -66,8 +67,14 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 		}
 		return deny("wrong code_verifier", "code_verifier does not match the code_challenge")
 	}
-	user := i.domain.UserBySubject(rec.Subject)
-	if user == nil || !user.Active {
+	user, err := i.dir.UserBySubject(ctx, i.name, rec.Subject)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return deny("user missing or disabled", "the user is no longer active")
+	case err != nil:
+		i.directoryError("user_by_subject", err)
+		return minted{}, unavailable("the user could not be read now; try again")
+	case !user.Active:
 		return deny("user missing or disabled", "the user is no longer active")
 	}
 	// The session that approved the code may have ended since (logout
@@ -76,13 +83,13 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 	switch revoked, err := i.st.Revoked(ctx, rec.FamilyID); {
 	case err != nil:
 		i.storeError("revoked", err)
-		return nil, unavailable("the code could not be checked now; try again")
+		return minted{}, unavailable("the code could not be checked now; try again")
 	case revoked:
 		return deny("the session that approved the code has ended", "the code is invalid or expired")
 	}
 	audience, oe := i.grantedAudience(client, form, rec.Audience)
 	if oe != nil {
-		return nil, oe
+		return minted{}, oe
 	}
 	is := issue{
 		amr:       i.sessionAMR(ctx, rec.SessionID, now),
@@ -103,7 +110,7 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 		err := i.st.CreateRefreshToken(ctx, store.RefreshToken{
 			ID:        store.HashID(tok),
 			FamilyID:  rec.FamilyID,
-			Domain:    i.domain.Name,
+			Domain:    i.name,
 			ClientID:  client.ID,
 			Subject:   user.Subject,
 			Scopes:    rec.Scopes,
@@ -115,11 +122,11 @@ func (i *Issuer) grantAuthorizationCode(ctx context.Context, client *identity.Cl
 		})
 		if err != nil {
 			i.storeError("create_refresh_token", err)
-			return nil, unavailable("the refresh token could not be stored; try again")
+			return minted{}, unavailable("the refresh token could not be stored; try again")
 		}
 		is.refresh = tok
 	}
-	return i.mint(is)
+	return i.mint(snap, is)
 }
 
 // verifyPKCE checks a code_verifier (RFC 7636 4.1: 43-128 unreserved
@@ -146,8 +153,8 @@ func verifyPKCE(challenge, method, verifier string) bool {
 // presenter when the owner is no longer configured. A store failure is
 // logged by revoke and returned: the caller must not report the family
 // revoked.
-func (i *Issuer) revokeFamilyByOwner(ctx context.Context, familyID, ownerID string, presenter *identity.Client, now time.Time) error {
-	owner := i.domain.Client(ownerID)
+func (i *Issuer) revokeFamilyByOwner(ctx context.Context, snap *directory.Snapshot, familyID, ownerID string, presenter *identity.Client, now time.Time) error {
+	owner := snap.Client(ownerID)
 	if owner == nil {
 		owner = presenter
 	}

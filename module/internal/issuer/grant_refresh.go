@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -12,10 +13,10 @@ import (
 // grantRefreshToken rotates a refresh token (RFC 6749 6; OAuth 2.0 Security
 // BCP 4.14): every use returns a new refresh token; presenting a rotated one
 // again after the grace window revokes the whole family.
-func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client, form url.Values) (*TokenResponse, *OAuthError) {
+func (i *Issuer) grantRefreshToken(ctx context.Context, snap *directory.Snapshot, client *identity.Client, form url.Values) (minted, *OAuthError) {
 	tok := form.Get("refresh_token")
 	if tok == "" || len(tok) > 512 {
-		return nil, oauthErr(ErrInvalidRequest, "refresh_token is missing")
+		return minted{}, oauthErr(ErrInvalidRequest, "refresh_token is missing")
 	}
 	id := store.HashID(tok)
 	now := i.now()
@@ -23,29 +24,29 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		i.auditEntry(evToken, outcomeDenied, "unknown, expired or revoked refresh token", client.ID, "")
-		return nil, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
+		return minted{}, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
 	case err != nil:
 		i.storeError("refresh_token", err)
-		return nil, unavailable("the refresh token could not be checked now; try again")
+		return minted{}, unavailable("the refresh token could not be checked now; try again")
 	}
-	revokeFamily := func(reason, desc string) (*TokenResponse, *OAuthError) {
-		if err := i.revokeFamilyByOwner(ctx, old.FamilyID, old.ClientID, client, now); err != nil {
+	revokeFamily := func(reason, desc string) (minted, *OAuthError) {
+		if err := i.revokeFamilyByOwner(ctx, snap, old.FamilyID, old.ClientID, client, now); err != nil {
 			i.auditEntry(evRevoke, outcomeFailed, reason+"; revoking the token family failed", client.ID, old.Subject)
-			return nil, unavailable("the refresh token is refused; revoking its token family failed, try again")
+			return minted{}, unavailable("the refresh token is refused; revoking its token family failed, try again")
 		}
 		i.auditEntry(evRevoke, outcomeDenied, reason+"; token family revoked", client.ID, old.Subject)
-		return nil, oauthErr(ErrInvalidGrant, desc)
+		return minted{}, oauthErr(ErrInvalidGrant, desc)
 	}
-	if old.Domain != i.domain.Name {
-		return nil, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
+	if old.Domain != i.name {
+		return minted{}, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
 	}
 	if old.ClientID != client.ID {
 		return revokeFamily("refresh token presented by another client", "the refresh token was issued to another client")
 	}
-	reuse := func(rt store.RefreshToken) (*TokenResponse, *OAuthError) {
+	reuse := func(rt store.RefreshToken) (minted, *OAuthError) {
 		if now.Sub(rt.RotatedAt) <= i.cfg.RefreshReuseGrace {
 			i.auditEntry(evToken, outcomeDenied, "rotated refresh token reused within the grace window", client.ID, rt.Subject)
-			return nil, oauthErr(ErrInvalidGrant, "the refresh token was already used")
+			return minted{}, oauthErr(ErrInvalidGrant, "the refresh token was already used")
 		}
 		return revokeFamily("rotated refresh token reused", "the refresh token was already used; its token family is revoked")
 	}
@@ -54,19 +55,29 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 	}
 	scopes, oe := narrowScopes(form.Get("scope"), old.Scopes)
 	if oe != nil {
-		return nil, oe
+		return minted{}, oe
 	}
 	audience, oe := i.grantedAudience(client, form, old.Audience)
 	if oe != nil {
-		return nil, oe
+		return minted{}, oe
 	}
-	user := i.domain.UserBySubject(old.Subject)
-	if user == nil || !user.Active {
+	user, err := i.dir.UserBySubject(ctx, i.name, old.Subject)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return revokeFamily("user missing or disabled", "the user is no longer active")
+	case err != nil:
+		// Unknown is not missing: nothing is revoked, the client retries.
+		i.directoryError("user_by_subject", err)
+		return minted{}, unavailable("the user could not be read now; try again")
+	case !user.Active:
 		return revokeFamily("user missing or disabled", "the user is no longer active")
 	}
 	if len(client.Policies) > 0 {
-		claims := i.policyClaims(user, client, old.Scopes, old.Audience, store.Session{AuthTime: old.AuthTime})
-		if ok, why := i.cfg.Policies.Check(claims, client.Policies); !ok {
+		claims, err := i.policyClaims(snap, user, client, old.Scopes, old.Audience, store.Session{AuthTime: old.AuthTime})
+		if err != nil {
+			return minted{}, oauthErr(ErrServerError, "the user's claims could not be mapped")
+		}
+		if ok, why := i.policyCheck(snap.Policies, claims, client.Policies); !ok {
 			i.auditEntry(evPolicy, outcomeDenied, why, client.ID, user.Subject)
 			return revokeFamily("policy no longer satisfied", "access denied by policy")
 		}
@@ -75,7 +86,7 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 	_, err = i.st.RotateRefreshToken(ctx, id, now, store.RefreshToken{
 		ID:        store.HashID(next),
 		FamilyID:  old.FamilyID,
-		Domain:    i.domain.Name,
+		Domain:    i.name,
 		ClientID:  client.ID,
 		Subject:   old.Subject,
 		Scopes:    old.Scopes,
@@ -102,12 +113,12 @@ func (i *Issuer) grantRefreshToken(ctx context.Context, client *identity.Client,
 			}
 			return reuse(rt)
 		case errors.Is(err, store.ErrNotFound):
-			return nil, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
+			return minted{}, oauthErr(ErrInvalidGrant, "the refresh token is invalid, expired or revoked")
 		}
 		i.storeError("rotate_refresh_token", err)
-		return nil, unavailable("the refresh token could not be rotated now; try again")
+		return minted{}, unavailable("the refresh token could not be rotated now; try again")
 	}
-	return i.mint(issue{
+	return i.mint(snap, issue{
 		grant:     identity.GrantRefreshToken,
 		client:    client,
 		user:      user,

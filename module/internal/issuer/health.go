@@ -48,7 +48,7 @@ func (i *Issuer) serveHealth(w http.ResponseWriter, r *http.Request) {
 	// Not through the timed store: probes would skew its latency metrics.
 	if _, err := i.cfg.Store.Revoked(ctx, healthProbeID); err != nil {
 		h.Status, h.Store = "unavailable", "unreachable"
-		i.log.Warn("health check: the store did not answer", zap.String("domain", i.domain.Name), zap.Error(err))
+		i.log.Warn("health check: the store did not answer", zap.String("domain", i.name), zap.Error(err))
 	}
 	if h.SigningKey == "" {
 		h.Status, h.SigningKey = "unavailable", "missing"

@@ -30,10 +30,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/policy"
 )
 
 // Test accounts and clients.
@@ -126,7 +128,13 @@ type fixtureSettings struct {
 	alg    string
 	cfg    *Config
 	domain *identity.Domain
+	// realPolicies: the snapshot's policies decide, not fakePolicy.
+	realPolicies bool
 }
+
+// withRealPolicies lets the snapshot's policies decide instead of the
+// fixture's fakePolicy.
+func withRealPolicies() fixtureOpt { return func(s *fixtureSettings) { s.realPolicies = true } }
 
 type fixtureOpt func(*fixtureSettings)
 
@@ -167,8 +175,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	t.Cleanup(func() { st.Close() })
 	f.st = st
 	f.domain = &identity.Domain{
-		Name:   "",
-		Issuer: f.url,
+		DomainSettings: identity.DomainSettings{Name: "", Issuer: f.url},
 		Users: []*identity.User{
 			{Subject: "u-alice", PreferredUsername: "alice", Name: "Alice Liddell", GivenName: "Alice", FamilyName: "Liddell",
 				Email: "Alice@Example.com", EmailVerified: true, Active: true, PasswordHash: aliceHash,
@@ -183,26 +190,25 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 			{ID: "spa", Type: identity.Public, GrantTypes: []string{"authorization_code", "refresh_token"},
 				RedirectURIs: []string{spaRedirect}, AllowLocalLogin: true, Audiences: []string{apiAudience},
 				AllowedOrigins: []string{"http://127.0.0.1:9999"}, Scopes: []string{"orders:read"}},
-			{ID: "web", Type: identity.Confidential, Secret: webSecret, GrantTypes: []string{"authorization_code", "refresh_token"},
+			{ID: "web", Type: identity.Confidential, SecretHash: identity.HashSecret(webSecret), GrantTypes: []string{"authorization_code", "refresh_token"},
 				RedirectURIs: []string{webRedirect, webRedirect2}, PostLogoutRedirectURIs: []string{webPostLogout},
 				AllowLocalLogin: true, RequirePKCE: true, Audiences: []string{apiAudience, otherAudience}},
-			{ID: "legacy", Type: identity.Confidential, Secret: webSecret, GrantTypes: []string{"authorization_code"},
+			{ID: "legacy", Type: identity.Confidential, SecretHash: identity.HashSecret(webSecret), GrantTypes: []string{"authorization_code"},
 				RedirectURIs: []string{webRedirect}, AllowLocalLogin: true, RequirePKCE: false, AllowPlainPKCE: true},
 			{ID: "guarded", Type: identity.Public, GrantTypes: []string{"authorization_code", "refresh_token"},
 				RedirectURIs: []string{spaRedirect}, AllowLocalLogin: true, Policies: []string{"policy.staff"}},
-			{ID: "service", Type: identity.Confidential, Secret: serviceSecret, GrantTypes: []string{"client_credentials"},
+			{ID: "service", Type: identity.Confidential, SecretHash: identity.HashSecret(serviceSecret), GrantTypes: []string{"client_credentials"},
 				Scopes: []string{"orders:read", "orders:write"}, Audiences: []string{apiAudience, otherAudience}},
-			{ID: "lonely-service", Type: identity.Confidential, Secret: serviceSecret, GrantTypes: []string{"client_credentials"}},
+			{ID: "lonely-service", Type: identity.Confidential, SecretHash: identity.HashSecret(serviceSecret), GrantTypes: []string{"client_credentials"}},
 		},
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	f.audit = logs
 	cfg := Config{
-		Domain:   f.domain,
-		Store:    st,
-		Policies: f.policy,
-		Audit:    zap.New(core),
-		Now:      f.clock.Now,
+		Domain: f.domain.Name,
+		Store:  st,
+		Audit:  zap.New(core),
+		Now:    f.clock.Now,
 		OnRevoke: func(id string) {
 			f.mu.Lock()
 			f.revoked = append(f.revoked, id)
@@ -234,14 +240,42 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	}
 	f.keys = km
 	cfg.Keys = km
+	if cfg.Directory == nil {
+		cfg.Directory = f.directory()
+	}
 	iss, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !set.realPolicies {
+		iss.policyCheck = func(_ *policy.Set, claims map[string]any, ids []string) (bool, string) {
+			return f.policy.Check(claims, ids)
+		}
 	}
 	f.iss = iss
 	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// fixturePolicies define the policy the "guarded" client names; the
+// fixture's fakePolicy decides in its place.
+var fixturePolicies = func() *policy.Set {
+	s, err := policy.Compile([]policy.Policy{{ID: "policy.staff", All: []policy.Rule{{Claim: "sub"}}}})
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// directory is the configuration's directory of the fixture's domain.
+func (f *fixture) directory() *directory.Static {
+	f.t.Helper()
+	d, err := directory.NewStatic(directory.StaticDomain{Domain: f.domain, Policies: fixturePolicies})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
 }
 
 // browser is an http.Client with a cookie jar that does not follow
@@ -406,6 +440,9 @@ func claims(t testing.TB, tok string) (header, payload map[string]any) {
 	}
 	return header, payload
 }
+
+// signingAlgs are the algorithms the issuer signs with.
+var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 
 // verifyJWT checks a token's signature against the issuer's JWKS.
 func (f *fixture) verifyJWT(tok string) map[string]any {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -27,8 +29,8 @@ type introspection struct {
 // its audiences, and about a refresh token only when it is its own;
 // everything else is {"active": false}. When the store cannot answer, the
 // answer is 503 with Retry-After, never "inactive".
-func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	client, tok, ok := i.tokenRequest(w, r, evIntrospect, "introspection requires a confidential client")
+func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
+	client, tok, ok := i.tokenRequest(w, r, snap, evIntrospect, "introspection requires a confidential client")
 	if !ok {
 		return
 	}
@@ -46,16 +48,16 @@ func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err == nil {
-			aud := c.audiences()
+			aud := c.Audience
 			if c.ClientID == client.ID || contains(aud, client.ID) {
-				revoked, err := i.accessTokenRevoked(ctx, c.Jti)
+				revoked, err := i.accessTokenRevoked(ctx, c.JTI)
 				if err != nil {
 					fail("revoked", err)
 					return
 				}
 				if !revoked {
-					out = introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Sub, Aud: aud,
-						Iss: c.Iss, Exp: c.Exp, Iat: c.Iat, Jti: c.Jti, TokenType: "Bearer"}
+					out = introspection{Active: true, Scope: strings.Join(c.Scopes, " "), ClientID: c.ClientID, Sub: c.Subject, Aud: aud,
+						Iss: c.Issuer, Exp: c.Expiry.Unix(), Iat: unixOrZero(c.IssuedAt), Jti: c.JTI, TokenType: "Bearer"}
 				}
 			}
 		}
@@ -66,11 +68,19 @@ func (i *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			fail("refresh_token", err)
 			return
-		case rt.RotatedAt.IsZero() && rt.ClientID == client.ID && rt.Domain == i.domain.Name:
+		case rt.RotatedAt.IsZero() && rt.ClientID == client.ID && rt.Domain == i.name:
 			out = introspection{Active: true, Scope: strings.Join(rt.Scopes, " "), ClientID: rt.ClientID, Sub: rt.Subject,
 				Iss: i.issuer, Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), TokenType: "refresh_token"}
 		}
 	}
 	noStore(w.Header())
 	writeJSON(w, out)
+}
+
+// unixOrZero is t as a NumericDate, 0 (omitted) for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }

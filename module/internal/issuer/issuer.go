@@ -9,22 +9,19 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/authn"
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
+	"github.com/gatehouse-auth/gatehouse/policy"
 )
-
-// PolicyChecker evaluates a client's policies against the aggregated claims
-// of the ID token and the access token. A client with several policies is
-// allowed when at least one holds.
-type PolicyChecker interface {
-	Check(claims map[string]any, policyIDs []string) (allowed bool, explanation string)
-}
 
 // Store is what the issuer keeps in the store: codes, refresh-token
 // families and session grants, SSO sessions, revocations, sign-in failure
@@ -39,15 +36,15 @@ type Store interface {
 
 // Config configures an Issuer for one domain.
 type Config struct {
-	// Domain is the compiled identity model (Compile is called if needed).
-	Domain *identity.Domain
+	// Directory is where the issuer finds the domain's settings, clients,
+	// policies and users.
+	Directory directory.Directory
+	// Domain is the name of the domain the issuer serves in Directory.
+	Domain string
 	// Store persists codes, refresh tokens, sessions and revocations.
 	Store Store
 	// Keys signs tokens; Load must have succeeded.
 	Keys *keys.Manager
-	// Policies evaluates client policies; nil means no client may name
-	// policies (New refuses such a configuration rather than ignore them).
-	Policies PolicyChecker
 	// Audit receives one entry per security decision (fields event, outcome,
 	// reason, domain, client_id, sub); never secrets. Nil: discarded.
 	Audit *zap.Logger
@@ -59,8 +56,6 @@ type Config struct {
 	Now func() time.Time
 	// CodeLifetime of authorization codes; default and maximum 60s.
 	CodeLifetime time.Duration
-	// SessionLifetime of the SSO session at the issuer; default 12h.
-	SessionLifetime time.Duration
 	// RefreshReuseGrace: a rotated refresh token presented again within
 	// this window is refused without revoking its family (a concurrent or
 	// retried request); later reuse revokes the family. Default 2s.
@@ -90,7 +85,8 @@ type Config struct {
 // Issuer serves one domain's OpenID Connect provider.
 type Issuer struct {
 	cfg      Config
-	domain   *identity.Domain
+	dir      directory.Directory
+	name     string // the domain's name
 	st       Store
 	keys     *keys.Manager
 	audit    *zap.Logger
@@ -104,14 +100,19 @@ type Issuer struct {
 	ssoCookie  string
 	csrfCookie string
 
-	sealer     *sealer // pending authorization requests
-	discovery  []byte
-	origins    map[string]bool        // CORS origins of all clients
-	methods    []*methodHost          // sign-in methods, in page order
-	byName     map[string]*methodHost // by name and alias
-	dummyHash  string                 // spent for logins that name no account
-	scopesList []string
-	throttle   *loginThrottle
+	sealer    *sealer // pending authorization requests
+	own       *ownVerifier
+	discovery atomic.Pointer[discoveryCache]
+	methods   []*methodHost          // sign-in methods, in page order
+	byName    map[string]*methodHost // by name and alias
+	throttle  *loginThrottle
+	// policyCheck evaluates a client's policies (Evaluate on the
+	// snapshot's set; tests may watch it).
+	policyCheck func(set *policy.Set, claims map[string]any, ids []string) (allowed bool, explanation string)
+	// reserved remembers the custom claims already reported as dropped for
+	// a reserved name (see dropReserved).
+	reservedMu sync.Mutex
+	reserved   map[string]bool
 	// back-channel logout deliveries
 	backchannel      *http.Client
 	backchannelSlots chan struct{}
@@ -123,8 +124,8 @@ type Issuer struct {
 // New builds an issuer. It checks the configuration and fails with a message
 // that names the problem and the fix.
 func New(cfg Config) (*Issuer, error) {
-	if cfg.Domain == nil {
-		return nil, errors.New("issuer: no domain")
+	if cfg.Directory == nil {
+		return nil, errors.New("issuer: no directory")
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("issuer: no store")
@@ -135,14 +136,18 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.Keys.ActiveKID() == "" {
 		return nil, errors.New("issuer: signing keys are not loaded; call keys.Manager.Load before issuer.New")
 	}
-	if !cfg.Domain.Compiled() {
-		if err := cfg.Domain.Compile(); err != nil {
-			return nil, err
-		}
-	}
-	u, err := url.Parse(cfg.Domain.Issuer)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	snap, err := cfg.Directory.Snapshot(ctx, cfg.Domain)
 	if err != nil {
-		return nil, fmt.Errorf("issuer %q: %v", cfg.Domain.Issuer, err)
+		return nil, fmt.Errorf("issuer: domain %q: %w", cfg.Domain, err)
+	}
+	if err := identity.ValidateIssuerURL(snap.Settings.Issuer); err != nil {
+		return nil, fmt.Errorf("domain %q: %w", cfg.Domain, err)
+	}
+	u, err := url.Parse(snap.Settings.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("issuer %q: %v", snap.Settings.Issuer, err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -153,11 +158,8 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.CodeLifetime < 0 || cfg.CodeLifetime > 60*time.Second {
 		return nil, fmt.Errorf("code lifetime %s is out of range; use at most 60s", cfg.CodeLifetime)
 	}
-	if cfg.SessionLifetime == 0 {
-		cfg.SessionLifetime = 12 * time.Hour
-	}
-	if cfg.SessionLifetime < time.Minute {
-		return nil, fmt.Errorf("session lifetime %s is too short; use at least 1m", cfg.SessionLifetime)
+	if sl := snap.Settings.SessionLifetime; sl != 0 && sl < minSessionLifetime {
+		return nil, fmt.Errorf("session lifetime %s is too short; use at least 1m", sl)
 	}
 	if cfg.RefreshReuseGrace == 0 {
 		cfg.RefreshReuseGrace = 2 * time.Second
@@ -174,35 +176,31 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	origins := map[string]bool{}
-	scopes := append([]string(nil), identity.StandardScopes...)
-	for _, c := range cfg.Domain.Clients {
-		if len(c.Policies) > 0 && cfg.Policies == nil {
-			return nil, fmt.Errorf("client %q names policies but no policy checker is configured; define the policies or remove them from the client", c.ID)
-		}
-		for _, o := range c.AllowedOrigins {
-			origins[strings.TrimSuffix(o, "/")] = true
-		}
-		for _, s := range c.Scopes {
-			if !contains(scopes, s) {
-				scopes = append(scopes, s)
-			}
+	// A client naming a policy the domain does not define is refused by the
+	// configuration; one from the store (whose policy may have been deleted
+	// since) must not stop the issuer from starting: its users are denied
+	// (an undefined policy never holds) until the policy is defined again.
+	for _, c := range snap.Clients() {
+		if err := snap.CheckPolicies(c.Policies); err != nil {
+			cfg.Logger.Warn("a client names policies the domain does not define; its sign-ins are denied until they are defined",
+				zap.String("domain", cfg.Domain), zap.String("client_id", c.ID), zap.Error(err))
 		}
 	}
 	i := &Issuer{
-		cfg:        cfg,
-		domain:     cfg.Domain,
-		keys:       cfg.Keys,
-		audit:      cfg.Audit,
-		log:        cfg.Logger,
-		metrics:    cfg.Metrics,
-		now:        cfg.Now,
-		issuer:     cfg.Domain.Issuer,
-		basePath:   strings.TrimSuffix(u.EscapedPath(), "/"),
-		secure:     u.Scheme == "https",
-		origins:    origins,
-		scopesList: scopes,
-		throttle:   newLoginThrottle(cfg.Now, cfg.ClientIP),
+		cfg:         cfg,
+		dir:         cfg.Directory,
+		name:        cfg.Domain,
+		keys:        cfg.Keys,
+		audit:       cfg.Audit,
+		log:         cfg.Logger,
+		metrics:     cfg.Metrics,
+		now:         cfg.Now,
+		issuer:      snap.Settings.Issuer,
+		basePath:    strings.TrimSuffix(u.EscapedPath(), "/"),
+		secure:      u.Scheme == "https",
+		throttle:    newLoginThrottle(cfg.Now, cfg.ClientIP),
+		policyCheck: evaluatePolicies,
+		reserved:    map[string]bool{},
 
 		backchannel:      cfg.BackchannelClient,
 		backchannelSlots: make(chan struct{}, maxBackchannelInFlight),
@@ -210,7 +208,7 @@ func New(cfg Config) (*Issuer, error) {
 	if i.backchannel == nil {
 		i.backchannel = defaultBackchannelClient()
 	}
-	i.st = timedStore{Store: cfg.Store, m: cfg.Metrics, domain: cfg.Domain.Name}
+	i.st = timedStore{Store: cfg.Store, m: cfg.Metrics, domain: cfg.Domain}
 	i.throttle.shared, i.throttle.onError = i.st, i.storeError
 	i.ssoCookie, i.csrfCookie = "gatehouse-sso", "gatehouse-csrf"
 	if i.secure {
@@ -223,32 +221,55 @@ func New(cfg Config) (*Issuer, error) {
 	sfx := "-" + store.HashID(i.issuer)[:8]
 	i.ssoCookie += sfx
 	i.csrfCookie += sfx
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	fresh := make([]byte, 32)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	key, err := cfg.Store.Secret(ctx, "issuer/request-key/"+cfg.Domain.Name, fresh)
+	key, err := cfg.Store.Secret(ctx, "issuer/request-key/"+cfg.Domain, fresh)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: reading the request key from the store: %w", err)
 	}
 	if i.sealer, err = newSealer(key, cfg.Now, cfg.LoginTimeout); err != nil {
 		return nil, err
 	}
+	if i.own, err = newOwnVerifier(i.issuer, cfg.Keys, cfg.Now); err != nil {
+		return nil, err
+	}
 	if err := i.setMethods(cfg.LoginMethods); err != nil {
 		return nil, err
 	}
-	for _, u := range cfg.Domain.Users {
-		if u.PasswordHash != "" && identity.ValidatePasswordHash(u.PasswordHash) == nil {
-			i.dummyHash = u.PasswordHash
-			break
-		}
-	}
-	if i.discovery, err = i.buildDiscovery(); err != nil {
+	if _, err = i.discoveryFor(snap); err != nil {
 		return nil, err
 	}
 	return i, nil
+}
+
+// minSessionLifetime bounds the SSO session's lifetime from below.
+const minSessionLifetime = time.Minute
+
+// sessionLifetime is the domain's SSO session lifetime (default 12h).
+func sessionLifetime(snap *directory.Snapshot) time.Duration {
+	if sl := snap.Settings.SessionLifetime; sl >= minSessionLifetime {
+		return sl
+	}
+	return 12 * time.Hour
+}
+
+// evaluatePolicies is the policy check: at least one of ids holds. An id
+// the set does not define never holds (fail closed).
+func evaluatePolicies(set *policy.Set, claims map[string]any, ids []string) (bool, string) {
+	d := set.Evaluate(claims, ids)
+	return d.Allow, d.Explanation()
+}
+
+// snapshot returns the domain's current snapshot; an error means the
+// directory could not answer (or the domain is gone).
+func (i *Issuer) snapshot(ctx context.Context) (*directory.Snapshot, error) {
+	snap, err := i.dir.Snapshot(ctx, i.name)
+	if err != nil {
+		i.directoryError("snapshot", err)
+	}
+	return snap, err
 }
 
 // Issuer is the issuer identifier (the exact `iss` of every token).
@@ -263,8 +284,12 @@ func (i *Issuer) AuthorizationURL() string { return i.issuer + "/authorize" }
 // TokenURL is the token endpoint.
 func (i *Issuer) TokenURL() string { return i.issuer + "/token" }
 
-// Domain is the identity model the issuer serves.
-func (i *Issuer) Domain() *identity.Domain { return i.domain }
+// Directory is where the issuer finds its domain's identities; Name is
+// the domain's name in it.
+func (i *Issuer) Directory() directory.Directory { return i.dir }
+
+// Name is the name of the domain the issuer serves.
+func (i *Issuer) Name() string { return i.name }
 
 // endpoint paths relative to the issuer path.
 const (
@@ -321,34 +346,62 @@ func (i *Issuer) Owns(r *http.Request) bool {
 	return i.basePath != "" && (p == i.basePath || strings.HasPrefix(p, i.basePath+"/"))
 }
 
-// ServeHTTP serves the issuer's endpoints; other paths get 404.
+// ServeHTTP serves the issuer's endpoints; other paths get 404. Each
+// request reads the domain's snapshot once and uses it throughout.
 func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep := i.route(r.URL.Path)
 	switch ep {
-	case pathOIDCDiscovery, pathOAuthDiscovery:
-		i.serveDiscovery(w, r)
+	case "":
+		http.NotFound(w, r)
+		return
 	case pathJWKS:
 		i.serveJWKS(w, r)
-	case pathAuthorize:
-		i.serveAuthorize(w, r)
+		return
 	case pathLogin:
 		i.serveLogin(w, r)
+		return
 	case pathLoginMethod:
 		i.serveLoginMethod(w, r)
-	case pathToken:
-		i.serveToken(w, r)
-	case pathUserinfo:
-		i.serveUserinfo(w, r)
-	case pathRevoke:
-		i.serveRevoke(w, r)
-	case pathIntrospect:
-		i.serveIntrospect(w, r)
-	case pathLogout:
-		i.serveLogout(w, r)
+		return
 	case pathHealth:
 		i.serveHealth(w, r)
+		return
+	}
+	snap, err := i.snapshot(r.Context())
+	if err != nil {
+		i.directoryUnavailable(w, ep)
+		return
+	}
+	switch ep {
+	case pathOIDCDiscovery, pathOAuthDiscovery:
+		i.serveDiscovery(w, r, snap)
+	case pathAuthorize:
+		i.serveAuthorize(w, r, snap)
+	case pathToken:
+		i.serveToken(w, r, snap)
+	case pathUserinfo:
+		i.serveUserinfo(w, r, snap)
+	case pathRevoke:
+		i.serveRevoke(w, r, snap)
+	case pathIntrospect:
+		i.serveIntrospect(w, r, snap)
+	case pathLogout:
+		i.serveLogout(w, r, snap)
+	}
+}
+
+// directoryUnavailable answers a request that found no snapshot of the
+// domain, in the form its endpoint answers errors in: try again later.
+func (i *Issuer) directoryUnavailable(w http.ResponseWriter, ep string) {
+	const desc = "the issuer's directory could not be read; try again"
+	switch ep {
+	case pathToken, pathRevoke, pathIntrospect:
+		i.writeOAuthError(w, unavailable(desc))
+	case pathUserinfo:
+		writeBearerError(w, http.StatusServiceUnavailable, ErrTemporarilyUnavailable, desc)
 	default:
-		http.NotFound(w, r)
+		writeErrorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
+			"The sign-in service cannot be reached for a moment. Try again shortly.", ErrTemporarilyUnavailable)
 	}
 }
 

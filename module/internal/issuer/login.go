@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/authn"
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
@@ -129,7 +130,12 @@ func (i *Issuer) openSignIn(w http.ResponseWriter, sealed string) (*authn.Transa
 			"This sign-in page is no longer valid. Go back to the application and start again.", "")
 		return nil, nil
 	}
-	client := i.domain.Client(tx.ClientID)
+	snap, err := i.snapshot(context.Background())
+	if err != nil {
+		i.directoryUnavailable(w, pathLogin)
+		return nil, nil
+	}
+	client := snap.Client(tx.ClientID)
 	if client == nil {
 		writeErrorPage(w, http.StatusBadRequest, "Unknown application", "The application is no longer registered.", "")
 		return nil, nil
@@ -170,7 +176,7 @@ func (i *Issuer) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	for n, h := range methods {
 		section, err := h.m.Render(&authn.View{Tx: tx, Action: h.URL(""), Hidden: hidden, Focus: n == 0})
 		if err != nil {
-			i.log.Error("rendering a login method failed", zap.String("method", h.m.Name()), zap.String("domain", i.domain.Name), zap.Error(err))
+			i.log.Error("rendering a login method failed", zap.String("method", h.m.Name()), zap.String("domain", i.name), zap.Error(err))
 			writeErrorPage(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in page could not be shown; try again later.", "")
 			return
 		}
@@ -248,7 +254,7 @@ func (i *Issuer) cancelSignIn(w http.ResponseWriter, r *http.Request, tx *authn.
 		return
 	}
 	i.auditEntry(evSignIn, outcomeDenied, "user cancelled", tx.ClientID, "")
-	i.metrics.signIn(i.domain.Name, "cancelled")
+	i.metrics.signIn(i.name, "cancelled")
 	i.authorizeError(w, r, &authzError{code: ErrAccessDenied, desc: "the user cancelled the sign-in", redirectURI: req.RedirectURI, state: req.State})
 }
 
@@ -262,10 +268,15 @@ func (i *Issuer) completeSignIn(w http.ResponseWriter, r *http.Request, h *metho
 	}
 	fail := func(reason string) {
 		i.auditEntry(evSignIn, outcomeFailed, reason, tx.ClientID, a.Subject, zap.String("method", h.m.Name()))
-		i.metrics.signIn(i.domain.Name, outcomeFailed)
+		i.metrics.signIn(i.name, outcomeFailed)
 		writeErrorPage(w, http.StatusBadRequest, "Sign-in failed", "The account or application is not available.", "")
 	}
-	client := i.domain.Client(tx.ClientID)
+	snap, err := i.snapshot(r.Context())
+	if err != nil {
+		i.directoryUnavailable(w, pathLogin)
+		return
+	}
+	client := snap.Client(tx.ClientID)
 	switch {
 	case client == nil || !h.m.Offered(client):
 		fail("the method is not offered to the client")
@@ -293,12 +304,18 @@ func (i *Issuer) completeSignIn(w http.ResponseWriter, r *http.Request, h *metho
 	if a.External != nil {
 		extra = append(extra, zap.String("idp", a.External.Provider))
 	}
-	i.completeLogin(w, r, &req, client, i.domain.UserBySubject(a.Subject), amr, extra...)
+	user, err := i.dir.UserBySubject(r.Context(), i.name, a.Subject)
+	if err != nil && !errors.Is(err, directory.ErrNotFound) {
+		i.directoryError("user_by_subject", err)
+		i.directoryUnavailable(w, pathLogin)
+		return
+	}
+	i.completeLogin(w, r, snap, &req, client, user, amr, extra...)
 }
 
 // completeLogin starts an SSO session (a new cookie; the previous session,
 // if any, ends) and finishes the pending authorization request.
-func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, req *pendingRequest, client *identity.Client, user *identity.User, amr []string, extra ...zap.Field) {
+func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot, req *pendingRequest, client *identity.Client, user *identity.User, amr []string, extra ...zap.Field) {
 	if client == nil || user == nil || !user.Active {
 		writeErrorPage(w, http.StatusBadRequest, "Sign-in failed", "The account or application is not available.", "")
 		return
@@ -313,22 +330,22 @@ func (i *Issuer) completeLogin(w http.ResponseWriter, r *http.Request, req *pend
 	value := randomString(32)
 	sess := store.Session{
 		ID:        store.HashID(value),
-		Domain:    i.domain.Name,
+		Domain:    i.name,
 		Subject:   user.Subject,
 		AuthTime:  now,
 		AMR:       amr,
 		CreatedAt: now,
-		ExpiresAt: now.Add(i.cfg.SessionLifetime),
+		ExpiresAt: now.Add(sessionLifetime(snap)),
 	}
 	if err := i.st.CreateSession(ctx, sess); err != nil {
 		i.storeError("create_session", err)
 		writeErrorPage(w, http.StatusServiceUnavailable, "Sign-in failed", "The session could not be stored; try again in a moment.", ErrTemporarilyUnavailable)
 		return
 	}
-	http.SetCookie(w, i.cookie(i.ssoCookie, value, int(i.cfg.SessionLifetime.Seconds())))
+	http.SetCookie(w, i.cookie(i.ssoCookie, value, int(sessionLifetime(snap).Seconds())))
 	i.auditEntry(evSignIn, outcomeOK, "signed in", client.ID, user.Subject, append([]zap.Field{zap.Strings("amr", amr)}, extra...)...)
-	i.metrics.signIn(i.domain.Name, outcomeOK)
-	i.finishAuthorization(w, r, req, client, user, sess)
+	i.metrics.signIn(i.name, outcomeOK)
+	i.finishAuthorization(w, r, snap, req, client, user, sess)
 }
 
 // methodHost is what the issuer offers one sign-in method (authn.Host).
@@ -369,7 +386,12 @@ func (h *methodHost) CheckCSRF(r *http.Request, tx *authn.Transaction, token str
 }
 
 func (h *methodHost) Continue(w http.ResponseWriter, r *http.Request, tx *authn.Transaction, status int, msg string) {
-	client := h.i.domain.Client(tx.ClientID)
+	snap, err := h.i.snapshot(r.Context())
+	if err != nil {
+		h.i.directoryUnavailable(w, pathLogin)
+		return
+	}
+	client := snap.Client(tx.ClientID)
 	if client == nil {
 		writeErrorPage(w, http.StatusBadRequest, "Unknown application", "The application is no longer registered.", "")
 		return
@@ -403,17 +425,32 @@ func (h *methodHost) Audit(tx *authn.Transaction, outcome, reason, sub string, f
 	h.i.auditEntry(evSignIn, outcome, reason, tx.ClientID, sub, fields...)
 }
 
-func (h *methodHost) CountSignIn(outcome string) { h.i.metrics.signIn(h.i.domain.Name, outcome) }
+func (h *methodHost) CountSignIn(outcome string) { h.i.metrics.signIn(h.i.name, outcome) }
 
-// issuerUsers are the domain's accounts, as methods see them.
+// issuerUsers are the domain's accounts, as methods see them: the
+// directory's.
 type issuerUsers struct{ i *Issuer }
 
-func (u issuerUsers) UserByLogin(_ context.Context, login string) (*identity.User, error) {
-	return u.i.domain.UserByLogin(login), nil
+func (u issuerUsers) UserByLogin(ctx context.Context, login string) (*identity.User, error) {
+	user, err := u.i.dir.UserByLogin(ctx, u.i.name, login)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		u.i.directoryError("user_by_login", err)
+		return nil, err
+	}
+	return user, nil
 }
 
+// SpendDummyHash spends a real password hash of the domain (the snapshot's
+// DummyHash; a default one when the directory cannot say).
 func (u issuerUsers) SpendDummyHash(password string) {
-	identity.SpendDummyHash(u.i.dummyHash, password)
+	hash := ""
+	if snap, err := u.i.snapshot(context.Background()); err == nil {
+		hash = snap.DummyHash
+	}
+	identity.SpendDummyHash(hash, password)
 }
 
 // csrfCookieValue returns the browser's CSRF cookie, setting a new one when

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -77,7 +78,7 @@ func (i *Issuer) covers(h *vouch, sess store.Session) bool {
 // to the browser and the session. Then it returns to a post_logout_redirect_uri
 // registered for the client (named by the hint or client_id), echoing state,
 // or shows a signed-out page. An unregistered URI is never followed.
-func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
+func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
 	var p url.Values
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -121,23 +122,23 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 			writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The id_token_hint is not an ID token of this issuer.", ErrInvalidRequest)
 			return
 		}
-		if aud := c.audiences(); len(aud) == 1 {
-			client = i.domain.Client(aud[0])
+		if aud := c.Audience; len(aud) == 1 {
+			client = snap.Client(aud[0])
 		}
-		hint = &vouch{sub: c.Sub, sid: c.Sid}
+		hint = &vouch{sub: c.Subject, sid: sessionIDOf(c)}
 	}
 	if raw := p.Get("logout_hint"); raw != "" && hint == nil {
 		// Only the issuer's own, unexpired hints vouch for anyone; any other
 		// logout_hint is left aside, and the user is asked.
 		var h logoutHint
 		if err := i.sealer.openHint(raw, &h); err == nil && i.now().Unix() <= h.Expires {
-			if client = i.domain.Client(h.ClientID); client != nil {
+			if client = snap.Client(h.ClientID); client != nil {
 				hint = &vouch{sub: h.Subject, target: h.Target, raw: raw}
 			}
 		}
 	}
 	if id := p.Get("client_id"); id != "" {
-		c := i.domain.Client(id)
+		c := snap.Client(id)
 		if c == nil || (client != nil && client != c) {
 			writeErrorPage(w, http.StatusBadRequest, "Invalid request", "The client_id is unknown or does not match the hint.", ErrInvalidRequest)
 			return
@@ -193,7 +194,7 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	var grants []store.SessionGrant
 	if found {
 		sub = sess.Subject
-		if grants, err = i.endSession(ctx, sess); err != nil {
+		if grants, err = i.endSession(ctx, snap, sess); err != nil {
 			unavailablePage(sub)
 			return
 		}
@@ -201,7 +202,7 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, i.cookie(i.ssoCookie, "", -1))
 	i.auditEntry(evLogout, outcomeOK, "session ended", clientID, sub, zap.Int("grants_revoked", len(grants)))
 	if found {
-		i.backchannelLogout(sess, grants)
+		i.backchannelLogout(snap, sess, grants)
 	}
 	if target != "" {
 		loc := target
@@ -234,7 +235,7 @@ func (i *Issuer) logoutSession(ctx context.Context, r *http.Request) (store.Sess
 	case err != nil:
 		i.storeError("session", err)
 		return store.Session{}, false, err
-	case sess.Domain != i.domain.Name:
+	case sess.Domain != i.name:
 		return store.Session{}, false, nil
 	}
 	return sess, true, nil
@@ -245,7 +246,7 @@ func (i *Issuer) logoutSession(ctx context.Context, r *http.Request) (store.Sess
 // tokens are revoked, OnRevoke tells the gates), then the session is
 // deleted. On an error the session is left in place, so a retry finds the
 // grants again; revoking a family twice is harmless.
-func (i *Issuer) endSession(ctx context.Context, sess store.Session) ([]store.SessionGrant, error) {
+func (i *Issuer) endSession(ctx context.Context, snap *directory.Snapshot, sess store.Session) ([]store.SessionGrant, error) {
 	now := i.now()
 	grants, err := i.st.SessionGrants(ctx, sess.ID, now)
 	if err != nil {
@@ -254,7 +255,7 @@ func (i *Issuer) endSession(ctx context.Context, sess store.Session) ([]store.Se
 	}
 	for _, g := range grants {
 		until := now.Add(identity.MaxRefreshTokenLifetime) // a client no longer configured
-		if c := i.domain.Client(g.ClientID); c != nil {
+		if c := snap.Client(g.ClientID); c != nil {
 			until = now.Add(familyLifetime(c))
 		}
 		if err := i.revoke(ctx, g.FamilyID, until); err != nil {

@@ -152,7 +152,11 @@ func TestRevocation_StoreOutageIs503NotSuccess(t *testing.T) {
 			t.Fatalf("body %s, want error %s", b, ErrTemporarilyUnavailable)
 		}
 	}
-	if err := f.iss.Revoke(context.Background(), "web", webSecret, tr.resp.RefreshToken); err == nil {
+	rp, err := f.iss.RelyingParty("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Revoke(context.Background(), tr.resp.RefreshToken); err == nil {
 		t.Fatal("in-process Revoke during a store outage reported success")
 	}
 	if f.auditHas(evRevoke, outcomeOK) {

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -18,11 +18,11 @@ import (
 // access tokens issued with it. When the store cannot be read or written the
 // answer is 503 with Retry-After (RFC 7009 2.2.1): nothing was revoked, and
 // the client should try again.
-func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	if i.cors(w, r, "POST") {
+func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
+	if i.cors(w, r, snap, "POST") {
 		return
 	}
-	client, tok, ok := i.tokenRequest(w, r, evRevoke, "")
+	client, tok, ok := i.tokenRequest(w, r, snap, evRevoke, "")
 	if !ok {
 		return
 	}
@@ -35,29 +35,6 @@ func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	i.auditEntry(evRevoke, outcomeOK, reason, client.ID, sub)
 	noStore(w.Header())
 	w.WriteHeader(http.StatusOK)
-}
-
-// Revoke revokes a token of the client in-process — the same code path as
-// the revocation endpoint, minus HTTP (the gate revokes its session's
-// refresh token at logout with it). clientID and clientSecret authenticate
-// the client like Exchange. A token that is unknown or not the client's is
-// not an error (RFC 7009 2.2).
-func (i *Issuer) Revoke(ctx context.Context, clientID, clientSecret, token string) error {
-	method := "client_secret_basic"
-	if clientSecret == "" {
-		method = "none"
-	}
-	client, oe := i.authenticateClient(clientCredentials{id: clientID, secret: clientSecret, method: method})
-	if oe != nil {
-		i.auditEntry(evRevoke, outcomeDenied, "client authentication failed", clientID, "")
-		return oe
-	}
-	reason, sub, err := i.revokeToken(ctx, client, token)
-	if err != nil {
-		return err
-	}
-	i.auditEntry(evRevoke, outcomeOK, reason, client.ID, sub)
-	return nil
 }
 
 // revokeToken revokes tok if it is an access token or a refresh token of
@@ -73,13 +50,12 @@ func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok s
 			return "", "", err
 		}
 		if err == nil && c.ClientID == client.ID {
-			until := time.Unix(c.Exp, 0)
-			if until.After(now) {
-				if err := i.revoke(ctx, c.Jti, until); err != nil {
+			if until := c.Expiry; until.After(now) {
+				if err := i.revoke(ctx, c.JTI, until); err != nil {
 					return "", "", err
 				}
 			}
-			reason, sub = "access token revoked", c.Sub
+			reason, sub = "access token revoked", c.Subject
 		}
 	} else if len(tok) <= 512 {
 		rt, err := i.st.RefreshToken(ctx, store.HashID(tok), now)
@@ -88,7 +64,7 @@ func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok s
 		case err != nil:
 			i.storeError("refresh_token", err)
 			return "", "", err
-		case rt.ClientID == client.ID && rt.Domain == i.domain.Name:
+		case rt.ClientID == client.ID && rt.Domain == i.name:
 			if err := i.revoke(ctx, rt.FamilyID, now.Add(familyLifetime(client))); err != nil {
 				return "", "", err
 			}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 )
 
@@ -54,11 +55,11 @@ func credentialsFrom(r *http.Request, form url.Values) (clientCredentials, *OAut
 
 // authenticateClient checks credentials: confidential clients must present
 // their secret; public clients present none (and rely on PKCE).
-func (i *Issuer) authenticateClient(cr clientCredentials) (*identity.Client, *OAuthError) {
+func (i *Issuer) authenticateClient(snap *directory.Snapshot, cr clientCredentials) (*identity.Client, *OAuthError) {
 	if cr.id == "" {
 		return nil, &OAuthError{Code: ErrInvalidClient, Description: "client authentication is required"}
 	}
-	c := i.domain.Client(cr.id)
+	c := snap.Client(cr.id)
 	if c == nil {
 		return nil, &OAuthError{Code: ErrInvalidClient, Description: "unknown client or wrong secret"}
 	}
@@ -80,7 +81,7 @@ func (i *Issuer) authenticateClient(cr clientCredentials) (*identity.Client, *OA
 // publicRefusal, when not empty, refuses public clients with that
 // description. On any problem the OAuth error has been written and ok is
 // false.
-func (i *Issuer) tokenRequest(w http.ResponseWriter, r *http.Request, ev, publicRefusal string) (client *identity.Client, tok string, ok bool) {
+func (i *Issuer) tokenRequest(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot, ev, publicRefusal string) (client *identity.Client, tok string, ok bool) {
 	if r.Method != http.MethodPost {
 		i.writeOAuthError(w, &OAuthError{Code: ErrInvalidRequest, Description: "use POST", Status: http.StatusMethodNotAllowed})
 		return nil, "", false
@@ -95,7 +96,7 @@ func (i *Issuer) tokenRequest(w http.ResponseWriter, r *http.Request, ev, public
 		i.writeOAuthError(w, oe)
 		return nil, "", false
 	}
-	client, oe = i.authenticateClient(cr)
+	client, oe = i.authenticateClient(snap, cr)
 	if oe == nil && publicRefusal != "" && client.IsPublic() {
 		oe = &OAuthError{Code: ErrInvalidClient, Description: publicRefusal}
 	}
@@ -112,8 +113,8 @@ func (i *Issuer) tokenRequest(w http.ResponseWriter, r *http.Request, ev, public
 	return client, tok, true
 }
 
-func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
-	if i.cors(w, r, "POST") {
+func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
+	if i.cors(w, r, snap, "POST") {
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -130,37 +131,20 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		i.tokenFailed(w, cr.id, oe)
 		return
 	}
-	resp, oe := i.exchange(r.Context(), form, cr)
+	m, oe := i.exchange(r.Context(), snap, form, cr)
 	if oe != nil {
 		i.tokenFailed(w, cr.id, oe)
 		return
 	}
 	noStore(w.Header())
-	writeJSON(w, resp)
+	writeJSON(w, m.resp)
 }
 
 // tokenFailed writes a token endpoint error and counts it. Errors worth an
 // audit entry have been audited where they were decided.
 func (i *Issuer) tokenFailed(w http.ResponseWriter, clientID string, e *OAuthError) {
-	i.metrics.tokenError(i.domain.Name, e.Code)
+	i.metrics.tokenError(i.name, e.Code)
 	i.writeOAuthError(w, e)
-}
-
-// Exchange runs a token request in-process — the same code path as the
-// token endpoint, minus HTTP. form holds the token request parameters
-// (grant_type, code, redirect_uri, code_verifier, ...); clientID and
-// clientSecret authenticate the client (client_secret_basic semantics; an
-// empty secret means a public client).
-func (i *Issuer) Exchange(ctx context.Context, form url.Values, clientID, clientSecret string) (*TokenResponse, *OAuthError) {
-	method := "client_secret_basic"
-	if clientSecret == "" {
-		method = "none"
-	}
-	resp, oe := i.exchange(ctx, form, clientCredentials{id: clientID, secret: clientSecret, method: method})
-	if oe != nil {
-		i.metrics.tokenError(i.domain.Name, oe.Code)
-	}
-	return resp, oe
 }
 
 // tokenParams may appear at most once (RFC 6749 3.2); resource may repeat
@@ -168,40 +152,52 @@ func (i *Issuer) Exchange(ctx context.Context, form url.Values, clientID, client
 var tokenParams = []string{"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope"}
 
 // exchange authenticates the client once and dispatches to the grant.
-func (i *Issuer) exchange(ctx context.Context, form url.Values, cr clientCredentials) (*TokenResponse, *OAuthError) {
-	for _, k := range tokenParams {
-		if len(form[k]) > 1 {
-			return nil, oauthErr(ErrInvalidRequest, k+" is repeated")
-		}
+func (i *Issuer) exchange(ctx context.Context, snap *directory.Snapshot, form url.Values, cr clientCredentials) (minted, *OAuthError) {
+	if oe := checkTokenParams(form); oe != nil {
+		return minted{}, oe
 	}
-	grant := form.Get("grant_type")
-	if grant == "" {
-		return nil, oauthErr(ErrInvalidRequest, "grant_type is missing")
-	}
-	client, oe := i.authenticateClient(cr)
+	client, oe := i.authenticateClient(snap, cr)
 	if oe != nil {
 		i.auditEntry(evToken, outcomeDenied, "client authentication failed: "+oe.Description, cr.id, "")
-		return nil, oe
+		return minted{}, oe
 	}
+	return i.grant(ctx, snap, client, form)
+}
+
+// checkTokenParams refuses a token request without a grant type or with a
+// parameter repeated.
+func checkTokenParams(form url.Values) *OAuthError {
+	for _, k := range tokenParams {
+		if len(form[k]) > 1 {
+			return oauthErr(ErrInvalidRequest, k+" is repeated")
+		}
+	}
+	if form.Get("grant_type") == "" {
+		return oauthErr(ErrInvalidRequest, "grant_type is missing")
+	}
+	return nil
+}
+
+// grant runs the form's grant for an authenticated (or trusted) client.
+func (i *Issuer) grant(ctx context.Context, snap *directory.Snapshot, client *identity.Client, form url.Values) (minted, *OAuthError) {
+	grant := form.Get("grant_type")
 	switch grant {
 	case identity.GrantAuthorizationCode, identity.GrantRefreshToken, identity.GrantClientCredentials:
 	default:
-		return nil, oauthErr(ErrUnsupportedGrantType, "supported grant types: authorization_code, refresh_token, client_credentials")
+		return minted{}, oauthErr(ErrUnsupportedGrantType, "supported grant types: authorization_code, refresh_token, client_credentials")
 	}
 	if !client.HasGrant(grant) {
 		i.auditEntry(evToken, outcomeDenied, "grant "+grant+" not allowed for client", client.ID, "")
-		return nil, oauthErr(ErrUnauthorizedClient, "the client may not use "+grant)
+		return minted{}, oauthErr(ErrUnauthorizedClient, "the client may not use "+grant)
 	}
-	var resp *TokenResponse
 	switch grant {
 	case identity.GrantAuthorizationCode:
-		resp, oe = i.grantAuthorizationCode(ctx, client, form)
+		return i.grantAuthorizationCode(ctx, snap, client, form)
 	case identity.GrantRefreshToken:
-		resp, oe = i.grantRefreshToken(ctx, client, form)
-	case identity.GrantClientCredentials:
-		resp, oe = i.grantClientCredentials(client, form)
+		return i.grantRefreshToken(ctx, snap, client, form)
+	default:
+		return i.grantClientCredentials(snap, client, form)
 	}
-	return resp, oe
 }
 
 // requestedResources validates RFC 8707 resource parameters against the

@@ -2,6 +2,8 @@ package issuer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -467,16 +469,29 @@ func TestToken_MalformedOrOversizedRequestsAreClean400s(t *testing.T) {
 func TestToken_ExchangeInProcessUsesTheSameCodePath(t *testing.T) {
 	f := newFixture(t)
 	code := f.code(f.browser(), authParams("web", webRedirect))
-	resp, oe := f.iss.Exchange(context.Background(), codeForm(code, webRedirect), "web", webSecret)
-	if oe != nil || resp.AccessToken == "" || resp.IDToken == "" {
-		t.Fatalf("%v %v", resp, oe)
+	rp, err := f.iss.RelyingParty("web")
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, oe = f.iss.Exchange(context.Background(), codeForm(code, webRedirect), "web", webSecret)
-	if oe == nil || oe.Code != "invalid_grant" {
-		t.Fatalf("replay via Exchange: %v", oe)
+	resp, err := rp.Exchange(context.Background(), code, testVerifier, webRedirect)
+	if err != nil || resp.AccessToken == "" || resp.IDToken == "" {
+		t.Fatalf("%v %v", resp, err)
 	}
-	if _, oe := f.iss.Exchange(context.Background(), urlValues("grant_type", "client_credentials"), "service", "bad-secret-xxxxxxx"); oe == nil || oe.Code != "invalid_client" || oe.HTTPStatus() != 401 {
-		t.Fatalf("bad secret: %v", oe)
+	var oe *OAuthError
+	if _, err = rp.Exchange(context.Background(), code, testVerifier, webRedirect); !errors.As(err, &oe) || oe.Code != "invalid_grant" {
+		t.Fatalf("replay via Exchange: %v", err)
+	}
+	// Trusted as the client it names, not beyond it: a grant the client may
+	// not use is refused, and an unknown client has no relying party.
+	svc, err := f.iss.RelyingParty("service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Exchange(context.Background(), f.code(f.browser(), authParams("web", webRedirect)), testVerifier, webRedirect); !errors.As(err, &oe) || oe.Code != "unauthorized_client" {
+		t.Fatalf("a client without the code grant: %v", err)
+	}
+	if _, err := f.iss.RelyingParty("nope"); err == nil {
+		t.Fatal("a relying party for an unknown client")
 	}
 }
 
@@ -495,5 +510,52 @@ func TestToken_CORSForRegisteredOrigins(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatal("unregistered origin allowed")
+	}
+}
+
+// TestLocalRP_ReturnsTheClaimsItMinted: the embedded gate's relying party
+// gets the claims as the issuer signed them — the ID token's, plus the
+// access token's that describe the user — and the access token's jti, with
+// no token decoded.
+func TestLocalRP_ReturnsTheClaimsItMinted(t *testing.T) {
+	f := newFixture(t)
+	p := authParams("web", webRedirect)
+	code := f.code(f.browser(), p)
+	rp, err := f.iss.RelyingParty("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := rp.Exchange(context.Background(), code, testVerifier, webRedirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, at := claims(t, got.AccessToken)
+	_, id := claims(t, got.IDToken)
+	if got.AccessTokenID == "" || got.AccessTokenID != at["jti"] {
+		t.Fatalf("AccessTokenID %q, the token's jti %v", got.AccessTokenID, at["jti"])
+	}
+	if got.Subject != "u-alice" || got.Issuer != f.url || got.Nonce != "n-456" {
+		t.Fatalf("sub %q iss %q nonce %q", got.Subject, got.Issuer, got.Nonce)
+	}
+	for k, v := range id {
+		if fmt.Sprint(got.Claims[k]) != fmt.Sprint(v) {
+			t.Errorf("claim %s = %v, the ID token says %v", k, got.Claims[k], v)
+		}
+	}
+	// The access token's user claims are merged; what describes the access
+	// token itself is not.
+	if fmt.Sprint(got.Claims["role"]) != "[admin]" || got.Claims["scope"] != at["scope"] || got.Claims["client_id"] != "web" {
+		t.Fatalf("access-token claims not merged: %v", got.Claims)
+	}
+	if got.Claims["jti"] != nil || got.Claims["exp"] != id["exp"] || got.Claims["aud"] != "web" {
+		t.Fatalf("token-only claims of the access token leaked in: %v", got.Claims)
+	}
+	if want := f.clock.Now().Add(time.Hour); !got.Expiry.Equal(want) {
+		t.Fatalf("Expiry %v, want %v", got.Expiry, want)
+	}
+	// A refresh returns the same shape, with a rotated refresh token.
+	again, err := rp.Refresh(context.Background(), got.RefreshToken)
+	if err != nil || again.RefreshToken == got.RefreshToken || again.Subject != "u-alice" || again.Claims["department"] != "research" {
+		t.Fatalf("refresh: %+v %v", again, err)
 	}
 }

@@ -7,10 +7,14 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"hash"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -89,37 +93,105 @@ func profileClaims(u *identity.User, scopes []string) userClaims {
 	return c
 }
 
-// customClaims returns the user's custom claims that land in token kind in
-// (identity.ClaimAccess or identity.ClaimIdentity).
-func customClaims(u *identity.User, in string) map[string]any {
-	var m map[string]any
-	for _, c := range u.Claims {
-		if c.In == in {
-			if m == nil {
-				m = make(map[string]any, len(u.Claims))
-			}
-			m[c.Name] = c.Value
-		}
+// customClaims returns u's custom claims as tokens carry them — for the ID
+// token and userinfo (identity.ClaimIdentity) and for the access token
+// (identity.ClaimAccess) — after the domain's claims map, when it has one
+// (identity.MapClaims). A claim named like a claim the issuer sets itself
+// (identity.ReservedClaims) never reaches a token: it is dropped, logged
+// and audited (once per user and claim), so that no token can carry a
+// member twice. An error means the map could not be applied to this user's
+// claims; nothing may be issued then.
+func (i *Issuer) customClaims(snap *directory.Snapshot, u *identity.User) (id, access map[string]any, err error) {
+	mapped, err := identity.MapClaims(snap.Settings.ClaimsMap, u)
+	if err != nil {
+		i.log.Error("the claims map cannot be applied to a user's claims; no token is issued", zap.String("domain", i.name), zap.String("sub", u.Subject), zap.Error(err))
+		return nil, nil, err
 	}
-	return m
+	for _, c := range mapped {
+		if identity.ReservedClaims[c.Name] {
+			i.dropReserved(u.Subject, c.Name)
+			continue
+		}
+		m := &id
+		if c.In == identity.ClaimAccess {
+			m = &access
+		}
+		if *m == nil {
+			*m = make(map[string]any, len(mapped))
+		}
+		(*m)[c.Name] = c.Value
+	}
+	return id, access, nil
 }
 
-// marshalClaims marshals the standard claims and appends extra claims
-// (which never use a standard name: identity.Domain.Compile rejects that).
+// maxReservedReports bounds the memory of dropReserved.
+const maxReservedReports = 4096
+
+// dropReserved reports, once per user and claim, a custom claim left out of
+// the tokens because the issuer sets a claim of that name itself.
+func (i *Issuer) dropReserved(sub, name string) {
+	key := sub + "\x00" + name
+	i.reservedMu.Lock()
+	seen := i.reserved[key]
+	if !seen {
+		if len(i.reserved) >= maxReservedReports {
+			clear(i.reserved)
+		}
+		i.reserved[key] = true
+	}
+	i.reservedMu.Unlock()
+	if seen {
+		return
+	}
+	i.log.Warn("a custom claim has a name the issuer sets itself; it is left out of the tokens (rename it, or change the claims map)",
+		zap.String("domain", i.name), zap.String("sub", sub), zap.String("claim", name))
+	i.auditEntry(evToken, outcomeDenied, "custom claim "+name+" dropped: the issuer sets that claim itself", "", sub)
+}
+
+// marshalClaims marshals the standard claims and appends extra claims. It
+// never writes a member twice: extra never holds a standard name
+// (customClaims drops them), and a name std also carries is skipped here
+// all the same.
 func marshalClaims(std any, extra map[string]any) ([]byte, error) {
 	b, err := json.Marshal(std)
 	if err != nil || len(extra) == 0 {
 		return b, err
 	}
+	for name := range extra {
+		if identity.ReservedClaims[name] {
+			extra = withoutReserved(extra)
+			break
+		}
+	}
+	if len(extra) == 0 {
+		return b, nil
+	}
 	e, err := json.Marshal(extra)
 	if err != nil {
 		return nil, err
 	}
+	if len(b) < 2 || b[len(b)-1] != '}' || len(e) < 2 || e[0] != '{' {
+		return nil, errors.New("issuer: claims are not JSON objects")
+	}
 	out := make([]byte, 0, len(b)+len(e))
+	if len(b) == 2 { // {}
+		return append(out, e...), nil
+	}
 	out = append(out, b[:len(b)-1]...)
 	out = append(out, ',')
 	out = append(out, e[1:]...)
 	return out, nil
+}
+
+// withoutReserved is a copy of m without the reserved claim names.
+func withoutReserved(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if !identity.ReservedClaims[k] {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func audienceClaim(aud []string) any {
@@ -166,9 +238,19 @@ type issue struct {
 	refresh string
 }
 
+// minted is what mint made: the response, and the claims it signed (for
+// an in-process relying party, which needs no token decoded).
+type minted struct {
+	resp *TokenResponse
+	// access and id are the signed payloads (id is nil without an ID
+	// token).
+	access, id []byte
+}
+
 // mint signs the access token (and the ID token when asked) exactly once
-// each and builds the response.
-func (i *Issuer) mint(is issue) (*TokenResponse, *OAuthError) {
+// each and builds the response. The domain's claims map is applied to the
+// user's claims here.
+func (i *Issuer) mint(snap *directory.Snapshot, is issue) (minted, *OAuthError) {
 	now := i.now()
 	life := is.client.AccessLifetime()
 	at := accessTokenClaims{
@@ -187,19 +269,23 @@ func (i *Issuer) mint(is issue) (*TokenResponse, *OAuthError) {
 	if is.grant == identity.GrantClientCredentials {
 		at.Gty = identity.GrantClientCredentials
 	}
-	var extra map[string]any
+	var idClaims, atClaims map[string]any
 	if is.user != nil {
-		extra = customClaims(is.user, identity.ClaimAccess)
+		var err error
+		if idClaims, atClaims, err = i.customClaims(snap, is.user); err != nil {
+			return minted{}, oauthErr(ErrServerError, "the user's claims could not be mapped")
+		}
 	}
-	payload, err := marshalClaims(at, extra)
+	payload, err := marshalClaims(at, atClaims)
 	if err != nil {
-		return nil, oauthErr(ErrServerError, "could not encode the access token")
+		return minted{}, oauthErr(ErrServerError, "could not encode the access token")
 	}
 	access, err := i.keys.Sign(payload, typAccessToken)
 	if err != nil {
 		i.storeError("sign", err)
-		return nil, oauthErr(ErrServerError, "could not sign the access token")
+		return minted{}, oauthErr(ErrServerError, "could not sign the access token")
 	}
+	m := minted{access: payload}
 	resp := &TokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
@@ -226,33 +312,52 @@ func (i *Issuer) mint(is issue) (*TokenResponse, *OAuthError) {
 		if is.client.BackchannelLogoutSessionRequired {
 			id.Sid = i.sid(is.sessionID)
 		}
-		payload, err := marshalClaims(id, customClaims(is.user, identity.ClaimIdentity))
+		payload, err := marshalClaims(id, idClaims)
 		if err != nil {
-			return nil, oauthErr(ErrServerError, "could not encode the ID token")
+			return minted{}, oauthErr(ErrServerError, "could not encode the ID token")
 		}
 		if resp.IDToken, err = i.keys.Sign(payload, typIDToken); err != nil {
-			return nil, oauthErr(ErrServerError, "could not sign the ID token")
+			return minted{}, oauthErr(ErrServerError, "could not sign the ID token")
 		}
+		m.id = payload
 	}
-	i.metrics.tokenIssued(i.domain.Name, is.grant)
+	i.metrics.tokenIssued(i.name, is.grant)
 	i.auditEntry(evToken, outcomeOK, is.grant, is.client.ID, is.subject)
-	return resp, nil
+	m.resp = resp
+	return m, nil
 }
 
 // policyClaims aggregates what the ID token and the access token of this
-// sign-in would carry, for the client's policies.
-func (i *Issuer) policyClaims(u *identity.User, c *identity.Client, scopes, resources []string, sess store.Session) map[string]any {
-	return PolicyClaims(i.issuer, u, c, scopes, resources, sess.AuthTime, sess.AMR)
+// sign-in would carry, for the client's policies: the standard claims, and
+// the custom claims after the domain's claims map (reserved names dropped,
+// as minting drops them). An error means the map could not be applied to
+// the user's claims.
+func (i *Issuer) policyClaims(snap *directory.Snapshot, u *identity.User, c *identity.Client, scopes, resources []string, sess store.Session) (map[string]any, error) {
+	mapped, err := identity.MapClaims(snap.Settings.ClaimsMap, u)
+	if err != nil {
+		i.log.Error("the claims map cannot be applied to a user's claims; no token is issued", zap.String("domain", i.name), zap.String("sub", u.Subject), zap.Error(err))
+		return nil, err
+	}
+	for _, cl := range mapped {
+		if identity.ReservedClaims[cl.Name] {
+			i.dropReserved(u.Subject, cl.Name)
+		}
+	}
+	v := *u
+	v.Claims = mapped
+	return PolicyClaims(i.issuer, &v, c, scopes, resources, sess.AuthTime, sess.AMR), nil
 }
 
 // PolicyClaims are the claims a client's policies are evaluated against when
 // user u signs in to client c at the issuer iss: what the ID token and the
 // access token of the sign-in would carry together (iss, sub, aud, azp,
 // client_id, scope, auth_time, amr, the profile claims the scopes release and
-// the user's custom claims). resources are the requested audiences (none:
-// the client's). A nil client leaves out the client's claims (aud, azp,
-// client_id). `caddy gatehouse policy eval --config` shows policies these
-// very claims.
+// the user's custom claims — u's Claims, which the caller has passed
+// through the domain's claims map (identity.MapClaims); names the issuer
+// sets itself are left out, as tokens leave them out). resources are the
+// requested audiences (none: the client's). A nil client leaves out the
+// client's claims (aud, azp, client_id). `caddy gatehouse policy eval
+// --config` shows policies these very claims.
 func PolicyClaims(iss string, u *identity.User, c *identity.Client, scopes, resources []string, authTime time.Time, amr []string) map[string]any {
 	m := map[string]any{
 		"iss":   iss,
@@ -280,8 +385,10 @@ func PolicyClaims(iss string, u *identity.User, c *identity.Client, scopes, reso
 			}
 		}
 	}
-	for _, c := range u.Claims {
-		m[c.Name] = c.Value
+	for _, cl := range u.Claims {
+		if !identity.ReservedClaims[cl.Name] {
+			m[cl.Name] = cl.Value
+		}
 	}
 	return m
 }

@@ -372,18 +372,26 @@ func TestIndependentClient_OIDCFlow(t *testing.T) {
 func TestRevocation_InProcessRevokeUsesTheSameCodePath(t *testing.T) {
 	f := newFixture(t)
 	tr := f.codeTokens("web", webRedirect, webSecret)
-	if err := f.iss.Revoke(context.Background(), "web", "wrong-secret-xxxxxxxx", tr.resp.RefreshToken); err == nil {
-		t.Fatal("Revoke with a wrong secret succeeded")
+	if _, err := f.iss.RelyingParty("nope"); err == nil {
+		t.Fatal("a relying party for an unknown client")
+	}
+	svc, err := f.iss.RelyingParty("service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Revoke(context.Background(), tr.resp.RefreshToken); err != nil {
+		t.Fatalf("another client's token: %v (RFC 7009: not an error)", err)
 	}
 	if x := f.token(refreshForm(tr.resp.RefreshToken), "web", webSecret); x.status != 200 {
-		t.Fatalf("a refused Revoke revoked anyway: %v", x.raw)
+		t.Fatalf("another client's Revoke revoked the token: %v", x.raw)
 	} else {
 		tr.resp = x.resp
 	}
-	if err := f.iss.Revoke(context.Background(), "service", serviceSecret, tr.resp.RefreshToken); err != nil {
-		t.Fatalf("another client's token: %v (RFC 7009: not an error)", err)
+	web, err := f.iss.RelyingParty("web")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := f.iss.Revoke(context.Background(), "web", webSecret, tr.resp.RefreshToken); err != nil {
+	if err := web.Revoke(context.Background(), tr.resp.RefreshToken); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
 	if x := f.token(refreshForm(tr.resp.RefreshToken), "web", webSecret); x.err.Code != "invalid_grant" {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 )
 
 // bearerToken returns the token of an Authorization: Bearer header (scheme
@@ -20,8 +20,8 @@ func bearerToken(r *http.Request) string {
 
 // serveUserinfo answers GET and POST with the claims of the access token's
 // user, released by the token's scopes (OIDC Core 5.3).
-func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
-	if i.cors(w, r, "GET, POST") {
+func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request, snap *directory.Snapshot) {
+	if i.cors(w, r, snap, "GET, POST") {
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
@@ -44,7 +44,7 @@ func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeBearerError(w, http.StatusUnauthorized, ErrInvalidToken, err.Error())
 		return
 	}
-	revoked, err := i.accessTokenRevoked(ctx, c.Jti)
+	revoked, err := i.accessTokenRevoked(ctx, c.JTI)
 	if err != nil {
 		i.storeError("revoked", err)
 		writeBearerError(w, http.StatusServiceUnavailable, ErrTemporarilyUnavailable, "the token could not be checked now; try again")
@@ -54,20 +54,30 @@ func (i *Issuer) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeBearerError(w, http.StatusUnauthorized, ErrInvalidToken, "token is revoked")
 		return
 	}
-	scopes := strings.Fields(c.Scope)
+	scopes := c.Scopes
 	if !contains(scopes, "openid") {
 		writeBearerError(w, http.StatusForbidden, "insufficient_scope", "the openid scope is required")
 		return
 	}
-	u := i.domain.UserBySubject(c.Sub)
-	if u == nil || !u.Active {
+	u, err := i.dir.UserBySubject(ctx, i.name, c.Subject)
+	switch {
+	case errors.Is(err, directory.ErrNotFound) || err == nil && !u.Active:
 		writeBearerError(w, http.StatusUnauthorized, ErrInvalidToken, "the user is no longer active")
+		return
+	case err != nil:
+		i.directoryError("user_by_subject", err)
+		writeBearerError(w, http.StatusServiceUnavailable, ErrTemporarilyUnavailable, "the user could not be read now; try again")
+		return
+	}
+	idClaims, _, err := i.customClaims(snap, u)
+	if err != nil {
+		writeBearerError(w, http.StatusInternalServerError, "server_error", "could not map the user's claims")
 		return
 	}
 	payload, err := marshalClaims(struct {
 		Sub string `json:"sub"`
 		userClaims
-	}{u.Subject, profileClaims(u, scopes)}, customClaims(u, identity.ClaimIdentity))
+	}{u.Subject, profileClaims(u, scopes)}, idClaims)
 	if err != nil {
 		writeBearerError(w, http.StatusInternalServerError, "server_error", "could not encode claims")
 		return

@@ -2,41 +2,13 @@ package issuer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
 )
-
-// ownClaims are the claims the issuer reads back from its own tokens.
-type ownClaims struct {
-	Iss      string          `json:"iss"`
-	Sub      string          `json:"sub"`
-	Aud      json.RawMessage `json:"aud"`
-	Exp      int64           `json:"exp"`
-	Iat      int64           `json:"iat"`
-	Jti      string          `json:"jti"`
-	ClientID string          `json:"client_id"`
-	Scope    string          `json:"scope"`
-	AuthTime int64           `json:"auth_time"`
-	Sid      string          `json:"sid"`
-}
-
-// audiences returns aud as a list.
-func (c *ownClaims) audiences() []string {
-	var one string
-	if json.Unmarshal(c.Aud, &one) == nil {
-		return []string{one}
-	}
-	var many []string
-	_ = json.Unmarshal(c.Aud, &many)
-	return many
-}
-
-var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 
 // maxTokenBytes bounds tokens accepted for parsing.
 const maxTokenBytes = 8192
@@ -48,48 +20,75 @@ var errBadToken = errors.New("token is invalid")
 // "invalid token".
 var errKeysUnavailable = errors.New("the signing keys could not be read")
 
-// verifyOwn verifies a JWT this issuer signed: an allowed algorithm that
-// matches the published key named by kid, the expected typ header, a valid
-// signature, our issuer and (unless allowExpired) an unexpired exp. An
-// access token is never accepted as an ID token and vice versa (typ).
-func (i *Issuer) verifyOwn(ctx context.Context, raw, typ string, allowExpired bool) (*ownClaims, error) {
-	if raw == "" || len(raw) > maxTokenBytes || strings.Count(raw, ".") != 2 {
-		return nil, errBadToken
+// ownVerifier checks the issuer's own tokens with the same validator the
+// gate uses (bearer.Validator: strict JWS and claims parsing, the
+// algorithm allow-list, the verified-token cache) over the issuer's
+// in-process key set. It accepts any audience (these endpoints serve every
+// audience of the issuer), and an access token is never an ID token nor the
+// reverse (typ).
+type ownVerifier struct {
+	access        *bearer.Validator // unexpired access tokens: userinfo, introspection
+	accessExpired *bearer.Validator // access tokens, expired or not: revocation
+	idExpired     *bearer.Validator // ID tokens, expired or not: logout's id_token_hint
+}
+
+func newOwnVerifier(issuer string, ks *keys.Manager, now func() time.Time) (*ownVerifier, error) {
+	mk := func(idTokens, expired bool) (*bearer.Validator, error) {
+		return bearer.NewValidator(bearer.Config{
+			Issuer:        issuer,
+			AnyAudience:   true,
+			Algorithms:    keys.Algorithms,
+			IDTokens:      idTokens,
+			AllowExpired:  expired,
+			Now:           now,
+			MaxTokenBytes: maxTokenBytes,
+		}, ks)
 	}
-	jws, err := jose.ParseSignedCompact(raw, signingAlgs)
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, errBadToken
+	var v ownVerifier
+	var err error
+	if v.access, err = mk(false, false); err != nil {
+		return nil, err
 	}
-	h := jws.Signatures[0].Protected
-	if h.JSONWebKey != nil || h.KeyID == "" {
-		return nil, errBadToken
+	if v.accessExpired, err = mk(false, true); err != nil {
+		return nil, err
 	}
-	if t, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(t, typ) && !strings.EqualFold(t, "application/"+typ) {
-		return nil, errBadToken
+	if v.idExpired, err = mk(true, true); err != nil {
+		return nil, err
 	}
-	ks, err := i.keys.Keys(ctx, h.KeyID)
-	if err != nil {
+	return &v, nil
+}
+
+// verifyOwn verifies a JWT this issuer signed: an access token
+// (typAccessToken) or an ID token (typIDToken, expired or not), with a
+// subject. allowExpired accepts an access token whose exp has passed.
+func (i *Issuer) verifyOwn(ctx context.Context, raw, typ string, allowExpired bool) (*bearer.Token, error) {
+	v := i.own.access
+	switch {
+	case typ == typIDToken:
+		v = i.own.idExpired
+	case allowExpired:
+		v = i.own.accessExpired
+	}
+	tok, err := v.Validate(ctx, raw)
+	var be *bearer.Error
+	switch {
+	case errors.Is(err, bearer.ErrKeysUnavailable):
 		i.storeError("keys", err)
 		return nil, fmt.Errorf("%w: %v", errKeysUnavailable, err)
-	}
-	if len(ks) != 1 || ks[0].Algorithm != h.Algorithm {
-		return nil, errBadToken
-	}
-	payload, err := jws.Verify(ks[0].Key)
-	if err != nil {
-		return nil, errBadToken
-	}
-	var c ownClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, errBadToken
-	}
-	if c.Iss != i.issuer || c.Sub == "" {
-		return nil, errBadToken
-	}
-	if !allowExpired && !time.Unix(c.Exp, 0).After(i.now()) {
+	case errors.As(err, &be) && be.Reason == "exp passed":
 		return nil, errors.New("token is expired")
+	case err != nil:
+		return nil, errBadToken
+	case tok.Subject == "":
+		return nil, errBadToken
 	}
-	return &c, nil
+	return tok, nil
+}
+
+// sessionIDOf is the sid claim of a verified ID token ("" without one).
+func sessionIDOf(tok *bearer.Token) string {
+	sid, _ := tok.Claims["sid"].(string)
+	return sid
 }
 
 // accessTokenRevoked reports whether the jti or its family is revoked.

@@ -1,0 +1,76 @@
+package module
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
+	"github.com/gatehouse-auth/gatehouse/policy"
+)
+
+// policyRef is a handler's reference to policies of a domain, applied to
+// every request: they are read from the domain's current snapshot, so a
+// changed policy applies without a reload. A policy the handler names that
+// the snapshot no longer defines fails the request closed, with an error
+// logged once per snapshot.
+type policyRef struct {
+	dir    directory.Directory
+	domain string
+	ids    []string
+	logger *zap.Logger
+	// checked is the last snapshot found to define every id.
+	checked atomic.Pointer[directory.Snapshot]
+	// reported is the version (+1) of the last snapshot whose missing
+	// policies were logged.
+	reported atomic.Uint64
+}
+
+// newPolicyRef checks that the domain defines every id now, so that a
+// mistake stops the configuration from loading.
+func newPolicyRef(dir directory.Directory, domain string, ids []string, logger *zap.Logger) (*policyRef, error) {
+	p := &policyRef{dir: dir, domain: domain, ids: ids, logger: logger}
+	snap, err := dir.Snapshot(context.Background(), domain)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", domainLabel(domain), err)
+	}
+	if snap.Policies == nil {
+		return nil, fmt.Errorf("policy %v is not defined; %s has no policies (add them with `policy_file` or a `policy` block)", ids, domainLabel(domain))
+	}
+	if err := snap.CheckPolicies(ids); err != nil {
+		return nil, err
+	}
+	p.checked.Store(snap)
+	return p, nil
+}
+
+// evaluate decides claims against the policies of the current snapshot.
+// An error means the decision could not be made (the directory could not
+// answer, or a policy is no longer defined): the caller denies.
+func (p *policyRef) evaluate(ctx context.Context, claims map[string]any) (policy.Decision, error) {
+	snap, err := p.dir.Snapshot(ctx, p.domain)
+	if err != nil {
+		p.report(0, err)
+		return policy.Decision{}, err
+	}
+	if p.checked.Load() != snap {
+		if err := snap.CheckPolicies(p.ids); err != nil {
+			p.report(snap.Version+1, err)
+			return policy.Decision{}, err
+		}
+		p.checked.Store(snap)
+	}
+	return snap.Policies.Evaluate(claims, p.ids), nil
+}
+
+// report logs why policies could not be applied, once per snapshot
+// version (every time for a directory that cannot answer: version 0).
+func (p *policyRef) report(version uint64, err error) {
+	if version != 0 && p.reported.Swap(version) == version {
+		return
+	}
+	p.logger.Error("policies cannot be applied; requests are denied until they are defined again",
+		zap.String("domain", p.domain), zap.Strings("policies", p.ids), zap.Error(err))
+}
