@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/mgmtapi"
 )
@@ -45,12 +46,27 @@ func (h *APIHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("gatehouse_api: %w", err)
 	}
+	// The store's directory this process serves from (shared with the
+	// app): a write through the API is read again at once, so it applies
+	// here before the answer; other instances poll the store.
+	stored, err := app.storedDirectory()
+	if err != nil {
+		return fmt.Errorf("gatehouse_api: %w", err)
+	}
+	logger := ctx.Logger()
 	h.api, err = mgmtapi.New(mgmtapi.Options{
 		Store:   app.store,
 		Config:  cfg,
 		Revoker: mgmtapi.RevokerFunc(app.revokeFamily),
-		Audit:   app.audit,
-		Logger:  ctx.Logger(),
+		Changed: func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := stored.Refresh(rctx); err != nil {
+				logger.Warn("reading the store's directory after a change; the watcher will", zap.Error(err))
+			}
+		},
+		Audit:  app.audit,
+		Logger: logger,
 	})
 	return err
 }

@@ -78,6 +78,7 @@ type API struct {
 	now     func() time.Time
 	maxBody int64
 	mux     *http.ServeMux
+	routed  []string // "METHOD /pattern", for the OpenAPI document's test
 }
 
 // New returns the API over opts.Store.
@@ -151,6 +152,9 @@ func (a *API) routes() {
 			allow = append(allow, m)
 		}
 		slices.Sort(allow)
+		for _, m := range allow {
+			a.routed = append(a.routed, m+" "+pattern)
+		}
 		a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			c := &call{a: a, w: w, r: r, ctx: r.Context()}
 			c.key, _ = r.Context().Value(keyContext{}).(store.APIKey)
@@ -199,6 +203,9 @@ func (a *API) routes() {
 		c.finish("request", problem(TypeNotFound, "no such path; the OpenAPI document at /v1/openapi.json lists them"))
 	})
 }
+
+// routeList lists every "METHOD /pattern" the API serves.
+func (a *API) routeList() []string { return slices.Clone(a.routed) }
 
 type keyContext struct{}
 

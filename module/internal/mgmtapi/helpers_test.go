@@ -153,7 +153,12 @@ func (f *fixture) do(r req) response {
 	}
 	w := httptest.NewRecorder()
 	f.api.ServeHTTP(w, hr)
-	return response{status: w.Code, header: w.Header(), body: w.Body.Bytes()}
+	res := response{status: w.Code, header: w.Header(), body: w.Body.Bytes()}
+	// Every answer matches the OpenAPI document.
+	if err := checkResponse(f.t, hr, res.status, res.header, res.body); err != nil {
+		f.t.Fatalf("%s %s: the answer does not match the OpenAPI document: %v\n%d %s", r.method, r.path, err, res.status, res.body)
+	}
+	return res
 }
 
 func (f *fixture) get(path string) response { return f.do(req{method: "GET", path: path}) }
