@@ -227,3 +227,41 @@ func TestConfigAgreesWithLayered(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectoryReadsWhatTheAPIWrites: domains, users (with claims),
+// policies and clients written through the API are what directory.Stored
+// — the issuer's and the gate's view of the store — reads, with nothing
+// left out.
+func TestDirectoryReadsWhatTheAPIWrites(t *testing.T) {
+	f := newFixture(t)
+	f.do(req{method: "POST", path: "/v1/domain", body: map[string]any{"name": "acme", "issuer": "https://auth.example.com/acme",
+		"signingAlgorithm": "ES256", "sessionLifetime": 5400, "keyRotation": 86400}}).must(t, 201)
+	u := f.createUser("acme", map[string]any{"preferredUsername": "bob", "name": "Bob", "email": "bob@example.com",
+		"claims": []map[string]any{{"name": "groups", "value": []string{"staff"}, "in": "access"}, {"name": "level", "value": 4, "in": "identity"}}})
+	f.do(req{method: "PUT", path: "/v1/domain/acme/user/" + u.Sub + "/password", body: map[string]any{"password": "bob-password-1"}}).must(t, 200)
+	f.do(req{method: "PUT", path: "/v1/domain/acme/policy/staff", body: staffYAML, ctype: "application/yaml"}).must(t, 201)
+	f.do(req{method: "PUT", path: "/v1/domain/acme/client/web", body: map[string]any{"clientType": "Public", "grantType": "AuthorizationCode",
+		"redirectUris": []string{"https://app.example.com/cb"}, "policies": []string{"staff"}, "requirePkce": true}}).must(t, 201)
+
+	snap := f.storedSnapshot("acme") // fails the test on any row it leaves out
+	s := snap.Settings
+	if s.Issuer != "https://auth.example.com/acme" || s.SigningAlgorithm != "ES256" || s.SessionLifetime != 90*time.Minute || s.KeyRotation != 24*time.Hour {
+		t.Fatalf("settings %+v", s)
+	}
+	if !snap.Policies.Has("staff") || snap.Client("web") == nil || snap.Client("web").Policies[0] != "staff" {
+		t.Fatal("the policy or client is missing")
+	}
+	d := directory.NewStored(f.st, nil)
+	user, err := d.UserByLogin(context.Background(), "acme", "BOB@example.com")
+	if err != nil || user.Subject != u.Sub || len(user.Claims) != 2 || user.Claims[0].In != identity.ClaimAccess {
+		t.Fatalf("user %+v (%v)", user, err)
+	}
+	if ok, err := identity.VerifyPassword(user.PasswordHash, "bob-password-1"); !ok || err != nil {
+		t.Fatalf("the password set through the API does not sign in: %v", err)
+	}
+	// The claims as the policy sees them.
+	decision := snap.Policies.Evaluate(map[string]any{"groups": []any{"staff"}, "level": 4, "email": "bob@example.com"}, []string{"staff"})
+	if !decision.Allow {
+		t.Fatalf("the stored policy does not hold: %s", decision.Explanation())
+	}
+}

@@ -18,6 +18,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"active":null}`,
 		`{"expiresAt":"2030-01-01T00:00:00Z","domain":null}`,
 		`{"all":[{"claim":"g","in":["x"]},{"any":[{"claim":"h","exists":false}]}]}`,
+		`{"clientType":"Confidential","grantType":"AuthorizationCode","redirectUris":["https://a.example.com/cb"],"allowLocalLogin":true,"requirePkce":null}`,
 		`{} {}`, `[`, `"x"`, `{"a":1e999}`, "{\"\xff\":1}",
 	} {
 		f.Add([]byte(s))
@@ -31,6 +32,7 @@ func FuzzDecodeJSON(f *testing.F) {
 			func() any { return new(keyCreate) },
 			func() any { return new(policyBody) },
 			func() any { return new(passwordBody) },
+			func() any { return new(clientPut) },
 		}
 		for _, target := range targets {
 			v := target()
@@ -46,6 +48,15 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 			if err := json.Unmarshal(body, target()); err != nil {
 				t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
+			}
+			// A client body that decodes is judged without panicking, and
+			// what it accepts validates as the configuration's clients do.
+			if in, ok := v.(*clientPut); ok {
+				if c, errs := buildClient("fuzz", in); len(errs) == 0 && c.Type == "public" {
+					if err := c.Validate(); err != nil {
+						t.Fatalf("accepted a client that does not validate: %v", err)
+					}
+				}
 			}
 		}
 	})
