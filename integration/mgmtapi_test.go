@@ -683,3 +683,90 @@ func mgmtIssuer(env *mgmtEnv, key string) {
 		t.Fatalf("a deleted client: %d", s)
 	}
 }
+
+// TestExamples_ManagementAPI runs caddyfile-examples/management-api.Caddyfile
+// (on free ports and a temporary store) and follows the README's curl
+// lines: a key from the command line, a user with a password, a client
+// whose secret is shown once and rotates, a YAML policy, a search, a
+// conditional PATCH, a domain created and deleted — and the user and the
+// client signing in to the example's issuer at once.
+func TestExamples_ManagementAPI(t *testing.T) {
+	src, err := os.ReadFile("../caddyfile-examples/management-api.Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	issuerPort, apiPort := freePort(t), freePort(t)
+	cf := strings.NewReplacer(
+		"localhost:9100", fmt.Sprintf("localhost:%d", issuerPort),
+		":9443 {", fmt.Sprintf(":%d {", apiPort),
+		"\tgatehouse {\n\t\t#", fmt.Sprintf("\tgatehouse {\n\t\tstore sqlite %s\n\t\t#", filepath.Join(dir, "gatehouse.db")),
+	).Replace(string(src))
+	if !strings.Contains(cf, "store sqlite") || !strings.Contains(cf, fmt.Sprintf(":%d {", apiPort)) {
+		t.Fatal("could not point the example at free ports and a temporary store")
+	}
+	path := writeFile(t, dir, "Caddyfile", cf)
+	// KEY=$(caddy gatehouse apikey create --config Caddyfile --name admin 2>/dev/null | head -1)
+	code, stdout, stderr := gatehouseCLI(t, "apikey", "create", "--config", path, "--name", "admin")
+	if code != 0 {
+		t.Fatalf("apikey create: %s %s", stdout, stderr)
+	}
+	key := strings.SplitN(stdout, "\n", 2)[0]
+	startCaddy(t, cf)
+	env := &mgmtEnv{t: t, dir: dir, caddyfile: path, api: fmt.Sprintf("http://127.0.0.1:%d", apiPort), issuerPort: issuerPort, key: key}
+	waitHTTP(t, env.api+"/v1/openapi.json")
+	env.loadOpenAPI()
+
+	var domains struct {
+		Items []struct{ Name, Managed string }
+	}
+	env.call("GET", "/v1/domain", key, nil).must(t, 200).decode(t, &domains)
+	if len(domains.Items) != 1 || domains.Items[0].Name != "corp" || domains.Items[0].Managed != "config" {
+		t.Fatalf("domains %+v", domains)
+	}
+	env.call("POST", "/v1/domain", key, map[string]any{"name": "acme", "issuer": "https://auth.example.com/acme"}).must(t, 201)
+	var u struct{ Sub string }
+	env.call("POST", "/v1/domain/corp/user", key, map[string]any{"preferredUsername": "bob", "name": "Bob", "email": "bob@example.com"}).must(t, 201).decode(t, &u)
+	env.call("PUT", "/v1/domain/corp/user/"+u.Sub+"/password", key, map[string]any{"password": "a long passphrase"}).must(t, 200)
+	var users struct{ Total int }
+	env.call("GET", "/v1/domain/corp/user?search=bob&offset=0&limit=20", key, nil).must(t, 200).decode(t, &users)
+	if users.Total != 1 {
+		t.Fatalf("search: %+v", users)
+	}
+	redirect := fmt.Sprintf("http://127.0.0.1:%d/cb", freePort(t))
+	var c struct{ ClientSecret string }
+	env.call("PUT", "/v1/domain/corp/client/webapp", key, map[string]any{"clientType": "Confidential", "grantType": "AuthorizationCode",
+		"redirectUris": []string{redirect}, "scope": "orders:read"}).must(t, 201).decode(t, &c)
+	var rot struct{ ClientSecret string }
+	env.call("POST", "/v1/domain/corp/client/webapp/secret", key, nil).must(t, 200).decode(t, &rot)
+	if c.ClientSecret == "" || rot.ClientSecret == "" || rot.ClientSecret == c.ClientSecret {
+		t.Fatal("no secret, or the rotation kept it")
+	}
+	req, _ := http.NewRequest("PUT", env.api+"/v1/domain/corp/policy/devs", strings.NewReader("policy:\n  - id: devs\n    all:\n      - rule:\n          claim: groups\n          in: [dev]\n"))
+	req.Header.Set("x-api-key", key)
+	req.Header.Set("Content-Type", "application/yaml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("PUT a YAML policy: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// Bob signs in to the example's issuer with the client, at once.
+	issuer := fmt.Sprintf("http://localhost:%d/corp", issuerPort)
+	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
+	provider, err := oidc.NewProvider(ctx, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := oauth2.Config{ClientID: "webapp", ClientSecret: rot.ClientSecret, Endpoint: provider.Endpoint(), RedirectURL: redirect, Scopes: []string{"openid", "email"}}
+	verifier := oauth2.GenerateVerifier()
+	back := signIn(t, browser(t), conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "bob", "a long passphrase")
+	if _, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("code exchange: %v", err)
+	}
+
+	// curl -X PATCH -H 'If-Match: ...' -d '{"active":false}' $API/domain/corp/user/$SUB
+	etag := env.etag("/v1/domain/corp/user/" + u.Sub)
+	env.call("PATCH", "/v1/domain/corp/user/"+u.Sub, key, map[string]any{"active": false}, "If-Match", etag).must(t, 200)
+	env.call("DELETE", "/v1/domain/acme", key, nil).must(t, 202)
+}
