@@ -22,8 +22,8 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "gatehouse",
-		Usage: "version | policy check | policy eval",
-		Short: "Gatehouse tools: the build's version; check and evaluate policies before deploying them",
+		Usage: "version | policy check | policy eval | apikey create | apikey list | apikey revoke",
+		Short: "Gatehouse tools: the build's version; check and evaluate policies before deploying them; the management API's keys",
 		Long: `
 Gatehouse tools. Each command's --help says more.
 
@@ -44,6 +44,13 @@ gatehouse policy eval --config Caddyfile --user NAME [--domain D] [--client C] [
 	claims the issuer builds for a configured user signing in (to a client),
 	and prints allow or deny with the explanation.
 	Exit status 0 on allow, 2 on deny, 1 on error.
+
+gatehouse apikey create --config Caddyfile [--domain D] [--read-only] [--name N] [--expires 4320h]
+gatehouse apikey list --config Caddyfile
+gatehouse apikey revoke ID --config Caddyfile
+	Creates (printing the key once, alone on the first line), lists and
+	revokes the keys of the management API (gatehouse_api), in the store the
+	configuration names.
 `,
 		CobraFunc: func(cmd *cobra.Command) { addGatehouseCommands(cmd) },
 	})
@@ -139,6 +146,8 @@ Exit status 0 on allow, 2 on deny, 1 on error.`,
 		return evalConfigPolicies(eval, cmd.OutOrStdout())
 	})
 	pol.AddCommand(evalCmd)
+
+	addAPIKeyCommands(cmd)
 }
 
 // helpOrUnknown runs a command that only groups others: without arguments

@@ -358,6 +358,16 @@ func (dc *DomainConfig) evalUser(login string) (*identity.User, error) {
 // policySet compiles the inline policies and policy files. It returns nil
 // when the domain has no policies.
 func (dc *DomainConfig) policySet() (*policy.Set, error) {
+	all, err := dc.policies()
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	return policy.Compile(all)
+}
+
+// policies reads the domain's policies, inline and from its policy files,
+// in that order (not compiled together: see policySet).
+func (dc *DomainConfig) policies() ([]policy.Policy, error) {
 	var probs problems
 	all := append([]policy.Policy(nil), dc.Policies...)
 	for _, f := range dc.PolicyFiles {
@@ -376,10 +386,7 @@ func (dc *DomainConfig) policySet() (*policy.Set, error) {
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
-	if len(all) == 0 {
-		return nil, nil
-	}
-	return policy.Compile(all)
+	return all, nil
 }
 
 // readConfigFile reads a file the configuration names (a policy file, a

@@ -303,3 +303,33 @@ func FuzzValidateRedirectURI(f *testing.F) {
 		}
 	})
 }
+
+func TestHashPassword(t *testing.T) {
+	h, err := HashPassword("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=47104,t=1,p=1$") {
+		t.Fatalf("hash %q is not argon2id with caddy hash-password's parameters", h)
+	}
+	if err := ValidatePasswordHash(h); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := VerifyPassword(h, "correct horse battery"); !ok || err != nil {
+		t.Fatalf("the password does not verify: %v %v", ok, err)
+	}
+	if ok, _ := VerifyPassword(h, "correct horse batterY"); ok {
+		t.Fatal("another password verified")
+	}
+	if h2, _ := HashPassword("correct horse battery"); h2 == h {
+		t.Fatal("two hashes of one password are equal: no salt")
+	}
+	for _, bad := range []string{"", "short", "sieben7", strings.Repeat("x", MaxPasswordLength+1), "\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"} {
+		if _, err := HashPassword(bad); err == nil {
+			t.Errorf("HashPassword(%q) succeeded", bad)
+		}
+	}
+	if _, err := HashPassword("äöüßäöüß"); err != nil {
+		t.Errorf("eight non-ASCII characters: %v", err)
+	}
+}

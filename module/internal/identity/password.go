@@ -1,12 +1,14 @@
 package identity
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -19,9 +21,54 @@ const (
 	maxArgonTime      = 64
 	maxArgonKeyLen    = 256
 	maxArgonSaltLen   = 256
-	// MaxPasswordLength bounds what a login form may submit.
+	// MaxPasswordLength bounds what a login form may submit, and a
+	// password that may be set.
 	MaxPasswordLength = 1024
+	// MinPasswordLength is the shortest password that may be set (in
+	// characters).
+	MinPasswordLength = 8
 )
+
+// The argon2id parameters HashPassword uses: those of
+// `caddy hash-password --algorithm argon2id` (46 MiB, one pass, one
+// thread, a 16-byte salt, a 32-byte key).
+const (
+	argonMemoryKiB = 47104
+	argonTime      = 1
+	argonThreads   = 1
+	argonSaltLen   = 16
+	argonKeyLen    = 32
+)
+
+// CheckNewPassword reports why password cannot be set, or nil: it must have
+// MinPasswordLength characters and at most MaxPasswordLength bytes.
+func CheckNewPassword(password string) error {
+	switch n := utf8.RuneCountInString(password); {
+	case !utf8.ValidString(password):
+		return errors.New("the password is not valid UTF-8")
+	case n < MinPasswordLength:
+		return fmt.Errorf("the password has %d characters; use at least %d", n, MinPasswordLength)
+	case len(password) > MaxPasswordLength:
+		return fmt.Errorf("the password is longer than %d bytes", MaxPasswordLength)
+	}
+	return nil
+}
+
+// HashPassword hashes a password (checked with CheckNewPassword) with
+// argon2id as `caddy hash-password --algorithm argon2id` does; VerifyPassword
+// reads the result.
+func HashPassword(password string) (string, error) {
+	if err := CheckNewPassword(password); err != nil {
+		return "", err
+	}
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemoryKiB, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
 
 // ErrUnknownHashFormat is returned for a hash that is neither bcrypt nor
 // argon2id.

@@ -1,0 +1,127 @@
+package module
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/mgmtapi"
+)
+
+func init() {
+	caddy.RegisterModule(APIHandler{})
+}
+
+// APIHandler serves the management API (domains, users, clients, policies
+// and API keys, at run time) under /v1/ of the site it is in; requests for
+// other paths go to the next handler. Put it on a listener only operators
+// reach (for example `:9443 { bind 127.0.0.1; gatehouse_api }`): every
+// request except GET /v1/openapi.json needs an API key (make the first with
+// `caddy gatehouse apikey create`). The issuer's public sites do not grow.
+type APIHandler struct {
+	api *mgmtapi.API
+}
+
+// CaddyModule returns the Caddy module information.
+func (APIHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.gatehouse_api",
+		New: func() caddy.Module { return new(APIHandler) },
+	}
+}
+
+// Provision builds the API over the gatehouse app's store and
+// configuration.
+func (h *APIHandler) Provision(ctx caddy.Context) error {
+	app, err := loadApp(ctx, "gatehouse_api")
+	if err != nil {
+		return err
+	}
+	cfg, err := app.apiConfig()
+	if err != nil {
+		return fmt.Errorf("gatehouse_api: %w", err)
+	}
+	// The store's directory this process serves from (shared with the
+	// app): a write through the API is read again at once, so it applies
+	// here before the answer; other instances poll the store.
+	stored, err := app.storedDirectory()
+	if err != nil {
+		return fmt.Errorf("gatehouse_api: %w", err)
+	}
+	logger := ctx.Logger()
+	h.api, err = mgmtapi.New(mgmtapi.Options{
+		Store:   app.store,
+		Config:  cfg,
+		Revoker: mgmtapi.RevokerFunc(app.revokeFamily),
+		Changed: func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := stored.Refresh(rctx); err != nil {
+				logger.Warn("reading the store's directory after a change; the watcher will", zap.Error(err))
+			}
+		},
+		Audit:  app.audit,
+		Logger: logger,
+	})
+	return err
+}
+
+// ServeHTTP serves the API's paths and passes anything else on.
+func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.api.Owns(r) {
+		return next.ServeHTTP(w, r)
+	}
+	h.api.ServeHTTP(w, r)
+	return nil
+}
+
+// apiConfig is what the configuration defines, as the management API shows
+// it (read-only there).
+func (a *App) apiConfig() (*mgmtapi.Config, error) {
+	var domains []mgmtapi.ConfigDomain
+	for _, dc := range a.Domains {
+		dom, err := dc.identity()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", domainWhere(dc.Name), err)
+		}
+		pols, err := dc.policies()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", domainWhere(dc.Name), err)
+		}
+		domains = append(domains, mgmtapi.ConfigDomain{
+			Name:             dc.Name,
+			Issuer:           dom.Issuer,
+			SigningAlgorithm: dc.SigningAlgorithm,
+			SessionLifetime:  time.Duration(dc.SessionLifetime),
+			KeyRotation:      time.Duration(dc.KeyRotation),
+			Users:            dom.Users,
+			Clients:          dom.Clients,
+			Policies:         pols,
+		})
+	}
+	return mgmtapi.NewConfig(domains...), nil
+}
+
+// revokeFamily ends a token family of a domain on every instance, as the
+// issuer's own revocations do: recorded in the store (other instances
+// poll it) and published to this process's gates of the domain at once.
+func (a *App) revokeFamily(ctx context.Context, domain, id string, until time.Time) error {
+	if err := a.store.Revoke(ctx, id, until); err != nil {
+		return err
+	}
+	if ds := a.domains[domain]; ds != nil {
+		ds.revoke.publish(id)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*APIHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*APIHandler)(nil)
+)
