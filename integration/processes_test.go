@@ -124,9 +124,19 @@ type caddyProcess struct {
 // printed if t fails.
 func startCaddyProcess(t *testing.T, name, caddyfile string, env ...string) *caddyProcess {
 	t.Helper()
+	return startCaddyProcessAdmin(t, name, caddyfile, "", env...)
+}
+
+// startCaddyProcessAdmin is startCaddyProcess with Caddy's admin endpoint
+// on adminAddr (host:port) instead of off; "" leaves it off.
+func startCaddyProcessAdmin(t *testing.T, name, caddyfile, adminAddr string, env ...string) *caddyProcess {
+	t.Helper()
 	bin := caddyBinary(t)
 	dir := t.TempDir()
 	src := withTestGlobals(caddyfile, "storage file_system "+filepath.Join(dir, "caddy")+"\n")
+	if adminAddr != "" {
+		src = strings.Replace(src, "admin off\n", "admin "+adminAddr+"\n", 1)
+	}
 	cfgPath := writeFile(t, dir, "Caddyfile", src)
 	cmd := exec.Command(bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)

@@ -1,6 +1,7 @@
 package mgmtapi
 
 import (
+	"context"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,20 +48,58 @@ func (c *call) revokeFamilies(domain string, fams []store.Family, now time.Time,
 	return nil
 }
 
-// endSubject deletes a subject's SSO sessions in domain (its store name)
-// and revokes the token families it holds.
+// SubjectStore is what EndSubject needs of the store: a subject's SSO
+// sessions and the token families it holds.
+type SubjectStore interface {
+	DeleteSubjectSessions(ctx context.Context, domain, subject string) ([]string, error)
+	SubjectFamilies(ctx context.Context, domain, subject string, now time.Time) ([]store.Family, error)
+}
+
+// Ended counts what EndSubject ended.
+type Ended struct {
+	// Families is how many token families were revoked.
+	Families int
+	// Sessions is how many SSO sessions were deleted.
+	Sessions int
+}
+
+// EndSubject ends what a subject holds in a domain (its store name: "" for
+// the unnamed domain): its SSO sessions are deleted, so no new grant starts
+// from them, and every token family it holds is revoked through rv, so its
+// refresh tokens stop working and every gate refuses its access tokens and
+// the gate sessions built on them. It is what deleting or disabling a user
+// does, and what Caddy's admin endpoint does to revoke a user's sessions.
+// On an error, what was ended before it is counted.
+func EndSubject(ctx context.Context, st SubjectStore, rv Revoker, now time.Time, domain, sub string) (Ended, error) {
+	var e Ended
+	sessions, err := st.DeleteSubjectSessions(ctx, domain, sub)
+	if err != nil {
+		return e, err
+	}
+	e.Sessions = len(sessions)
+	fams, err := st.SubjectFamilies(ctx, domain, sub, now)
+	if err != nil {
+		return e, err
+	}
+	for _, f := range fams {
+		if err := rv.RevokeFamily(ctx, domain, f.ID, revocationUntil(f, now)); err != nil {
+			return e, err
+		}
+		e.Families++
+	}
+	return e, nil
+}
+
+// endSubject ends what a subject holds in domain (its store name),
+// counting it in e.
 func (c *call) endSubject(domain, sub string, e *ended) *Problem {
-	sessions, err := c.a.st.DeleteSubjectSessions(c.ctx, domain, sub)
+	n, err := EndSubject(c.ctx, c.a.st, c.a.revoker, c.a.now(), domain, sub)
+	e.families += n.Families
+	e.sessions += n.Sessions
 	if err != nil {
 		return unavailable(err)
 	}
-	e.sessions += len(sessions)
-	now := c.a.now()
-	fams, err := c.a.st.SubjectFamilies(c.ctx, domain, sub, now)
-	if err != nil {
-		return unavailable(err)
-	}
-	return c.revokeFamilies(domain, fams, now, e)
+	return nil
 }
 
 // endClient revokes the token families issued to a client of domain.
