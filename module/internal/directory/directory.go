@@ -104,6 +104,12 @@ func NewSnapshot(version uint64, settings identity.DomainSettings, clients []*id
 		clients:  make(map[string]*identity.Client, len(clients)),
 		sorted:   make([]*identity.Client, 0, len(clients)),
 	}
+	// Scopes are kept in order of first appearance; the set makes that
+	// linear in the number of clients (each may bring scopes of its own).
+	seen := make(map[string]bool, len(s.Scopes))
+	for _, sc := range s.Scopes {
+		seen[sc] = true
+	}
 	for _, c := range clients {
 		s.clients[c.ID] = c
 		s.sorted = append(s.sorted, c)
@@ -111,7 +117,8 @@ func NewSnapshot(version uint64, settings identity.DomainSettings, clients []*id
 			s.Origins[strings.TrimSuffix(o, "/")] = true
 		}
 		for _, sc := range c.Scopes {
-			if !slices.Contains(s.Scopes, sc) {
+			if !seen[sc] {
+				seen[sc] = true
 				s.Scopes = append(s.Scopes, sc)
 			}
 		}

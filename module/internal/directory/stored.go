@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,19 @@ type Stored struct {
 	onError func(error)
 	state   atomic.Pointer[storedState]
 	mu      sync.Mutex // one rebuild at a time
+	// decoded holds the clients of the last build by domain and id, with
+	// the row they were decoded from: a rebuild decodes again only the
+	// rows that changed (a client is a pure function of its id, data and
+	// secret hash, and immutable once built). Guarded by mu.
+	decoded map[clientKey]decodedClient
+}
+
+type clientKey struct{ domain, id string }
+
+type decodedClient struct {
+	data       []byte
+	secretHash string
+	client     *identity.Client
 }
 
 type storedState struct {
@@ -98,8 +112,9 @@ func (s *Stored) build(ctx context.Context, v uint64) (*storedState, error) {
 		return nil, fmt.Errorf("reading the domains: %w", err)
 	}
 	next := &storedState{version: v, domains: make(map[string]*Snapshot, len(doms))}
+	decoded := make(map[clientKey]decodedClient, len(s.decoded))
 	for _, d := range doms {
-		snap, err := s.buildDomain(ctx, v, d)
+		snap, err := s.buildDomain(ctx, v, d, decoded)
 		if err != nil {
 			var unusable *unusableError
 			if errors.As(err, &unusable) {
@@ -112,6 +127,7 @@ func (s *Stored) build(ctx context.Context, v uint64) (*storedState, error) {
 		next.names = append(next.names, d.Name)
 	}
 	slices.Sort(next.names)
+	s.decoded = decoded
 	return next, nil
 }
 
@@ -121,7 +137,9 @@ type unusableError struct{ err error }
 func (e *unusableError) Error() string { return "directory: left out: " + e.err.Error() }
 func (e *unusableError) Unwrap() error { return e.err }
 
-func (s *Stored) buildDomain(ctx context.Context, v uint64, d store.Domain) (*Snapshot, error) {
+// buildDomain builds a domain's snapshot from its rows, recording the
+// clients it decoded in decoded.
+func (s *Stored) buildDomain(ctx context.Context, v uint64, d store.Domain, decoded map[clientKey]decodedClient) (*Snapshot, error) {
 	settings, err := DecodeDomainSettings(d.Name, d.Issuer, d.Settings)
 	if err != nil {
 		return nil, &unusableError{fmt.Errorf("domain %q: %w", d.Name, err)}
@@ -132,11 +150,18 @@ func (s *Stored) buildDomain(ctx context.Context, v uint64, d store.Domain) (*Sn
 	}
 	clients := make([]*identity.Client, 0, len(rows))
 	for _, r := range rows {
+		key := clientKey{d.Name, r.ID}
+		if old, ok := s.decoded[key]; ok && old.secretHash == r.SecretHash && bytes.Equal(old.data, r.Data) {
+			decoded[key] = old
+			clients = append(clients, old.client)
+			continue
+		}
 		c, err := DecodeClient(r.ID, r.Data, r.SecretHash)
 		if err != nil {
 			s.onError(&unusableError{fmt.Errorf("domain %q: %w", d.Name, err)})
 			continue
 		}
+		decoded[key] = decodedClient{data: r.Data, secretHash: r.SecretHash, client: c}
 		clients = append(clients, c)
 	}
 	prows, err := s.st.Policies(ctx, d.Name)
@@ -156,8 +181,12 @@ func (s *Stored) buildDomain(ctx context.Context, v uint64, d store.Domain) (*Sn
 		s.onError(&unusableError{fmt.Errorf("domain %q: policy %q: %w", d.Name, r.ID, err)})
 	}
 	snap := NewSnapshot(v, settings, clients, set)
-	// A real hash of the domain for logins that name no account.
-	if users, _, err := s.st.Users(ctx, d.Name, "", 0, 16); err == nil {
+	// A real hash of the domain for logins that name no account: the one
+	// found before (it stays a real hash of the domain's kind whoever had
+	// it), or one of the first users'.
+	if cur := s.state.Load(); cur != nil && cur.domains[d.Name] != nil && cur.domains[d.Name].DummyHash != "" {
+		snap.DummyHash = cur.domains[d.Name].DummyHash
+	} else if users, _, err := s.st.Users(ctx, d.Name, "", 0, 16); err == nil {
 		for _, u := range users {
 			if u.PasswordHash != "" && identity.ValidatePasswordHash(u.PasswordHash) == nil {
 				snap.DummyHash = u.PasswordHash

@@ -363,3 +363,75 @@ func hasClaim(cs []identity.CustomClaim, name string, v any) bool {
 	}
 	return false
 }
+
+// TestStored_RebuildDecodesOnlyChangedClients: a rebuild reuses the client
+// decoded from a row that did not change (the same value), and decodes
+// again a row whose data or secret changed; a client deleted and written
+// again with other data is never served from what was decoded before. The
+// domain's dummy password hash, once found, is kept (no user query per
+// rebuild), even when its user goes.
+func TestStored_RebuildDecodesOnlyChangedClients(t *testing.T) {
+	h := pwHash(t, "pw")
+	backends(t, func(t *testing.T, open func() store.Store) {
+		st := open()
+		r := rows{t, st}
+		r.domain("acme", "https://auth.example.com/acme", identity.DomainSettings{})
+		r.client("acme", confidential("web"))
+		r.client("acme", confidential("app"))
+		r.user("acme", &identity.User{Subject: "u1", PreferredUsername: "u1", Active: true, PasswordHash: h})
+		d := NewStored(st, func(err error) { t.Error(err) })
+		snapshot := func() *Snapshot {
+			t.Helper()
+			if err := d.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s, err := d.Snapshot(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		first := snapshot()
+
+		// Another object changes: both clients are the values decoded before.
+		r.policy("acme", "staff", `{"all":[{"claim":"groups","in":["staff"]}]}`)
+		if err := st.DeleteUser(ctx, "acme", "u1", store.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		second := snapshot()
+		if second == first || second.Client("web") != first.Client("web") || second.Client("app") != first.Client("app") {
+			t.Fatal("a rebuild decoded unchanged clients again")
+		}
+		if first.DummyHash != h || second.DummyHash != h {
+			t.Fatalf("dummy hash %q, then %q; want the domain's user's", first.DummyHash, second.DummyHash)
+		}
+
+		// web's data changes, app's secret: both are decoded again.
+		web := confidential("web")
+		web.AccessTokenLifetime = 20 * time.Minute
+		r.client("acme", web)
+		app := confidential("app")
+		app.SecretHash = identity.HashSecret("rotated-secret-0123456789")
+		r.client("acme", app)
+		third := snapshot()
+		if got := third.Client("web").AccessTokenLifetime; got != 20*time.Minute {
+			t.Fatalf("web's changed lifetime: %s", got)
+		}
+		if got := third.Client("app").SecretHash; got != app.SecretHash {
+			t.Fatalf("app's rotated secret: %s", got)
+		}
+
+		// Deleted, then written again with other data.
+		if err := st.DeleteClient(ctx, "acme", "web", store.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		if snapshot().Client("web") != nil {
+			t.Fatal("a deleted client is served")
+		}
+		web.AccessTokenLifetime = 30 * time.Minute
+		r.client("acme", web)
+		if got := snapshot().Client("web").AccessTokenLifetime; got != 30*time.Minute {
+			t.Fatalf("web written again: %s", got)
+		}
+	})
+}
