@@ -148,6 +148,13 @@ func withConfig(fn func(*Config, *identity.Domain)) fixtureOpt {
 // SQLite store.
 func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	t.Helper()
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "gatehouse.db"), opts...)
+}
+
+// newFixtureAt is newFixture on the SQLite store at storePath (which may
+// hold rows already).
+func newFixtureAt(t testing.TB, storePath string, opts ...fixtureOpt) *fixture {
+	t.Helper()
 	testKeys(t)
 	hashOnce.Do(func() {
 		h, _ := bcrypt.GenerateFromPassword([]byte(alicePassword), bcrypt.MinCost)
@@ -168,7 +175,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	f.srv.Listener.Close()
 	f.srv.Listener = ln
 	f.url = "http://" + ln.Addr().String()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gatehouse.db"))
+	st, err := sqlite.Open(storePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,13 +232,13 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	}
 	ctx := context.Background()
 	now := f.clock.Now()
-	if _, err := st.RotateSigningKeys(ctx, "", func([]store.SigningKey) ([]store.SigningKey, error) {
-		return []store.SigningKey{{Domain: "", KID: "test-" + alg, Alg: alg, PrivateKey: der,
+	if _, err := st.RotateSigningKeys(ctx, f.domain.Name, func([]store.SigningKey) ([]store.SigningKey, error) {
+		return []store.SigningKey{{Domain: f.domain.Name, KID: "test-" + alg, Alg: alg, PrivateKey: der,
 			CreatedAt: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour), ExpiresAt: now.Add(91 * 24 * time.Hour)}}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	km, err := keys.New(st, "", keys.Config{Algorithm: alg, Now: f.clock.Now})
+	km, err := keys.New(st, f.domain.Name, keys.Config{Algorithm: alg, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
