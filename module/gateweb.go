@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/htmlpage"
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
 	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
 )
@@ -45,8 +46,8 @@ type gateWeb struct {
 	fixedRefresh  bool                // refreshBefore was configured: use it as is
 	refreshes     refreshGroup
 	sessions      *seal.Cache[rp.Session] // opened sessions by cookie value
-	revoked       *revocationHub          // the embedded issuer's revocations; nil for external providers
-	ended         *revocationHub          // gate sessions ended by a logout, on any instance
+	revoked       *revocation.Hub         // the embedded issuer's revocations; nil for external providers
+	ended         *revocation.Hub         // gate sessions ended by a logout, on any instance
 	idOnRefresh   bool                    // refreshing returns an ID token (embedded issuer, openid scope)
 }
 
@@ -321,12 +322,12 @@ func (web *gateWeb) check(s *rp.Session, now time.Time) error {
 	if s.ID == "" {
 		return errSessionWithoutID
 	}
-	if web.ended != nil && web.ended.isRevoked(s.ID) {
+	if web.ended != nil && web.ended.Revoked(revocation.GateSession(s.ID)) {
 		// Logged out (on any instance): every copy of this cookie is dead,
 		// whether or not the provider could revoke its tokens.
 		return errSessionLoggedOut
 	}
-	if web.revoked != nil && s.TokenID != "" && web.revoked.isRevoked(s.TokenID) {
+	if web.revoked != nil && s.TokenID != "" && web.revoked.Revoked(revocation.ID(s.TokenID)) {
 		// Logged out elsewhere, or the issuer revoked the family (refresh
 		// token reuse): every copy of this cookie is dead.
 		return errSessionRevoked

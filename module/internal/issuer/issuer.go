@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/policy"
 )
@@ -68,9 +69,9 @@ type Config struct {
 	// alone (authn.Password).
 	LoginMethods []authn.Method
 	// OnRevoke is called with every revoked ID: an access-token jti, or a
-	// family ID, in which case every jti of the form "<familyID>.<random>"
-	// is revoked. The gate uses it to drop cached tokens.
-	OnRevoke func(id string)
+	// family ID, in which case every jti of the family (revocation.JTI) is
+	// revoked. The gate uses it to drop cached tokens.
+	OnRevoke func(id revocation.ID)
 	// ClientIP names the address sign-in throttling counts per. Default
 	// RemoteIP (the connection's peer). Behind a proxy or load balancer the
 	// peer is the proxy, so the Caddy handler passes Caddy's client IP,
