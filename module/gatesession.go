@@ -2,10 +2,8 @@ package module
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -139,9 +137,9 @@ var (
 // browser (a page and its assets) share one call to the provider, and
 // requests still carrying the old cookie a moment later get the same result
 // instead of presenting a rotated refresh token (which the issuer treats as
-// reuse).
+// reuse): see rp.RefreshGroup.
 func (web *gateWeb) refresh(ctx context.Context, s *rp.Session) (*rp.Session, error) {
-	return web.refreshes.do(ctx, s.RefreshToken, func() (*rp.Session, error) {
+	return web.refreshes.Do(ctx, s.RefreshToken, func() (*rp.Session, error) {
 		// Not the request's context: a client that goes away must not fail
 		// the refresh the other waiters share.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -171,72 +169,4 @@ func sessionReason(err error) string {
 	default:
 		return err.Error()
 	}
-}
-
-// refreshGroup runs one refresh per refresh token at a time and remembers a
-// successful result for refreshReuse, keyed by a hash of the refresh token
-// (the token itself is not kept as a map key).
-type refreshGroup struct {
-	mu    sync.Mutex
-	calls map[[32]byte]*refreshCall
-}
-
-type refreshCall struct {
-	done     chan struct{}
-	sess     *rp.Session
-	err      error
-	finished time.Time // zero while running
-}
-
-const (
-	// refreshReuse is how long a refreshed session is handed to requests
-	// that still carry the cookie it replaced (in flight when it was set).
-	refreshReuse = 30 * time.Second
-	// maxRefreshCalls bounds the remembered results; past it, finished
-	// entries are dropped first and then refreshes run unshared.
-	maxRefreshCalls = 4096
-)
-
-func (rg *refreshGroup) do(ctx context.Context, refreshToken string, fn func() (*rp.Session, error)) (*rp.Session, error) {
-	key := sha256.Sum256([]byte(refreshToken))
-	now := time.Now()
-	rg.mu.Lock()
-	if rg.calls == nil {
-		rg.calls = map[[32]byte]*refreshCall{}
-	}
-	if c, ok := rg.calls[key]; ok {
-		if c.finished.IsZero() || (c.err == nil && now.Sub(c.finished) < refreshReuse) {
-			rg.mu.Unlock()
-			select {
-			case <-c.done:
-				return c.sess, c.err
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		delete(rg.calls, key)
-	}
-	if len(rg.calls) >= maxRefreshCalls {
-		for k, c := range rg.calls {
-			if !c.finished.IsZero() && (c.err != nil || now.Sub(c.finished) >= refreshReuse) {
-				delete(rg.calls, k)
-			}
-		}
-	}
-	c := &refreshCall{done: make(chan struct{})}
-	shared := len(rg.calls) < maxRefreshCalls
-	if shared {
-		rg.calls[key] = c
-	}
-	rg.mu.Unlock()
-
-	sess, err := fn()
-	rg.mu.Lock()
-	c.sess, c.err, c.finished = sess, err, time.Now()
-	if shared && err != nil {
-		delete(rg.calls, key) // failures are shared with the waiters only
-	}
-	rg.mu.Unlock()
-	close(c.done)
-	return sess, err
 }

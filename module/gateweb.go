@@ -38,7 +38,7 @@ type gateWeb struct {
 	flows         map[string]*rp.Flow // by origin
 	refreshBefore time.Duration       // the most a session refreshes ahead of expiry
 	fixedRefresh  bool                // refreshBefore was configured: use it as is
-	refreshes     refreshGroup
+	refreshes     rp.RefreshGroup
 	sessions      *seal.Cache[rp.Session] // opened sessions by cookie value
 	revoked       *revocation.Hub         // the embedded issuer's revocations; nil for external providers
 	ended         *revocation.Hub         // gate sessions ended by a logout, on any instance
