@@ -3,29 +3,116 @@ package module
 import (
 	"context"
 	"net/url"
+	"sync"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
+	"golang.org/x/sync/singleflight"
 )
 
 // The provider a gate signs in with: the domain's embedded issuer
 // (localProvider, in process) or an external OpenID provider, found by
 // discovery when first needed (getProvider).
 
-// getProvider returns the gate's provider, running an external provider's
-// discovery when it has not answered yet.
+// getProvider returns the gate's provider: the embedded issuer's, or the
+// external one (see discovery).
 func (web *gateWeb) getProvider(ctx context.Context) (rp.Provider, error) {
-	web.providerMu.Lock()
-	defer web.providerMu.Unlock()
-	if web.provider != nil {
+	if web.discovery == nil {
 		return web.provider, nil
 	}
-	p, err := web.newProvider(ctx)
+	return web.discovery.get(ctx)
+}
+
+const (
+	// discoveryTimeout bounds one discovery attempt.
+	discoveryTimeout = 10 * time.Second
+	// discoveryRetry is how long a failed discovery is remembered: the
+	// logins of that window get its error at once, so a provider that is
+	// down costs one attempt per window, not one per login.
+	discoveryRetry = 5 * time.Second
+)
+
+// discovery finds an external provider by OpenID Connect discovery when it
+// is first needed, outside every lock of the gate: one attempt at a time,
+// shared by all the callers that need the provider meanwhile (each may stop
+// waiting when its own context ends; the attempt goes on for the others).
+// A provider found is kept; a failure is remembered for discoveryRetry.
+type discovery struct {
+	newProvider func(ctx context.Context) (rp.Provider, error)
+	now         func() time.Time
+	attempts    singleflight.Group
+
+	mu       sync.Mutex
+	provider rp.Provider
+	failure  error // the last attempt's, when it failed
+	failedAt time.Time
+}
+
+func newDiscovery(newProvider func(ctx context.Context) (rp.Provider, error)) *discovery {
+	return &discovery{newProvider: newProvider, now: time.Now}
+}
+
+// tryNow attempts discovery within ctx (at provision, so a working provider
+// costs nothing later). A failure is not remembered: the first login tries
+// again.
+func (d *discovery) tryNow(ctx context.Context) error {
+	p, err := d.newProvider(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	web.provider = p
-	return p, nil
+	d.mu.Lock()
+	d.provider = p
+	d.mu.Unlock()
+	return nil
+}
+
+// cached returns the provider found, or the failure of the last attempt
+// while it is remembered (both nil: an attempt is due).
+func (d *discovery) cached() (rp.Provider, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.provider != nil {
+		return d.provider, nil
+	}
+	if d.failure != nil && d.now().Sub(d.failedAt) < discoveryRetry {
+		return nil, d.failure
+	}
+	return nil, nil
+}
+
+func (d *discovery) get(ctx context.Context) (rp.Provider, error) {
+	if p, err := d.cached(); p != nil || err != nil {
+		return p, err
+	}
+	ch := d.attempts.DoChan("", func() (any, error) {
+		// Checked again: an attempt may have ended since the check above.
+		if p, err := d.cached(); p != nil || err != nil {
+			return p, err
+		}
+		// Not the caller's context: the callers that wait share this
+		// attempt, and one that goes away must not fail it for the rest.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discoveryTimeout)
+		defer cancel()
+		p, err := d.newProvider(actx)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			d.failure, d.failedAt = err, d.now()
+			return nil, err
+		}
+		d.provider, d.failure = p, nil
+		return p, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(rp.Provider), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // localProvider logs in through the domain's embedded issuer: the browser

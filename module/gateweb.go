@@ -31,9 +31,8 @@ type gateWeb struct {
 	audience      rp.Audience     // the gates this one shares sessions with
 	keys          *seal.Keys      // bound to audience
 	sealers       [2]*seal.Sealer // [0] insecure (loopback dev), [1] Secure + __Host-
-	providerMu    sync.Mutex
-	provider      rp.Provider // nil until the external provider answered discovery
-	newProvider   func(ctx context.Context) (rp.Provider, error)
+	provider      rp.Provider     // the embedded issuer's; nil for an external provider
+	discovery     *discovery      // finds the external provider; nil for the embedded issuer
 	flowMu        sync.Mutex
 	flows         map[string]*rp.Flow // by origin
 	refreshBefore time.Duration       // the most a session refreshes ahead of expiry
@@ -160,14 +159,12 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 		if l.ClientSecret != "" && oc.ClientSecret == "" {
 			return nil, fmt.Errorf("client_secret %q expands to nothing; set the environment variable or file it names", l.ClientSecret)
 		}
-		web.newProvider = func(ctx context.Context) (rp.Provider, error) {
+		web.discovery = newDiscovery(func(ctx context.Context) (rp.Provider, error) {
 			return rp.NewOIDCProvider(ctx, oc)
-		}
+		})
 		// Try now so a working provider costs nothing later; a provider
 		// that is down must not stop Caddy from starting.
-		if p, err := web.newProvider(sctx); err == nil {
-			web.provider = p
-		} else {
+		if err := web.discovery.tryNow(sctx); err != nil {
 			g.logger.Warn("OIDC provider not reachable yet; will retry on the first login", zap.String("issuer", l.Issuer), zap.Error(err))
 		}
 	}
@@ -201,18 +198,27 @@ func (web *gateWeb) flow(ctx context.Context, r *http.Request) (*rp.Flow, error)
 	scheme, host := origin(r)
 	key := scheme + "://" + host
 	web.flowMu.Lock()
-	defer web.flowMu.Unlock()
-	if f, ok := web.flows[key]; ok {
+	f, ok := web.flows[key]
+	web.flowMu.Unlock()
+	if ok {
 		return f, nil
 	}
+	// Outside the lock: an external provider's discovery may take seconds;
+	// the logins that need it share one attempt (see discovery) instead of
+	// waiting in line for one each.
 	p, err := web.getProvider(ctx)
 	if err != nil {
 		return nil, err
 	}
+	web.flowMu.Lock()
+	defer web.flowMu.Unlock()
+	if f, ok := web.flows[key]; ok {
+		return f, nil
+	}
 	if len(web.flows) >= maxOrigins {
 		clear(web.flows)
 	}
-	f, err := rp.NewFlow(rp.FlowConfig{
+	f, err = rp.NewFlow(rp.FlowConfig{
 		Provider:    p,
 		Keys:        web.keys,
 		CookieName:  loginCookiePrefix + web.audience.Tag(),
