@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
 	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
+	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
 // gateWeb is the browser side of the gate: login round trip, session
@@ -58,6 +59,22 @@ const maxSessionChunks = 3
 // by every instance and every reload.
 const cookieSecretName = "gate/cookie-keys/v1"
 
+// cookieKeys returns the keys of every gate's cookies: derived from the
+// secret stored under cookieSecretName, made by the first instance that
+// asks and shared by every instance and reload. Only the store's Secrets
+// role is needed.
+func cookieKeys(ctx context.Context, secrets store.Secrets) (*seal.Keys, error) {
+	secret, err := seal.GenerateSecret()
+	if err != nil {
+		return nil, err
+	}
+	stored, err := secrets.Secret(ctx, cookieSecretName, secret)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cookie keys from the store: %w", err)
+	}
+	return seal.NewKeys([][]byte{stored})
+}
+
 func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	l := g.Login
 	web := &gateWeb{
@@ -95,17 +112,9 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	if l.Issuer == "" {
 		web.audience.Issuer = g.ds.issuer.Issuer()
 	}
-	secret, err := seal.GenerateSecret()
-	if err != nil {
-		return nil, err
-	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	stored, err := g.app.store.Secret(sctx, cookieSecretName, secret)
-	if err != nil {
-		return nil, fmt.Errorf("reading the cookie keys from the store: %w", err)
-	}
-	keys, err := seal.NewKeys([][]byte{stored})
+	keys, err := cookieKeys(sctx, g.app.store)
 	if err != nil {
 		return nil, err
 	}
