@@ -245,7 +245,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// Domains.
 	a.domains = make(map[string]*domainState, len(a.Domains))
 	for i, dc := range a.Domains {
-		ds, err := a.provisionDomain(dc, compiled[i])
+		ds, err := a.provisionDomain(ctx, dc, compiled[i])
 		if err != nil {
 			return fmt.Errorf("%s: %w", domainWhere(dc.Name), err)
 		}
@@ -308,7 +308,7 @@ func domainLabel(name string) string {
 
 // provisionDomain builds a checked domain's run-time state: its signing keys
 // (shared across reloads) and its issuer.
-func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainState, error) {
+func (a *App) provisionDomain(ctx context.Context, dc *DomainConfig, cd *compiledDomain) (*domainState, error) {
 	kcfg := cd.keys
 	kcfg.Encryption = a.encryption
 
@@ -370,7 +370,9 @@ func (a *App) provisionDomain(dc *DomainConfig, cd *compiledDomain) (*domainStat
 	pk := val.(*pooledKeys)
 
 	ds := &domainState{name: dc.Name, keys: pk.mgr, revoke: pk.revoke, rotationAudit: pk.audit}
-	ds.issuer, err = issuer.New(issuer.Config{
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ds.issuer, err = issuer.New(ictx, issuer.Config{
 		Directory:    a.directory,
 		Domain:       dc.Name,
 		Store:        a.store,

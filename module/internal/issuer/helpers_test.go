@@ -244,7 +244,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	if cfg.Directory == nil {
 		cfg.Directory = f.directory()
 	}
-	iss, err := New(cfg)
+	iss, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

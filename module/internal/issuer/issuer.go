@@ -123,8 +123,9 @@ type Issuer struct {
 }
 
 // New builds an issuer. It checks the configuration and fails with a message
-// that names the problem and the fix.
-func New(cfg Config) (*Issuer, error) {
+// that names the problem and the fix. ctx bounds what New reads (the
+// domain's snapshot and the request key in the store); give it a deadline.
+func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if cfg.Directory == nil {
 		return nil, errors.New("issuer: no directory")
 	}
@@ -137,8 +138,6 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.Keys.ActiveKID() == "" {
 		return nil, errors.New("issuer: signing keys are not loaded; call keys.Manager.Load before issuer.New")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	snap, err := cfg.Directory.Snapshot(ctx, cfg.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: domain %q: %w", cfg.Domain, err)
