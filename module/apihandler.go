@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/mgmtapi"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 )
 
 func init() {
@@ -115,7 +116,7 @@ func (a *App) revokeFamily(ctx context.Context, domain, id string, until time.Ti
 		return err
 	}
 	if ds := a.domains[domain]; ds != nil {
-		ds.revoke.publish(id)
+		ds.revoke.Publish(revocation.ID(id))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
 )
 
@@ -187,7 +188,7 @@ type gateValidator struct {
 	embedded bool
 	// revoked is set for the embedded issuer: its revocations are known in
 	// process.
-	revoked *revocationHub
+	revoked *revocation.Hub
 }
 
 // CaddyModule returns the Caddy module information.
@@ -396,9 +397,9 @@ func (g *Gate) provisionBearer(ctx caddy.Context, b *GateBearer) (*gateValidator
 		// is also dropped from the cache. A revoked family is not flushed:
 		// logouts revoke families, and flushing every cached token on each
 		// one would make a busy site re-verify everything.
-		g.releases = append(g.releases, g.ds.revoke.subscribe(func(id string) {
-			if strings.Contains(id, ".") {
-				v.Revoke(id)
+		g.releases = append(g.releases, g.ds.revoke.Subscribe(func(id revocation.ID) {
+			if id.IsJTI() {
+				v.Revoke(string(id))
 			}
 		}))
 	}
@@ -490,7 +491,7 @@ func (g *Gate) serveBearer(w http.ResponseWriter, r *http.Request, next caddyhtt
 		}
 	}
 	tok, err := gv.v.Validate(r.Context(), raw)
-	if err == nil && gv.revoked != nil && gv.revoked.isRevoked(tok.JTI) {
+	if err == nil && gv.revoked != nil && gv.revoked.Revoked(revocation.ID(tok.JTI)) {
 		err = &bearer.Error{Code: "invalid_token", Description: "the token has been revoked", Reason: "revoked"}
 	}
 	if err != nil {
