@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory/dirtest"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
 	"github.com/gatehouse-auth/gatehouse/module/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlite"
@@ -81,7 +82,7 @@ func gbSessionGate(b *testing.B, dir directory.Directory) (*Gate, []*http.Cookie
 	aud := rp.Audience{Domain: "bench", Issuer: gbIssuer, Client: "webapp"}
 	web := &gateWeb{g: g, cfg: &GateLogin{Client: "webapp"}, callbackPath: "/.gatehouse/callback", logoutPath: "/.gatehouse/logout",
 		lifetime: 12 * time.Hour, audience: aud, keys: keys.Bind(aud.String()), refreshBefore: 30 * time.Second,
-		sessions: seal.NewCache[rp.Session](0), revoked: newRevocationHub(), ended: newRevocationHub()}
+		sessions: seal.NewCache[rp.Session](0), revoked: revocation.NewHub(), ended: revocation.NewHub()}
 	for i, secure := range []bool{false, true} {
 		if web.sealers[i], err = seal.NewSealer(web.keys, seal.Config{Name: sessionCookiePrefix + aud.Tag(), Secure: secure, MaxAge: web.lifetime, MaxChunks: maxSessionChunks}); err != nil {
 			b.Fatal(err)
