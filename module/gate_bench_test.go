@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,6 +251,11 @@ func gbGate(b *testing.B, f *gbFixture, o gbOptions) *Gate {
 		}
 	}
 	g.validators = []*gateValidator{gv}
+	// As the app's start leaves it: started, the gate bound.
+	g.app = &App{started: new(atomic.Bool)}
+	g.app.started.Store(true)
+	g.run = new(gateRun)
+	g.run.bound.Store(&gateBinding{validators: g.validators})
 	return g
 }
 
