@@ -33,6 +33,11 @@ func init() {
 // identities in its directory: the configuration's over the store's (what
 // the configuration defines wins and is read-only).
 //
+// Provision checks the configuration and creates nothing; Start opens the
+// store and builds the domains it serves — the configured ones and those
+// stored through the management API, which its registry follows while it
+// runs (see registry.go).
+//
 // State that must outlive a config reload (the open store, the store's
 // directory and its watcher, key managers and their rotation goroutines)
 // lives in a process-wide usage pool, so `caddy reload` logs nobody out.
@@ -42,7 +47,10 @@ type App struct {
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=gatehouse.stores inline_key=backend"`
 
 	// Domains are the tenants. Each is its own OpenID Connect issuer. A domain
-	// with an empty name is the default domain.
+	// with an empty name is the default domain; no domain may be named "*".
+	// Domains created through the management API join these at run time
+	// (a stored domain of a configured domain's name is the configured
+	// one). Default: none.
 	Domains []*DomainConfig `json:"domains,omitempty"`
 
 	// CleanupInterval is how often expired codes, tokens and sessions are
