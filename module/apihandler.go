@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/mgmtapi"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 )
 
 func init() {
@@ -127,7 +128,7 @@ func (a *App) revokeFamily(ctx context.Context, domain, id string, until time.Ti
 		return err
 	}
 	if rt := a.registry.lookup(domain); rt != nil {
-		rt.revoke.publish(id)
+		rt.revoke.Publish(revocation.ID(id))
 	}
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/version"
 )
@@ -104,7 +103,7 @@ type App struct {
 	wantGateSessions bool
 	// gateSessions holds the gate sessions ended by a logout, of every
 	// instance sharing the store (see gateSessionRevocations).
-	gateSessions *revocationHub
+	gateSessions *revocation.Hub
 	storeDesc    string   // the store, for the start-up log (never a password)
 	sites        []string // sites the gates protect, for the start-up log
 }
@@ -136,7 +135,7 @@ type pooledKeys struct {
 	mgr    *keys.Manager
 	cancel context.CancelFunc
 	done   chan struct{}
-	revoke *revocationHub
+	revoke *revocation.Hub
 	// audit receives the key rotations: the audit logger of the running
 	// config (each config sets its own when it starts; before, the one that
 	// created the manager). A config's logger, unlike Caddy's default
@@ -559,230 +558,6 @@ func tick(ctx context.Context, every time.Duration, fn func()) {
 		case <-t.C:
 			fn()
 		}
-	}
-}
-
-// gateSessionPrefix marks a gate session id in the store's revocations; a
-// jti or family id never contains ':'.
-const gateSessionPrefix = "gate-session:"
-
-type pooledRevocations struct {
-	hub    *revocationHub
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func (p *pooledRevocations) Destruct() error {
-	p.cancel()
-	<-p.done
-	return nil
-}
-
-// gateSessionRevocations returns the hub of gate sessions ended by a logout,
-// on this instance or any other sharing the store: one per store (and
-// poll interval), whatever the domain or provider of the gate, kept in
-// memory so gates look a session up without a query. It learns every live
-// revocation in the store before it is returned, then polls. Called while
-// the config is provisioned (one goroutine).
-func (a *App) gateSessionRevocations() (*revocationHub, error) {
-	if a.gateSessions != nil {
-		return a.gateSessions, nil
-	}
-	key := fmt.Sprintf("gate-sessions|%s|%s", a.storeKey, time.Duration(a.RevocationPoll))
-	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		hub := newRevocationHub()
-		// The watcher outlives this config, whose log writers Caddy closes
-		// when it unloads it: Caddy's default logger.
-		w := newRevocationWatcher(a.store, hub, pooledLogger())
-		// Only gate sessions, published by their bare id and remembered
-		// until the session's end; all that are live, however old (a
-		// session may last longer than revocationMemory).
-		w.prefix, w.since = gateSessionPrefix, time.Unix(0, 0)
-		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		w.poll(lctx)
-		bg, stop := context.WithCancel(context.Background())
-		p := &pooledRevocations{hub: hub, cancel: stop, done: make(chan struct{})}
-		every := time.Duration(a.RevocationPoll)
-		go func() {
-			defer close(p.done)
-			w.run(bg, every)
-		}()
-		return p, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	a.poolKeys = append(a.poolKeys, key)
-	a.gateSessions = val.(*pooledRevocations).hub
-	return a.gateSessions, nil
-}
-
-// revokeGateSession ends a gate session on every instance: recorded in the
-// store until the session's end (other instances poll it) and published
-// here at once.
-func (a *App) revokeGateSession(ctx context.Context, id string, until time.Time) error {
-	a.gateSessions.publishUntil(id, until)
-	return a.store.Revoke(ctx, gateSessionPrefix+id, until)
-}
-
-// Polling the store for revocations other instances recorded.
-const (
-	// revocationPage bounds one RevokedSince query.
-	revocationPage = 1000
-	// revocationOverlap: each poll looks this far behind the newest
-	// revocation it saw, because a revocation stamped earlier may commit
-	// later (and instance clocks differ a little). What was seen is not
-	// published twice.
-	revocationOverlap = 10 * time.Second
-)
-
-// revocationWatcher publishes to a hub every revocation recorded in the
-// store: first those of the last revocationMemory (an instance that starts,
-// or a domain that is rebuilt, learns what was revoked before), then, each
-// poll, those recorded since.
-type revocationWatcher struct {
-	st     store.Revocations
-	hub    *revocationHub
-	logger *zap.Logger
-	since  time.Time
-	seen   map[string]time.Time // id → RevokedAt already published
-	// prefix, when set, publishes only the ids that carry it, without it,
-	// remembered until the revocation expires.
-	prefix string
-}
-
-func newRevocationWatcher(st store.Revocations, hub *revocationHub, logger *zap.Logger) *revocationWatcher {
-	return &revocationWatcher{st: st, hub: hub, logger: logger, since: time.Now().Add(-revocationMemory), seen: map[string]time.Time{}}
-}
-
-// poll publishes what was recorded since the last poll. Not safe for
-// concurrent use.
-func (w *revocationWatcher) poll(ctx context.Context) {
-	for ctx.Err() == nil {
-		revs, err := w.st.RevokedSince(ctx, w.since, revocationPage)
-		if err != nil {
-			if ctx.Err() == nil {
-				w.logger.Error("reading revocations from the store", zap.Error(err))
-			}
-			return
-		}
-		newest := w.since
-		for _, r := range revs {
-			if at, ok := w.seen[r.ID]; !ok || !at.Equal(r.RevokedAt) {
-				w.seen[r.ID] = r.RevokedAt
-				if w.prefix == "" {
-					w.hub.publish(r.ID)
-				} else if id, ok := strings.CutPrefix(r.ID, w.prefix); ok {
-					w.hub.publishUntil(id, r.ExpiresAt)
-				}
-			}
-			if r.RevokedAt.After(newest) {
-				newest = r.RevokedAt
-			}
-		}
-		if len(revs) == revocationPage {
-			// A full page: read on from the newest one.
-			if !newest.After(w.since) {
-				newest = w.since.Add(time.Microsecond)
-			}
-			w.since = newest
-			continue
-		}
-		if c := newest.Add(-revocationOverlap); c.After(w.since) {
-			w.since = c
-		}
-		for id, at := range w.seen {
-			if at.Before(w.since) {
-				delete(w.seen, id)
-			}
-		}
-		return
-	}
-}
-
-// run polls every `every` until ctx is done.
-func (w *revocationWatcher) run(ctx context.Context, every time.Duration) {
-	tick(ctx, every, func() { w.poll(ctx) })
-}
-
-// revocationHub fans revocation events from the issuer out to the gates of
-// the same domain, and remembers them so a gate refuses a revoked
-// embedded-issuer token even after its signature checks out again. An ID is
-// an access-token jti or a family ID (jti "<familyID>.<random>").
-type revocationHub struct {
-	mu      sync.RWMutex
-	next    int
-	subs    map[int]func(id string)
-	revoked map[string]time.Time // id → when the entry may be forgotten
-	pruned  time.Time            // last sweep of revoked
-}
-
-// revocationMemory is how long a revocation is remembered in memory: longer
-// than any access token lives.
-const revocationMemory = 48 * time.Hour
-
-func newRevocationHub() *revocationHub {
-	return &revocationHub{subs: map[int]func(string){}, revoked: map[string]time.Time{}}
-}
-
-func (h *revocationHub) publish(id string) {
-	h.publishUntil(id, time.Now().Add(revocationMemory))
-}
-
-// publishUntil records id as revoked until the given time (when it may be
-// forgotten) and tells the subscribers.
-func (h *revocationHub) publishUntil(id string, until time.Time) {
-	now := time.Now()
-	h.mu.Lock()
-	if now.Sub(h.pruned) > time.Minute {
-		h.pruned = now
-		for k, until := range h.revoked {
-			if now.After(until) {
-				delete(h.revoked, k)
-			}
-		}
-	}
-	if until.After(h.revoked[id]) {
-		h.revoked[id] = until
-	}
-	subs := make([]func(string), 0, len(h.subs))
-	for _, f := range h.subs {
-		subs = append(subs, f)
-	}
-	h.mu.Unlock()
-	for _, f := range subs {
-		f(id)
-	}
-}
-
-// isRevoked reports whether the jti, or the family it belongs to, was revoked.
-func (h *revocationHub) isRevoked(jti string) bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if len(h.revoked) == 0 {
-		return false
-	}
-	if _, ok := h.revoked[jti]; ok {
-		return true
-	}
-	if fam, _, ok := strings.Cut(jti, "."); ok {
-		_, ok = h.revoked[fam]
-		return ok
-	}
-	return false
-}
-
-func (h *revocationHub) subscribe(f func(id string)) (cancel func()) {
-	h.mu.Lock()
-	id := h.next
-	h.next++
-	h.subs[id] = f
-	h.mu.Unlock()
-	return func() {
-		h.mu.Lock()
-		delete(h.subs, id)
-		h.mu.Unlock()
 	}
 }
 

@@ -25,7 +25,7 @@ func init() {
 // parseGlobalOption parses the `gatehouse` global option:
 //
 //	gatehouse {
-//		store sqlite [<path>] | postgres <dsn>
+//		store <backend> ...   (sqlite [<path>] | postgres <dsn> | any gatehouse.stores module)
 //		cleanup_interval <duration>
 //		revocation_poll <duration>
 //		key_encryption_key <secret> [<older secret>...]
@@ -56,33 +56,22 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		switch d.Val() {
 		case "store":
 			if app.StoreRaw != nil {
-				return d.Err("store is given twice; keep one `store sqlite [path]` or `store postgres <dsn>`")
+				return d.Errf("store is given twice; keep one %s", storeUsages())
 			}
 			if !d.NextArg() {
-				return d.Err("store needs a backend: `store sqlite [path]` or `store postgres <dsn>`")
+				return d.Errf("store needs a backend: %s", storeUsages())
 			}
-			switch d.Val() {
-			case "sqlite":
-				s := SQLiteStore{}
-				if d.NextArg() {
-					s.Path = d.Val()
-				}
-				if d.NextArg() {
-					return d.Errf("unexpected %q after the SQLite path; write `store sqlite [path]`", d.Val())
-				}
-				app.StoreRaw = caddyconfig.JSONModuleObject(s, "backend", "sqlite", nil)
-			case "postgres":
-				if !d.NextArg() {
-					return d.Err("store postgres needs a connection string, e.g. `store postgres {env.DATABASE_URL}`")
-				}
-				s := PostgresStore{DSN: d.Val()}
-				if d.NextArg() {
-					return d.Errf("unexpected %q after the PostgreSQL connection string; quote it if it contains spaces", d.Val())
-				}
-				app.StoreRaw = caddyconfig.JSONModuleObject(s, "backend", "postgres", nil)
-			default:
-				return d.Errf("unknown store %q; use `store sqlite [path]` or `store postgres <dsn>`", d.Val())
+			// Stores are guest modules (gatehouse.stores.<backend>); each
+			// reads its own Caddyfile arguments.
+			backend := d.Val()
+			if _, err := caddy.GetModule(storeNamespace + "." + backend); err != nil {
+				return d.Errf("unknown store %q; use %s", backend, storeUsages())
 			}
+			st, err := caddyfile.UnmarshalModule(d, storeNamespace+"."+backend)
+			if err != nil {
+				return err
+			}
+			app.StoreRaw = caddyconfig.JSONModuleObject(st, "backend", backend, nil)
 		case "cleanup_interval":
 			dur, err := parseDurationArg(d)
 			if err != nil {

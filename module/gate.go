@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/rp"
 )
 
@@ -200,7 +201,7 @@ type gateValidator struct {
 	embedded bool
 	// revoked is set for the embedded issuer: its revocations are known in
 	// process.
-	revoked *revocationHub
+	revoked *revocation.Hub
 }
 
 // CaddyModule returns the Caddy module information.
@@ -673,9 +674,9 @@ func (g *Gate) embeddedValidator(b *GateBearer, rt *domainRuntime) (gv *gateVali
 	// A revoked jti is dropped from the cache. A revoked family is not
 	// flushed: logouts revoke families, and flushing every cached token on
 	// each one would make a busy site re-verify everything.
-	release = rt.revoke.subscribe(func(id string) {
-		if strings.Contains(id, ".") {
-			v.Revoke(id)
+	release = rt.revoke.Subscribe(func(id revocation.ID) {
+		if id.IsJTI() {
+			v.Revoke(string(id))
 		}
 	})
 	return gv, release, nil
@@ -791,7 +792,7 @@ func (g *Gate) serveBearer(w http.ResponseWriter, r *http.Request, next caddyhtt
 		}
 	}
 	tok, err := gv.v.Validate(r.Context(), raw)
-	if err == nil && gv.revoked != nil && gv.revoked.isRevoked(tok.JTI) {
+	if err == nil && gv.revoked != nil && gv.revoked.Revoked(revocation.ID(tok.JTI)) {
 		err = &bearer.Error{Code: "invalid_token", Description: "the token has been revoked", Reason: "revoked"}
 	}
 	if err != nil {

@@ -2,22 +2,10 @@ package module
 
 import (
 	"encoding/json"
-	"net/http"
 	"testing"
 )
 
 func caddyJSONUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-func TestStripGatehouseCookiesKeepsTheAppsCookies(t *testing.T) {
-	r, _ := http.NewRequest("GET", "/", nil)
-	r.Header.Add("Cookie", "app=1; gatehouse=sealed; __Host-gatehouse.1=more; theme=dark")
-	r.Header.Add("Cookie", "__Host-gatehouse-sso=x; gatehouse-1a2b3c4d=s; gatehouse-1a2b3c4d.1=t; __Host-gatehouse-login-1a2b3c4d=p")
-	stripGatehouseCookies(r)
-	got := r.Header.Values("Cookie")
-	if len(got) != 1 || got[0] != "app=1; theme=dark" {
-		t.Fatalf("cookies = %q", got)
-	}
-}
 
 func TestHeaderValueRendersClaimsWithoutControlCharacters(t *testing.T) {
 	cases := []struct {
@@ -50,22 +38,6 @@ func TestLookupClaimReachesIntoObjects(t *testing.T) {
 	}
 	if _, ok := lookupClaim(claims, "address.city"); ok {
 		t.Error("missing nested claim found")
-	}
-}
-
-func TestRevocationHubRevokesFamiliesAndTokens(t *testing.T) {
-	h := newRevocationHub()
-	var seen []string
-	cancel := h.subscribe(func(id string) { seen = append(seen, id) })
-	h.publish("fam1")
-	h.publish("fam2.jti9")
-	cancel()
-	h.publish("fam3")
-	if !h.isRevoked("fam1.anything") || !h.isRevoked("fam2.jti9") || h.isRevoked("fam2.other") || h.isRevoked("fam4.x") {
-		t.Fatal("revocation lookups are wrong")
-	}
-	if len(seen) != 2 {
-		t.Fatalf("subscriber saw %v after cancel", seen)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 )
 
 // The domain registry: the domains a configuration serves, each with its
@@ -51,7 +52,7 @@ type domainRuntime struct {
 	built  runtimeSettings
 	keys   *keys.Manager
 	issuer *issuer.Issuer
-	revoke *revocationHub
+	revoke *revocation.Hub
 	// rotationAudit is where the shared key manager audits rotations.
 	rotationAudit *atomic.Pointer[zap.Logger]
 	// poolKey holds the key manager (and revocation watcher) in the usage
@@ -213,7 +214,7 @@ func (r *registry) start(ctx context.Context) error {
 	r.mu.Lock()
 	for i, dc := range a.Domains {
 		cd := a.compiled[i]
-		rt, err := a.buildDomain(dc.Name, cd.keys, cd.methods, false)
+		rt, err := a.buildDomain(ctx, dc.Name, cd.keys, cd.methods, false)
 		if err != nil {
 			r.mu.Unlock()
 			return fmt.Errorf("%s: %w", domainWhere(dc.Name), err)
@@ -391,7 +392,7 @@ func (r *registry) sync(ctx context.Context) error {
 		}
 		delete(r.skipped, name)
 		kcfg := keys.Config{Algorithm: s.algorithm, RotateEvery: s.rotation}
-		rt, err := r.app.buildDomain(name, kcfg, nil, true)
+		rt, err := r.app.buildDomain(ctx, name, kcfg, nil, true)
 		if err != nil {
 			if f, ok := r.failed[name]; !ok || f.settings != s || f.err != err.Error() {
 				r.app.logger.Error("a stored domain could not be built; it is not served, and tried again", zap.String("domain", name), zap.Error(err))
@@ -463,7 +464,7 @@ func (r *registry) runtimes() []*domainRuntime {
 // reloads per store, domain and key settings, with the revocations the
 // store recorded), and its issuer. The keys are loaded — and made, for a
 // new domain — here.
-func (a *App) buildDomain(name string, kcfg keys.Config, methods []authn.Method, stored bool) (*domainRuntime, error) {
+func (a *App) buildDomain(ctx context.Context, name string, kcfg keys.Config, methods []authn.Method, stored bool) (*domainRuntime, error) {
 	kcfg.Encryption = a.encryption
 	if kcfg.Algorithm == "" {
 		kcfg.Algorithm = keys.RS256
@@ -501,7 +502,7 @@ func (a *App) buildDomain(name string, kcfg keys.Config, methods []authn.Method,
 			return nil, err
 		}
 		bg, stop := context.WithCancel(context.Background())
-		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: newRevocationHub(), audit: audit}
+		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: revocation.NewHub(), audit: audit}
 		plog := pooledLogger().With(zap.String("domain", name))
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -512,10 +513,10 @@ func (a *App) buildDomain(name string, kcfg keys.Config, methods []authn.Method,
 		// The revocations already recorded are loaded before the domain
 		// serves anything: a new instance never accepts a token another
 		// revoked.
-		w := newRevocationWatcher(a.store, p.revoke, plog)
-		w.poll(lctx)
+		w := revocation.NewWatcher(a.store, p.revoke, plog)
+		w.Poll(lctx)
 		every := time.Duration(a.RevocationPoll)
-		wg.Go(func() { w.run(bg, every) })
+		wg.Go(func() { w.Run(bg, every) })
 		go func() {
 			wg.Wait()
 			close(p.done)
@@ -527,7 +528,9 @@ func (a *App) buildDomain(name string, kcfg keys.Config, methods []authn.Method,
 	}
 	pk := val.(*pooledKeys)
 	rt := &domainRuntime{name: name, stored: stored, keys: pk.mgr, revoke: pk.revoke, rotationAudit: pk.audit, poolKey: poolKey}
-	rt.issuer, err = issuer.New(issuer.Config{
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rt.issuer, err = issuer.New(ictx, issuer.Config{
 		Directory:    a.directory,
 		Domain:       name,
 		Store:        a.store,
@@ -535,7 +538,7 @@ func (a *App) buildDomain(name string, kcfg keys.Config, methods []authn.Method,
 		Audit:        a.audit,
 		Logger:       a.logger.With(zap.String("domain", name)),
 		Metrics:      a.metrics,
-		OnRevoke:     pk.revoke.publish,
+		OnRevoke:     pk.revoke.Publish,
 		ClientIP:     clientIP,
 		LoginMethods: methods,
 	})

@@ -1,15 +1,19 @@
 package module
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -23,8 +27,15 @@ func init() {
 	caddy.RegisterModule(PostgresStore{})
 }
 
+// storeNamespace is the guest-module namespace of the stores.
+const storeNamespace = "gatehouse.stores"
+
 // StoreOpener is implemented by the guest modules in the gatehouse.stores
-// namespace.
+// namespace. A store that also implements caddyfile.Unmarshaler can be
+// named in the Caddyfile's `store <backend> ...` (its UnmarshalCaddyfile
+// reads the line from the backend's name on); one with a method
+// `CaddyfileUsage() string` shows that syntax in the errors that list the
+// stores.
 type StoreOpener interface {
 	// StoreKey identifies the database, so that every configuration that
 	// names the same database shares one open store across reloads.
@@ -41,6 +52,40 @@ type StoreOpener interface {
 // validate` included, though the store is opened only when the app starts.
 type StoreChecker interface {
 	CheckStore(ctx context.Context) error
+}
+
+// storeUsager is what a store may implement to show its Caddyfile syntax
+// in errors.
+type storeUsager interface {
+	CaddyfileUsage() string
+}
+
+// storeUsages lists the registered stores' Caddyfile syntax, the default
+// (sqlite) first: "`store sqlite [path]` or `store postgres <dsn>`".
+func storeUsages() string {
+	mods := caddy.GetModules(storeNamespace)
+	rank := func(m caddy.ModuleInfo) int {
+		if m.ID.Name() == "sqlite" {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(mods, func(a, b caddy.ModuleInfo) int { return cmp.Compare(rank(a), rank(b)) })
+	var uses []string
+	for _, m := range mods {
+		use := "store " + m.ID.Name() + " ..."
+		if u, ok := m.New().(storeUsager); ok {
+			use = u.CaddyfileUsage()
+		}
+		uses = append(uses, "`"+use+"`")
+	}
+	switch len(uses) {
+	case 0:
+		return "a store module"
+	case 1:
+		return uses[0]
+	}
+	return strings.Join(uses[:len(uses)-1], ", ") + " or " + uses[len(uses)-1]
 }
 
 // describeStore names the store for the start-up log: its backend and
@@ -79,6 +124,24 @@ func (SQLiteStore) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(SQLiteStore) },
 	}
 }
+
+// UnmarshalCaddyfile reads `sqlite [<path>]`.
+func (s *SQLiteStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the backend's name
+	if d.NextArg() {
+		s.Path = d.Val()
+	}
+	if d.NextArg() {
+		return d.Errf("unexpected %q after the SQLite path; write `store sqlite [path]`", d.Val())
+	}
+	if d.NextBlock(0) {
+		return d.Err("store sqlite takes no block; write `store sqlite [path]`")
+	}
+	return nil
+}
+
+// CaddyfileUsage is the store's Caddyfile syntax, for errors.
+func (*SQLiteStore) CaddyfileUsage() string { return "store sqlite [path]" }
 
 // Provision fills in the default path.
 func (s *SQLiteStore) Provision(caddy.Context) error {
@@ -130,6 +193,25 @@ func (PostgresStore) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(PostgresStore) },
 	}
 }
+
+// UnmarshalCaddyfile reads `postgres <dsn>`.
+func (s *PostgresStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the backend's name
+	if !d.NextArg() {
+		return d.Err("store postgres needs a connection string, e.g. `store postgres {env.DATABASE_URL}`")
+	}
+	s.DSN = d.Val()
+	if d.NextArg() {
+		return d.Errf("unexpected %q after the PostgreSQL connection string; quote it if it contains spaces", d.Val())
+	}
+	if d.NextBlock(0) {
+		return d.Err("store postgres takes no block; write `store postgres <dsn>`")
+	}
+	return nil
+}
+
+// CaddyfileUsage is the store's Caddyfile syntax, for errors.
+func (*PostgresStore) CaddyfileUsage() string { return "store postgres <dsn>" }
 
 // Provision replaces placeholders in the DSN.
 func (s *PostgresStore) Provision(caddy.Context) error {
@@ -201,4 +283,7 @@ var (
 	_ StoreChecker      = (*PostgresStore)(nil)
 	_ caddy.Provisioner = (*SQLiteStore)(nil)
 	_ caddy.Provisioner = (*PostgresStore)(nil)
+
+	_ caddyfile.Unmarshaler = (*SQLiteStore)(nil)
+	_ caddyfile.Unmarshaler = (*PostgresStore)(nil)
 )

@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -83,14 +84,21 @@ func TestNew_RejectsUnsafeConfigurationWithTheFix(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := base()
 			c.mutate(&cfg)
-			_, err := New(cfg)
+			_, err := New(t.Context(), cfg)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
 	}
-	if _, err := New(base()); err != nil {
+	if _, err := New(t.Context(), base()); err != nil {
 		t.Fatalf("valid config: %v", err)
+	}
+	// What New reads is bounded by the caller's context: one that has
+	// ended fails New instead of waiting on the store.
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := New(ended, base()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("New with an ended context: %v, want context.Canceled", err)
 	}
 }
 
@@ -119,7 +127,7 @@ func TestNew_AClientWithUndefinedPoliciesIsDeniedNotFatal(t *testing.T) {
 
 func TestNew_PendingRequestsSurviveReload(t *testing.T) {
 	f := newFixture(t)
-	again, err := New(Config{Directory: f.directory(), Store: f.st, Keys: f.keys, Now: f.clock.Now})
+	again, err := New(t.Context(), Config{Directory: f.directory(), Store: f.st, Keys: f.keys, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func TestDiscovery_EndpointsHTTPSExceptLoopbackInDev(t *testing.T) {
 	static := func(iss string) directory.Directory {
 		return fixedDirectory{snap: directory.NewSnapshot(1, identity.DomainSettings{Issuer: iss}, nil, nil), dom: &identity.Domain{}}
 	}
-	iss, err := New(Config{Directory: static("https://auth.example.com"), Store: f.st, Keys: f.keys})
+	iss, err := New(t.Context(), Config{Directory: static("https://auth.example.com"), Store: f.st, Keys: f.keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +161,11 @@ func TestDiscovery_EndpointsHTTPSExceptLoopbackInDev(t *testing.T) {
 		}
 	}
 	// http is refused unless the host is loopback.
-	if _, err := New(Config{Directory: static("http://auth.example.com"), Store: f.st, Keys: f.keys}); err == nil ||
+	if _, err := New(t.Context(), Config{Directory: static("http://auth.example.com"), Store: f.st, Keys: f.keys}); err == nil ||
 		!strings.Contains(err.Error(), "use https") {
 		t.Errorf("http issuer on a non-loopback host: %v", err)
 	}
-	if _, err := New(Config{Directory: static("http://127.0.0.1:8080"), Store: f.st, Keys: f.keys}); err != nil {
+	if _, err := New(t.Context(), Config{Directory: static("http://127.0.0.1:8080"), Store: f.st, Keys: f.keys}); err != nil {
 		t.Errorf("http issuer on loopback: %v", err)
 	}
 }

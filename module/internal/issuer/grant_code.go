@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -158,7 +159,7 @@ func (i *Issuer) revokeFamilyByOwner(ctx context.Context, snap *directory.Snapsh
 	if owner == nil {
 		owner = presenter
 	}
-	return i.revoke(ctx, familyID, now.Add(familyLifetime(owner)))
+	return i.revoke(ctx, revocation.ID(familyID), now.Add(familyLifetime(owner)))
 }
 
 // familyLifetime is how long a revoked family must stay revoked: as long as

@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/policy"
@@ -100,7 +101,7 @@ type fixture struct {
 	domain  *identity.Domain
 	audit   *observer.ObservedLogs
 	policy  *fakePolicy
-	revoked []string
+	revoked []revocation.ID
 	mu      sync.Mutex
 }
 
@@ -209,7 +210,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 		Store:  st,
 		Audit:  zap.New(core),
 		Now:    f.clock.Now,
-		OnRevoke: func(id string) {
+		OnRevoke: func(id revocation.ID) {
 			f.mu.Lock()
 			f.revoked = append(f.revoked, id)
 			f.mu.Unlock()
@@ -243,7 +244,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	if cfg.Directory == nil {
 		cfg.Directory = f.directory()
 	}
-	iss, err := New(cfg)
+	iss, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/policy"
 )
@@ -68,9 +69,9 @@ type Config struct {
 	// alone (authn.Password).
 	LoginMethods []authn.Method
 	// OnRevoke is called with every revoked ID: an access-token jti, or a
-	// family ID, in which case every jti of the form "<familyID>.<random>"
-	// is revoked. The gate uses it to drop cached tokens.
-	OnRevoke func(id string)
+	// family ID, in which case every jti of the family (revocation.JTI) is
+	// revoked. The gate uses it to drop cached tokens.
+	OnRevoke func(id revocation.ID)
 	// ClientIP names the address sign-in throttling counts per. Default
 	// RemoteIP (the connection's peer). Behind a proxy or load balancer the
 	// peer is the proxy, so the Caddy handler passes Caddy's client IP,
@@ -122,8 +123,9 @@ type Issuer struct {
 }
 
 // New builds an issuer. It checks the configuration and fails with a message
-// that names the problem and the fix.
-func New(cfg Config) (*Issuer, error) {
+// that names the problem and the fix. ctx bounds what New reads (the
+// domain's snapshot and the request key in the store); give it a deadline.
+func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if cfg.Directory == nil {
 		return nil, errors.New("issuer: no directory")
 	}
@@ -136,8 +138,6 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.Keys.ActiveKID() == "" {
 		return nil, errors.New("issuer: signing keys are not loaded; call keys.Manager.Load before issuer.New")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	snap, err := cfg.Directory.Snapshot(ctx, cfg.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: domain %q: %w", cfg.Domain, err)

@@ -187,7 +187,7 @@ func TestNew_LoginMethodNamesAreChecked(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t)
-			_, err := New(Config{Directory: f.directory(), Store: f.st, Keys: f.keys, LoginMethods: tc.methods})
+			_, err := New(t.Context(), Config{Directory: f.directory(), Store: f.st, Keys: f.keys, LoginMethods: tc.methods})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New = %v, want an error containing %q", err, tc.want)
 			}

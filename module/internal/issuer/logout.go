@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -258,7 +259,7 @@ func (i *Issuer) endSession(ctx context.Context, snap *directory.Snapshot, sess 
 		if c := snap.Client(g.ClientID); c != nil {
 			until = now.Add(familyLifetime(c))
 		}
-		if err := i.revoke(ctx, g.FamilyID, until); err != nil {
+		if err := i.revoke(ctx, revocation.ID(g.FamilyID), until); err != nil {
 			return nil, err
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 )
 
 // signedIn reports whether browser c has a usable SSO session (prompt=none
@@ -194,11 +196,11 @@ func TestLogout_RevokesWhatTheSessionStarted(t *testing.T) {
 		t.Fatalf("a code of the ended session redeemed after logout: %d %+v", r.status, r.err)
 	}
 	f.mu.Lock()
-	revoked := append([]string(nil), f.revoked...)
+	revoked := append([]revocation.ID(nil), f.revoked...)
 	f.mu.Unlock()
 	for name, tr := range map[string]tokenResult{"web": web, "legacy": legacy} {
 		_, at := claims(t, tr.resp.AccessToken)
-		if fam := familyOf(at["jti"].(string)); !slices.Contains(revoked, fam) {
+		if fam := revocation.ID(at["jti"].(string)).Family(); !slices.Contains(revoked, fam) {
 			t.Fatalf("%s's family %s was not published to the gates (OnRevoke): %v", name, fam, revoked)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -51,7 +52,7 @@ func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok s
 		}
 		if err == nil && c.ClientID == client.ID {
 			if until := c.Expiry; until.After(now) {
-				if err := i.revoke(ctx, c.JTI, until); err != nil {
+				if err := i.revoke(ctx, revocation.ID(c.JTI), until); err != nil {
 					return "", "", err
 				}
 			}
@@ -65,7 +66,7 @@ func (i *Issuer) revokeToken(ctx context.Context, client *identity.Client, tok s
 			i.storeError("refresh_token", err)
 			return "", "", err
 		case rt.ClientID == client.ID && rt.Domain == i.name:
-			if err := i.revoke(ctx, rt.FamilyID, now.Add(familyLifetime(client))); err != nil {
+			if err := i.revoke(ctx, revocation.ID(rt.FamilyID), now.Add(familyLifetime(client))); err != nil {
 				return "", "", err
 			}
 			reason, sub = "refresh token family revoked", rt.Subject

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 )
 
 // codeTokens runs a sign-in for client and redeems the code.
@@ -184,7 +186,7 @@ func TestToken_CodeReuseRevokesIssuedTokens(t *testing.T) {
 	}
 	resp.Body.Close()
 	_, at := claims(t, first.resp.AccessToken)
-	fam := familyOf(at["jti"].(string))
+	fam := revocation.ID(at["jti"].(string)).Family()
 	if len(f.revoked) == 0 || f.revoked[0] != fam {
 		t.Fatalf("OnRevoke got %v, want family %s", f.revoked, fam)
 	}

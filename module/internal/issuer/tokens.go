@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
 
@@ -259,7 +260,7 @@ func (i *Issuer) mint(snap *directory.Snapshot, is issue) (minted, *OAuthError) 
 		Aud:      audienceClaim(is.audience),
 		Exp:      now.Add(life).Unix(),
 		Iat:      now.Unix(),
-		Jti:      is.familyID + "." + randomString(12),
+		Jti:      string(revocation.JTI(is.familyID, randomString(12))),
 		ClientID: is.client.ID,
 		Scope:    strings.Join(is.scopes, " "),
 	}
@@ -407,8 +408,8 @@ func audienceFor(c *identity.Client, resources []string) []string {
 
 // revoke records id (a jti or a family ID) as revoked until until, and
 // tells the gate.
-func (i *Issuer) revoke(ctx context.Context, id string, until time.Time) error {
-	if err := i.st.Revoke(ctx, id, until); err != nil {
+func (i *Issuer) revoke(ctx context.Context, id revocation.ID, until time.Time) error {
+	if err := i.st.Revoke(ctx, string(id), until); err != nil {
 		i.storeError("revoke", err)
 		return err
 	}
@@ -416,13 +417,4 @@ func (i *Issuer) revoke(ctx context.Context, id string, until time.Time) error {
 		i.cfg.OnRevoke(id)
 	}
 	return nil
-}
-
-// familyOf returns the family ID of a jti ("<family>.<random>").
-func familyOf(jti string) string {
-	f, _, ok := strings.Cut(jti, ".")
-	if !ok {
-		return ""
-	}
-	return f
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 )
 
 // maxTokenBytes bounds tokens accepted for parsing.
@@ -96,8 +97,8 @@ func (i *Issuer) accessTokenRevoked(ctx context.Context, jti string) (bool, erro
 	if jti == "" {
 		return true, nil
 	}
-	if f := familyOf(jti); f != "" {
-		return i.st.Revoked(ctx, f, jti)
+	if f := revocation.ID(jti).Family(); f != "" {
+		return i.st.Revoked(ctx, string(f), jti)
 	}
 	return i.st.Revoked(ctx, jti)
 }

@@ -3,7 +3,8 @@
 // provider (Flow), the provider abstraction (Provider) with an implementation
 // for external providers by discovery (OIDCProvider), the session the gate
 // keeps afterwards (Session, valid at the gates of one Audience: domain,
-// issuer and login client), the rules for where a user may be sent back after
+// issuer and login client), one refresh per refresh token shared by the
+// requests that need it (RefreshGroup), the rules for where a user may be sent back after
 // login (SafeReturnPath) and which requests get a login redirect at all
 // (IsNavigation).
 //
