@@ -25,7 +25,8 @@ func init() {
 // request except GET /v1/openapi.json needs an API key (make the first with
 // `caddy gatehouse apikey create`). The issuer's public sites do not grow.
 type APIHandler struct {
-	api *mgmtapi.API
+	app *App
+	api *mgmtapi.API // built when the app starts
 }
 
 // CaddyModule returns the Caddy module information.
@@ -36,44 +37,54 @@ func (APIHandler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision builds the API over the gatehouse app's store and
-// configuration.
+// Provision reads what the configuration defines; the API is built over
+// the gatehouse app's store when the app starts (it opens the store).
 func (h *APIHandler) Provision(ctx caddy.Context) error {
 	app, err := loadApp(ctx, "gatehouse_api")
 	if err != nil {
 		return err
 	}
+	h.app = app
 	cfg, err := app.apiConfig()
 	if err != nil {
 		return fmt.Errorf("gatehouse_api: %w", err)
 	}
-	// The store's directory this process serves from (shared with the
-	// app): a write through the API is read again at once, so it applies
-	// here before the answer; other instances poll the store.
-	stored, err := app.storedDirectory()
-	if err != nil {
-		return fmt.Errorf("gatehouse_api: %w", err)
-	}
 	logger := ctx.Logger()
-	h.api, err = mgmtapi.New(mgmtapi.Options{
-		Store:   app.store,
-		Config:  cfg,
-		Revoker: mgmtapi.RevokerFunc(app.revokeFamily),
-		Changed: func() {
-			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := stored.Refresh(rctx); err != nil {
-				logger.Warn("reading the store's directory after a change; the watcher will", zap.Error(err))
-			}
-		},
-		Audit:  app.audit,
-		Logger: logger,
+	app.whenStarted(func() error {
+		h.api, err = mgmtapi.New(mgmtapi.Options{
+			Store:   app.store,
+			Config:  cfg,
+			Revoker: mgmtapi.RevokerFunc(app.revokeFamily),
+			// The store's directory this process serves from, and the
+			// domains it serves, follow a write through the API at once,
+			// before the answer; other instances poll the store.
+			Changed: func() {
+				rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if err := app.stored.Refresh(rctx); err != nil {
+					logger.Warn("reading the store's directory after a change; the watcher will", zap.Error(err))
+					return
+				}
+				if err := app.registry.sync(rctx); err != nil {
+					logger.Warn("serving the store's domains after a change; the watcher will", zap.Error(err))
+				}
+			},
+			Audit:  app.audit,
+			Logger: logger,
+		})
+		if err != nil {
+			return fmt.Errorf("gatehouse_api: %w", err)
+		}
+		return nil
 	})
-	return err
+	return nil
 }
 
 // ServeHTTP serves the API's paths and passes anything else on.
 func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if err := h.app.await(r.Context()); err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
 	if !h.api.Owns(r) {
 		return next.ServeHTTP(w, r)
 	}
@@ -110,13 +121,14 @@ func (a *App) apiConfig() (*mgmtapi.Config, error) {
 
 // revokeFamily ends a token family of a domain on every instance, as the
 // issuer's own revocations do: recorded in the store (other instances
-// poll it) and published to this process's gates of the domain at once.
+// poll it) and published at once to this process's gates of the domain,
+// configured or stored.
 func (a *App) revokeFamily(ctx context.Context, domain, id string, until time.Time) error {
 	if err := a.store.Revoke(ctx, id, until); err != nil {
 		return err
 	}
-	if ds := a.domains[domain]; ds != nil {
-		ds.revoke.Publish(revocation.ID(id))
+	if rt := a.registry.lookup(domain); rt != nil {
+		rt.revoke.Publish(revocation.ID(id))
 	}
 	return nil
 }

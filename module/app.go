@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +32,11 @@ func init() {
 // identities in its directory: the configuration's over the store's (what
 // the configuration defines wins and is read-only).
 //
+// Provision checks the configuration and creates nothing; Start opens the
+// store and builds the domains it serves — the configured ones and those
+// stored through the management API, which its registry follows while it
+// runs (see registry.go).
+//
 // State that must outlive a config reload (the open store, the store's
 // directory and its watcher, key managers and their rotation goroutines)
 // lives in a process-wide usage pool, so `caddy reload` logs nobody out.
@@ -42,7 +46,10 @@ type App struct {
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=gatehouse.stores inline_key=backend"`
 
 	// Domains are the tenants. Each is its own OpenID Connect issuer. A domain
-	// with an empty name is the default domain.
+	// with an empty name is the default domain; no domain may be named "*".
+	// Domains created through the management API join these at run time
+	// (a stored domain of a configured domain's name is the configured
+	// one). Default: none.
 	Domains []*DomainConfig `json:"domains,omitempty"`
 
 	// CleanupInterval is how often expired codes, tokens and sessions are
@@ -66,14 +73,34 @@ type App struct {
 	encryption *keys.Encryption
 	logger     *zap.Logger
 	audit      *zap.Logger
-	store      store.Store
-	storeKey   string
+	// compiled are the configured domains, checked at provision and built
+	// when the app starts.
+	compiled []*compiledDomain
+	// opener opens the store when the app starts.
+	opener   StoreOpener
+	store    store.Store // nil until the app starts
+	storeKey string
 	// directory holds the identities of every domain: the configuration's
-	// over the store's.
+	// over the store's (stored reads the store's once the app has started).
 	directory directory.Directory
-	domains   map[string]*domainState
-	metrics   *issuer.Metrics
-	poolKeys  []string // usage-pool keys this config holds
+	static    *directory.Static
+	storedDir *storedView
+	stored    *directory.Stored // nil until the app starts
+	// registry holds the domains being served (built when the app starts).
+	registry *registry
+	metrics  *issuer.Metrics
+	poolKeys []string // usage-pool keys this config holds
+	// ready is closed when Start has run (startErr says how); started is
+	// set when it succeeded. Handlers wait for it (await).
+	ready    chan struct{}
+	started  *atomic.Bool
+	startErr error
+	// onStart are what handlers finish when the store is open and the
+	// domains are built (their cookie keys, embedded validators, ...).
+	onStart []func() error
+	// wantGateSessions is set when a gate keeps browser sessions: the
+	// hub of ended gate sessions is started with the app.
+	wantGateSessions bool
 	// gateSessions holds the gate sessions ended by a logout, of every
 	// instance sharing the store (see gateSessionRevocations).
 	gateSessions *revocation.Hub
@@ -87,17 +114,6 @@ func (App) CaddyModule() caddy.ModuleInfo {
 		ID:  "gatehouse",
 		New: func() caddy.Module { return new(App) },
 	}
-}
-
-// domainState is a provisioned domain: its name in the directory (where
-// its clients, policies and users are), its keys, issuer and revocations.
-type domainState struct {
-	name   string
-	keys   *keys.Manager
-	issuer *issuer.Issuer
-	revoke *revocation.Hub
-	// rotationAudit is where the shared key manager audits rotations.
-	rotationAudit *atomic.Pointer[zap.Logger]
 }
 
 // pool holds what survives reloads: open stores and per-domain runtimes.
@@ -133,11 +149,16 @@ func (p *pooledKeys) Destruct() error {
 	return nil
 }
 
-// Provision checks the whole configuration first, reporting every problem
-// at once, then opens the store and builds every domain.
+// Provision checks the whole configuration, reporting every problem at
+// once, and loads the store module (a PostgreSQL store is reached, never
+// written). It opens, creates and writes nothing: the store is opened and
+// migrated, and the domains' keys and issuers built, when the app starts,
+// so `caddy validate` is a dry run.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.audit = a.logger.Named("audit")
+	a.ready, a.started, a.storedDir = make(chan struct{}), new(atomic.Bool), new(storedView)
+	a.registry = newRegistry(a)
 	if a.CleanupInterval == 0 {
 		a.CleanupInterval = caddy.Duration(10 * time.Minute)
 	}
@@ -175,17 +196,29 @@ func (a *App) Provision(ctx caddy.Context) error {
 			continue
 		}
 		seen[dc.Name] = true
+		if dc.Name == wildcardDomain {
+			probs.add("", fmt.Errorf("a domain cannot be named %q: `gatehouse_issuer *` means every domain; rename it", wildcardDomain))
+			continue
+		}
 		cd, err := dc.compile()
 		probs.add(domainWhere(dc.Name), err)
 		if cd != nil {
 			cd.methods, err = loginMethods(ctx, dc)
 			probs.add(domainWhere(dc.Name), err)
+			if err == nil {
+				// What building the issuer and the keys would refuse.
+				probs.add(domainWhere(dc.Name), issuer.CheckSettings(cd.dom.DomainSettings, cd.methods))
+				if _, err := keys.New(nil, dc.Name, cd.keys); err != nil {
+					probs.add(domainWhere(dc.Name), err)
+				}
+			}
 		}
 		compiled[i] = cd
 	}
 	if err := probs.err(); err != nil {
 		return report("", err)
 	}
+	a.compiled = compiled
 	// The identities of every domain: the directory the issuers and gates
 	// read them from.
 	static := make([]directory.StaticDomain, len(compiled))
@@ -196,9 +229,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if derr != nil {
 		return report("", derr)
 	}
-	a.directory = dir
+	a.static = dir
+	// The store's directory under the configuration's: what the
+	// configuration defines wins per id and is read-only; what is stored
+	// joins it once the app has started.
+	a.directory = directory.NewLayered(dir, a.storedDir)
 
-	// Store.
+	// Store: loaded here, opened when the app starts.
 	if a.StoreRaw == nil {
 		a.StoreRaw = json.RawMessage(`{"backend":"sqlite"}`)
 	}
@@ -210,10 +247,32 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if !ok {
 		return fmt.Errorf("module %T is not a Gatehouse store", mod)
 	}
+	a.opener = opener
 	a.storeKey = opener.StoreKey()
 	a.storeDesc = describeStore(opener)
+	// A store on a server that cannot be reached fails the configuration
+	// now (`caddy validate` too), unless a running configuration already
+	// has it open.
+	if c, ok := opener.(StoreChecker); ok {
+		if _, open := pool.References(a.storeKey); !open {
+			if err := c.CheckStore(ctx); err != nil {
+				return err
+			}
+		}
+	}
+
+	a.metrics, err = issuer.NewMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	return nil
+}
+
+// openStore opens the store (shared across reloads: a running
+// configuration's is reused) and its directory.
+func (a *App) openStore() error {
 	val, _, err := pool.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
-		st, err := opener.OpenStore(context.Background())
+		st, err := a.opener.OpenStore(context.Background())
 		if err != nil {
 			return nil, err
 		}
@@ -227,30 +286,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.poolKeys = append(a.poolKeys, a.storeKey)
 	a.store = val.(*pooledStore).st
-
-	// The store's directory under the configuration's: what the
-	// configuration defines wins per id and is read-only; what is stored
-	// joins it.
 	stored, err := a.storedDirectory()
 	if err != nil {
 		return err
 	}
-	a.directory = directory.NewLayered(dir, stored)
-
-	a.metrics, err = issuer.NewMetrics(ctx.GetMetricsRegistry())
-	if err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
-	}
-
-	// Domains.
-	a.domains = make(map[string]*domainState, len(a.Domains))
-	for i, dc := range a.Domains {
-		ds, err := a.provisionDomain(ctx, dc, compiled[i])
-		if err != nil {
-			return fmt.Errorf("%s: %w", domainWhere(dc.Name), err)
-		}
-		a.domains[dc.Name] = ds
-	}
+	a.stored = stored
+	a.storedDir.p.Store(stored)
 	return nil
 }
 
@@ -306,90 +347,6 @@ func domainLabel(name string) string {
 	return fmt.Sprintf("domain %q", name)
 }
 
-// provisionDomain builds a checked domain's run-time state: its signing keys
-// (shared across reloads) and its issuer.
-func (a *App) provisionDomain(ctx context.Context, dc *DomainConfig, cd *compiledDomain) (*domainState, error) {
-	kcfg := cd.keys
-	kcfg.Encryption = a.encryption
-
-	// Key managers (and their rotation goroutines) are shared across
-	// reloads per store, domain and key settings.
-	// Key rotation is a security event: it goes to the audit log. The
-	// manager outlives this config, so it logs to the audit logger of the
-	// config that runs (see pooledKeys.audit).
-	domainName := dc.Name
-	audit := new(atomic.Pointer[zap.Logger])
-	audit.Store(a.audit)
-	kcfg.OnRotate = func(oldKID, newKID string) {
-		msg := "signing key rotated"
-		if oldKID == "" {
-			msg = "signing key created" // the domain's first key
-		}
-		audit.Load().Info(msg,
-			zap.String("event", "key_rotation"), zap.String("outcome", "success"), zap.String("domain", domainName),
-			zap.String("old_kid", oldKID), zap.String("kid", newKID))
-	}
-	poolKey := fmt.Sprintf("keys|%s|%s|%s|%s|%s|%s|%s", a.storeKey, dc.Name, kcfg.Algorithm, kcfg.RotateEvery, kcfg.MaxTokenLifetime, time.Duration(a.RevocationPoll), a.encryption.Fingerprint())
-	logger := a.logger.With(zap.String("domain", dc.Name))
-	val, _, err := pool.LoadOrNew(poolKey, func() (caddy.Destructor, error) {
-		mgr, err := keys.New(a.store, dc.Name, kcfg)
-		if err != nil {
-			return nil, err
-		}
-		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := mgr.Load(lctx); err != nil {
-			return nil, err
-		}
-		bg, stop := context.WithCancel(context.Background())
-		p := &pooledKeys{mgr: mgr, cancel: stop, done: make(chan struct{}), revoke: revocation.NewHub(), audit: audit}
-		plog := pooledLogger().With(zap.String("domain", dc.Name))
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			mgr.Maintain(bg, time.Minute, func(err error) {
-				plog.Error("key maintenance failed", zap.Error(err))
-			})
-		})
-		// The revocations already recorded are loaded before the domain
-		// serves anything: a new instance never accepts a token another
-		// revoked.
-		w := revocation.NewWatcher(a.store, p.revoke, plog)
-		w.Poll(lctx)
-		every := time.Duration(a.RevocationPoll)
-		wg.Go(func() { w.Run(bg, every) })
-		go func() {
-			wg.Wait()
-			close(p.done)
-		}()
-		return p, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	a.poolKeys = append(a.poolKeys, poolKey)
-	pk := val.(*pooledKeys)
-
-	ds := &domainState{name: dc.Name, keys: pk.mgr, revoke: pk.revoke, rotationAudit: pk.audit}
-	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	ds.issuer, err = issuer.New(ictx, issuer.Config{
-		Directory:    a.directory,
-		Domain:       dc.Name,
-		Store:        a.store,
-		Keys:         pk.mgr,
-		Audit:        a.audit,
-		Logger:       logger,
-		Metrics:      a.metrics,
-		OnRevoke:     pk.revoke.Publish,
-		ClientIP:     clientIP,
-		LoginMethods: cd.methods,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return ds, nil
-}
-
 // clientIP is Caddy's idea of the client's address: the peer, or the
 // X-Forwarded-For client when the peer is one of the server's
 // trusted_proxies. Login throttling counts per this address.
@@ -400,24 +357,89 @@ func clientIP(r *http.Request) string {
 	return issuer.RemoteIP(r)
 }
 
-// Start implements caddy.App. It logs the version of Gatehouse that runs and
-// where things are: the store, each domain's issuer and the sites the gates
-// protect (as far as the http app's routes name them).
+// Start implements caddy.App. It opens (and migrates) the store, builds
+// every domain — its signing keys, made now for a new domain, and its
+// issuer — lets the handlers finish what needs the store, and starts
+// following the store's domains. A failure fails the configuration's load
+// (`caddy run`, a reload). Requests that arrive before (the http app may
+// start first) wait for it (await).
+//
+// It then logs the version of Gatehouse that runs and where things are:
+// the store, each domain's issuer and the sites the gates protect (as far
+// as the http app's routes name them).
 func (a *App) Start() error {
+	err := a.start()
+	if err == nil {
+		a.started.Store(true)
+	} else {
+		a.startErr = err
+	}
+	close(a.ready)
+	if err != nil {
+		return err
+	}
 	a.logger.Info("started", zap.Stringer("version", version.Get()), zap.String("store", a.storeDesc),
 		zap.Strings("protected_sites", a.sites))
-	for _, dc := range a.Domains {
-		ds := a.domains[dc.Name]
-		if ds == nil {
-			continue
-		}
+	for _, rt := range a.registry.runtimes() {
 		// This config runs now: key rotations go to its audit log.
-		ds.rotationAudit.Store(a.audit)
-		iss := ds.issuer.Issuer()
-		a.logger.Info("issuer", zap.String("domain", dc.Name), zap.String("issuer", iss),
+		rt.rotationAudit.Store(a.audit)
+		iss := rt.issuer.Issuer()
+		a.logger.Info("issuer", zap.String("domain", rt.name), zap.String("issuer", iss),
 			zap.String("discovery", iss+"/.well-known/openid-configuration"), zap.String("health", iss+"/healthz"))
 	}
 	return nil
+}
+
+func (a *App) start() error {
+	if err := a.openStore(); err != nil {
+		return err
+	}
+	if a.wantGateSessions {
+		if _, err := a.gateSessionRevocations(); err != nil {
+			return err
+		}
+	}
+	if err := a.registry.start(context.Background()); err != nil {
+		return err
+	}
+	for _, fn := range a.onStart {
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	a.registry.watch(a.stored)
+	return nil
+}
+
+// whenStarted has fn run when the app starts, after the store is open and
+// the domains are built (in the order handlers were provisioned); an error
+// fails the start.
+func (a *App) whenStarted(fn func() error) { a.onStart = append(a.onStart, fn) }
+
+// startWait bounds how long a request that arrives before the app has
+// started waits for it.
+const startWait = 30 * time.Second
+
+// await returns when the app has started — at once, after that — or an
+// error when it failed to, or did not within startWait (the caller answers
+// 503).
+func (a *App) await(ctx context.Context) error {
+	if a.started.Load() {
+		return nil
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-a.ready:
+		if a.startErr != nil {
+			return fmt.Errorf("gatehouse: the gatehouse app failed to start: %w", a.startErr)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("gatehouse: the gatehouse app has not started within %s", startWait)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // noteGate records a provisioned gate's sites for the start-up log.
@@ -431,13 +453,22 @@ func (a *App) noteGate(g *Gate) {
 	}
 }
 
-// Stop implements caddy.App.
-func (a *App) Stop() error { return nil }
+// Stop implements caddy.App: the registry stops following the store.
+func (a *App) Stop() error {
+	if a.registry != nil {
+		a.registry.stop()
+	}
+	return nil
+}
 
 // Cleanup releases this config's hold on the shared store and key managers;
 // they close when the last config that uses them is gone.
 func (a *App) Cleanup() error {
 	var errs []error
+	// Key managers before the store they use.
+	if a.registry != nil {
+		a.registry.close()
+	}
 	// Release in reverse order: key managers before the store they use.
 	for i := len(a.poolKeys) - 1; i >= 0; i-- {
 		if _, err := pool.Delete(a.poolKeys[i]); err != nil {
@@ -457,30 +488,41 @@ func loadApp(ctx caddy.Context, who string) (*App, error) {
 	return appIface.(*App), nil
 }
 
-// loadDomain returns a provisioned domain of this config's gatehouse app,
-// for a module named who.
-func loadDomain(ctx caddy.Context, who, name string) (*domainState, error) {
-	app, err := loadApp(ctx, who)
-	if err != nil {
-		return nil, err
+// wildcardDomain, as a handler's domain, is every domain (gatehouse_issuer
+// *); no domain may have this name.
+const wildcardDomain = "*"
+
+// configuredDomain checks that the configuration defines the domain ("" is
+// the default domain), for a module named who.
+func (a *App) configuredDomain(who, name string) error {
+	if !a.isConfigured(name) {
+		if len(a.Domains) == 0 {
+			return fmt.Errorf("%s: no gatehouse domain is configured; add a `gatehouse { domain { issuer https://... } }` global option", who)
+		}
+		return fmt.Errorf("%s: %s is not configured; add it to the gatehouse global option or name one of the configured domains", who, domainLabel(name))
 	}
-	ds, err := app.domain(name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", who, err)
-	}
-	return ds, nil
+	return nil
 }
 
-// domain returns a provisioned domain by name ("" is the default domain).
-func (a *App) domain(name string) (*domainState, error) {
-	ds, ok := a.domains[name]
-	if !ok {
-		if len(a.domains) == 0 {
-			return nil, fmt.Errorf("no gatehouse domain is configured; add a `gatehouse { domain { issuer https://... } }` global option")
-		}
-		return nil, fmt.Errorf("%s is not configured; add it to the gatehouse global option or name one of the configured domains", domainLabel(name))
+// handlerDomain checks the domain a gate or matcher names: the default
+// domain and a wildcard must be configured; a named domain the
+// configuration does not define is taken to be one stored through the
+// management API (checked when the app starts, and served once it exists).
+func (a *App) handlerDomain(who, name string) (configured bool, err error) {
+	if a.isConfigured(name) {
+		return true, nil
 	}
-	return ds, nil
+	switch name {
+	case "":
+		return false, a.configuredDomain(who, name)
+	case wildcardDomain:
+		return false, fmt.Errorf("%s: name one domain; %q means every domain only to gatehouse_issuer", who, wildcardDomain)
+	}
+	return false, nil
+}
+
+func (a *App) isConfigured(name string) bool {
+	return slices.ContainsFunc(a.Domains, func(dc *DomainConfig) bool { return dc.Name == name })
 }
 
 // expirer is what sweep needs of the store.

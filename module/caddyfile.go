@@ -18,7 +18,7 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterGlobalOption("gatehouse", parseGlobalOption)
-	httpcaddyfile.RegisterHandlerDirective("gatehouse_issuer", parseIssuerDirective)
+	httpcaddyfile.RegisterDirective("gatehouse_issuer", parseIssuerRoute)
 	httpcaddyfile.RegisterDirectiveOrder("gatehouse_issuer", httpcaddyfile.Before, "basic_auth")
 }
 
@@ -583,7 +583,35 @@ func parseRule(d *caddyfile.Dispenser) (policy.Rule, error) {
 	return r, nil
 }
 
-// parseIssuerDirective parses `gatehouse_issuer [<domain>]`.
+// parseIssuerRoute parses `gatehouse_issuer [<matcher>] [<domain>|*]` into a
+// route. It is a handler directive but for one thing: Caddy reads a lone
+// `*` after a directive as the match-everything matcher, while
+// `gatehouse_issuer *` means every domain (as `gatehouse_issuer * *` and
+// `gatehouse_issuer @m *` do).
+func parseIssuerRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	var matcherSet caddy.ModuleMap
+	if args := h.RemainingArgs(); len(args) == 1 && args[0] == wildcardDomain {
+		h.Reset()
+	} else {
+		h.Reset()
+		h.Next()
+		var err error
+		if matcherSet, err = h.ExtractMatcherSet(); err != nil {
+			return nil, err
+		}
+	}
+	ih, err := parseIssuerDirective(h)
+	if err != nil {
+		return nil, err
+	}
+	return h.NewRoute(matcherSet, ih), nil
+}
+
+// parseIssuerDirective parses `gatehouse_issuer [<domain>|*]` (its matcher
+// already taken).
 func parseIssuerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // directive name
 	ih := new(IssuerHandler)

@@ -1,12 +1,16 @@
 package module
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -88,11 +92,21 @@ type Gate struct {
 	// policies 403. "off" turns it off. Default: /.gatehouse/userinfo.
 	UserinfoPath string `json:"userinfo_path,omitempty"`
 
-	ds         *domainState
-	app        *App
-	policies   *policyRef // nil without Policies
+	app      *App
+	policies *policyRef // nil without Policies
+	// validators are the bearer blocks' validators, in order; the
+	// embedded issuer's is nil here (see gateBinding).
 	validators []*gateValidator
-	owned      []string
+	// needsDomain is set when the gate uses its domain's runtime (its
+	// embedded issuer's keys or its sign-in): it is looked up on every
+	// request, and what the gate builds on it is built again when it
+	// changes.
+	needsDomain bool
+	// run holds what the gate serves with (see gateBinding).
+	run *gateRun
+	// callbackPath and logoutPath are the login's paths (with defaults).
+	callbackPath, logoutPath string
+	owned                    []string
 	// forwardKeys are the canonical header names of Forward, in order.
 	forwardKeys []string
 	// kindKey is the canonical name of ForwardSubjectKind.
@@ -100,7 +114,6 @@ type Gate struct {
 	logger   *zap.Logger
 	audit    *zap.Logger
 	metrics  *gateMetrics
-	web      *gateWeb
 	releases []func()
 	// userinfoPath is UserinfoPath with its default; "" when off.
 	userinfoPath string
@@ -211,6 +224,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 
 func (g *Gate) provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
+	g.run = new(gateRun)
 	var err error
 	if g.app, err = loadApp(ctx, "gatehouse"); err != nil {
 		return err
@@ -221,41 +235,285 @@ func (g *Gate) provision(ctx caddy.Context) error {
 	if g.metrics, err = newGateMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering the gate's metrics: %w", err)
 	}
-	needDomain := g.Login != nil && g.Login.Issuer == "" || len(g.Policies) > 0
+	embeddedLogin := g.Login != nil && g.Login.Issuer == ""
+	g.needsDomain = embeddedLogin
 	for _, b := range g.Bearer {
-		needDomain = needDomain || b.embedded()
+		g.needsDomain = g.needsDomain || b.embedded()
 	}
-	if needDomain {
-		if g.ds, err = g.app.domain(g.Domain); err != nil {
-			return fmt.Errorf("gatehouse: %w", err)
+	configured := true
+	if g.needsDomain || len(g.Policies) > 0 {
+		if configured, err = g.app.handlerDomain("gatehouse", g.Domain); err != nil {
+			return err
 		}
 	}
 	if len(g.Policies) > 0 {
-		if g.policies, err = newPolicyRef(g.app.directory, g.Domain, g.Policies, g.logger); err != nil {
+		if !configured {
+			g.policies = deferredPolicyRef(g.app.directory, g.Domain, g.Policies, g.logger)
+		} else if g.policies, err = newPolicyRef(g.app.directory, g.Domain, g.Policies, g.logger); err != nil {
 			return fmt.Errorf("gatehouse: %w", err)
 		}
 	}
+	embedded := 0
 	for i, b := range g.Bearer {
 		v, err := g.provisionBearer(ctx, b)
 		if err != nil {
 			return fmt.Errorf("gatehouse: bearer[%d]: %w", i, err)
 		}
+		if v == nil {
+			if embedded++; embedded > 1 {
+				return fmt.Errorf("gatehouse: two bearer blocks trust the embedded issuer; merge them (the token's iss selects the block)")
+			}
+		}
 		for _, other := range g.validators {
-			if other.issuer == v.issuer {
+			if other != nil && v != nil && other.issuer == v.issuer {
 				return fmt.Errorf("gatehouse: two bearer blocks trust issuer %q; merge them (the token's iss selects the block)", v.issuer)
+			}
+		}
+		if v != nil && embedded > 0 || v == nil && len(g.validators) > 0 {
+			// The embedded issuer's URL, when the configuration says it
+			// (a stored domain's is checked when the gate binds to it).
+			if iss := g.embeddedIssuer(ctx, configured); iss != "" {
+				for _, other := range append(slices.Clone(g.validators), v) {
+					if other != nil && other.issuer == iss {
+						return fmt.Errorf("gatehouse: two bearer blocks trust issuer %q; merge them (the token's iss selects the block)", iss)
+					}
+				}
 			}
 		}
 		g.validators = append(g.validators, v)
 	}
 	if g.Login != nil {
-		if g.web, err = g.provisionLogin(ctx); err != nil {
+		g.app.wantGateSessions = true
+		if err := g.checkLogin(ctx, configured); err != nil {
 			return fmt.Errorf("gatehouse: login: %w", err)
 		}
 	}
 	if err := g.provisionUserinfo(); err != nil {
 		return err
 	}
-	return g.provisionHeaders()
+	if err := g.provisionHeaders(); err != nil {
+		return err
+	}
+	// What needs the store, or the domain's keys and issuer, is built when
+	// the app starts — and again whenever a stored domain's runtime
+	// changes.
+	g.app.whenStarted(func() error { return reportGate(g, g.start(configured)) })
+	return nil
+}
+
+// embeddedIssuer is the issuer URL of the gate's domain when the
+// configuration defines the domain, else "".
+func (g *Gate) embeddedIssuer(ctx context.Context, configured bool) string {
+	if !configured {
+		return ""
+	}
+	snap, err := g.app.static.Snapshot(ctx, g.Domain)
+	if err != nil {
+		return ""
+	}
+	return snap.Settings.Issuer
+}
+
+// checkLogin checks the login configuration without the store: the
+// durations, an external provider's secret, and — for a configured domain —
+// that the client is registered with the gate's callback on its site.
+func (g *Gate) checkLogin(ctx context.Context, configured bool) error {
+	l := g.Login
+	g.callbackPath, g.logoutPath = l.paths()
+	if l.RefreshBefore < 0 {
+		return fmt.Errorf("refresh_before %s is negative; give a positive duration such as 30s, or omit it", time.Duration(l.RefreshBefore))
+	}
+	if l.Issuer != "" {
+		if l.ClientSecret != "" && caddy.NewReplacer().ReplaceKnown(l.ClientSecret, "") == "" {
+			return fmt.Errorf("client_secret %q expands to nothing; set the environment variable or file it names", l.ClientSecret)
+		}
+		return nil
+	}
+	if !configured {
+		return nil // checked when the domain is served
+	}
+	snap, err := g.app.directory.Snapshot(ctx, g.Domain)
+	if err != nil {
+		return fmt.Errorf("%s: %w", domainLabel(g.Domain), err)
+	}
+	c := snap.Client(l.Client)
+	if c == nil {
+		return errLoginClient(l.Client, g.Domain, g.callbackPath)
+	}
+	return checkCallbackRegistered(c, g.callbackPath, g.sites)
+}
+
+// errLoginClient says that the gate's login client is not in its domain.
+func errLoginClient(client, domain, callbackPath string) error {
+	return fmt.Errorf("client %q is not registered in %s; add `client %s { redirect_uris https://<this site>%s }` to it", client, domainLabel(domain), client, callbackPath)
+}
+
+// paths are the login's callback and logout paths, defaults applied.
+func (l *GateLogin) paths() (callback, logout string) {
+	callback, logout = l.CallbackPath, l.LogoutPath
+	if callback == "" {
+		callback = "/.gatehouse/callback"
+	}
+	if logout == "" {
+		logout = "/.gatehouse/logout"
+	}
+	return callback, logout
+}
+
+// gateRun holds what a gate serves with.
+type gateRun struct {
+	// bound is the current binding (nil until the app starts, or while
+	// the gate's domain is not served).
+	bound atomic.Pointer[gateBinding]
+	mu    sync.Mutex   // one bind at a time
+	fail  *bindFailure // the last failed bind; guarded by mu
+}
+
+// gateBinding is what a gate serves with: its validators (the embedded
+// issuer's built on its domain's runtime) and its browser sessions.
+type gateBinding struct {
+	rt         *domainRuntime // nil when the gate needs no domain
+	validators []*gateValidator
+	web        *gateWeb // nil without Login
+	// seen is the registry state in which rt was last found to be the
+	// domain's runtime: while the registry is unchanged, a request needs
+	// no lookup.
+	seen     atomic.Pointer[registryState]
+	releases []func() // revocation subscriptions of the embedded validator
+}
+
+// bindFailure is a failed attempt to bind a runtime, not repeated within
+// bindRetry.
+type bindFailure struct {
+	rt  *domainRuntime
+	at  time.Time
+	err error
+}
+
+// bindRetry is how long a failure to build what a gate serves with (say,
+// its login client does not exist yet in a stored domain) is answered
+// before it is tried again.
+const bindRetry = time.Second
+
+// errDomainNotServed answers requests to a gate whose domain is not served:
+// not created yet, deleted, or failed to build.
+var errDomainNotServed = errors.New("gatehouse: the gate's domain is not served (not in the configuration or the store, or it could not be built); requests are refused until it is")
+
+// start builds what the gate serves with when the app starts. A
+// configured domain is always served: failing to build on it fails the
+// start. A stored one may not exist yet; its gate answers 503 until it does.
+func (g *Gate) start(configured bool) error {
+	if !g.needsDomain {
+		_, err := g.bind(nil, nil)
+		return err
+	}
+	reg := g.app.registry.state.Load()
+	rt := reg.lookup(g.Domain)
+	if rt == nil {
+		g.logger.Warn("the gate's domain is neither configured nor stored (yet); its requests get 503 until it is created through the management API",
+			zap.String("domain", g.Domain))
+		return nil
+	}
+	_, err := g.bind(rt, reg)
+	if err != nil && !configured {
+		g.logger.Error("the gate cannot serve its stored domain yet; its requests get 503", zap.String("domain", g.Domain), zap.Error(err))
+		return nil
+	}
+	return err
+}
+
+// binding returns what the gate serves this request with: for a gate that
+// uses its domain, the domain's runtime is looked up (an atomic load while
+// the registry is unchanged) and what the gate builds on it is rebuilt
+// when it changed.
+func (g *Gate) binding() (*gateBinding, error) {
+	b := g.run.bound.Load()
+	if !g.needsDomain {
+		if b == nil {
+			return nil, errors.New("gatehouse: the gate has not started")
+		}
+		return b, nil
+	}
+	reg := g.app.registry.state.Load()
+	if b != nil && b.seen.Load() == reg {
+		return b, nil
+	}
+	rt := reg.lookup(g.Domain)
+	if rt == nil {
+		return nil, errDomainNotServed
+	}
+	if b != nil && b.rt == rt {
+		b.seen.Store(reg)
+		return b, nil
+	}
+	return g.bind(rt, reg)
+}
+
+// bind builds what the gate serves with on rt (nil for a gate that needs
+// no domain) and makes it current.
+func (g *Gate) bind(rt *domainRuntime, reg *registryState) (*gateBinding, error) {
+	g.run.mu.Lock()
+	defer g.run.mu.Unlock()
+	if b := g.run.bound.Load(); b != nil && b.rt == rt {
+		b.seen.Store(reg)
+		return b, nil
+	}
+	if f := g.run.fail; f != nil && f.rt == rt && time.Since(f.at) < bindRetry {
+		return nil, f.err
+	}
+	b, err := g.newBinding(rt)
+	if err != nil {
+		g.run.fail = &bindFailure{rt: rt, at: time.Now(), err: err}
+		return nil, err
+	}
+	g.run.fail = nil
+	b.seen.Store(reg)
+	if old := g.run.bound.Swap(b); old != nil {
+		for _, r := range old.releases {
+			r()
+		}
+	}
+	return b, nil
+}
+
+func (g *Gate) newBinding(rt *domainRuntime) (*gateBinding, error) {
+	b := &gateBinding{rt: rt, validators: slices.Clone(g.validators)}
+	for i, v := range b.validators {
+		if v != nil {
+			continue
+		}
+		gv, release, err := g.embeddedValidator(g.Bearer[i], rt)
+		if err != nil {
+			b.release()
+			return nil, fmt.Errorf("gatehouse: bearer[%d]: %w", i, err)
+		}
+		b.releases = append(b.releases, release)
+		for j, other := range b.validators {
+			if j != i && other != nil && other.issuer == gv.issuer {
+				b.release()
+				return nil, fmt.Errorf("gatehouse: two bearer blocks trust issuer %q; merge them (the token's iss selects the block)", gv.issuer)
+			}
+		}
+		b.validators[i] = gv
+	}
+	if g.Login != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		web, err := g.provisionLogin(ctx, rt)
+		if err != nil {
+			b.release()
+			return nil, fmt.Errorf("gatehouse: login: %w", err)
+		}
+		b.web = web
+	}
+	return b, nil
+}
+
+func (b *gateBinding) release() {
+	for _, r := range b.releases {
+		r()
+	}
+	b.releases = nil
 }
 
 // defaultUserinfoPath is where a gate answers "who am I" unless told.
@@ -272,8 +530,8 @@ func (g *Gate) provisionUserinfo() error {
 	default:
 		g.userinfoPath = p
 	}
-	if g.web != nil {
-		for name, p := range map[string]string{"callback": g.web.callbackPath, "logout": g.web.logoutPath, "signed-out page": signedOutPath} {
+	if g.Login != nil {
+		for name, p := range map[string]string{"callback": g.callbackPath, "logout": g.logoutPath, "signed-out page": signedOutPath} {
 			if p == g.userinfoPath {
 				return fmt.Errorf("gatehouse: userinfo_path %s is also the gate's %s path; give it another path", p, name)
 			}
@@ -341,6 +599,9 @@ func (b *GateBearer) embedded() bool {
 	return b.Issuer == "" && b.JWKSURL == "" && b.PublicKeyFile == ""
 }
 
+// provisionBearer builds a bearer block's validator. The embedded
+// issuer's block is only checked here (nil, nil): its validator is built on
+// the domain's runtime (embeddedValidator).
 func (g *Gate) provisionBearer(ctx caddy.Context, b *GateBearer) (*gateValidator, error) {
 	cfg := bearer.Config{
 		Issuer:     b.Issuer,
@@ -357,15 +618,10 @@ func (g *Gate) provisionBearer(ctx caddy.Context, b *GateBearer) (*gateValidator
 	var ks bearer.KeySet
 	switch {
 	case b.embedded():
-		cfg.Issuer = g.ds.issuer.Issuer()
-		if len(cfg.Algorithms) == 0 {
-			cfg.Algorithms = keys.Algorithms
-		}
 		if len(b.Types) > 0 {
 			return nil, fmt.Errorf("the embedded issuer always marks access tokens typ at+jwt; remove `typ`")
 		}
-		cfg.Types = []string{"at+jwt"}
-		ks = g.ds.keys
+		return nil, nil
 	case b.PublicKeyFile != "":
 		sk, err := bearer.LoadPublicKeyFile(b.PublicKeyFile)
 		if err != nil {
@@ -390,20 +646,40 @@ func (g *Gate) provisionBearer(ctx caddy.Context, b *GateBearer) (*gateValidator
 	if err != nil {
 		return nil, err
 	}
-	gv := &gateValidator{issuer: cfg.Issuer, v: v, embedded: b.embedded()}
-	if b.embedded() {
-		gv.revoked = g.ds.revoke
-		// Every request checks the hub, cache hits included; a revoked jti
-		// is also dropped from the cache. A revoked family is not flushed:
-		// logouts revoke families, and flushing every cached token on each
-		// one would make a busy site re-verify everything.
-		g.releases = append(g.releases, g.ds.revoke.Subscribe(func(id revocation.ID) {
-			if id.IsJTI() {
-				v.Revoke(string(id))
-			}
-		}))
+	return &gateValidator{issuer: cfg.Issuer, v: v}, nil
+}
+
+// embeddedValidator builds the embedded issuer's validator on a runtime of
+// the gate's domain: its issuer URL and keys, and its revocations, which
+// every request checks (cache hits included). release ends the
+// subscription that drops revoked jtis from the validator's cache.
+func (g *Gate) embeddedValidator(b *GateBearer, rt *domainRuntime) (gv *gateValidator, release func(), err error) {
+	cfg := bearer.Config{
+		Issuer:     rt.issuer.Issuer(),
+		Audiences:  b.Audiences,
+		Algorithms: b.Algorithms,
+		Types:      []string{"at+jwt"},
+		Leeway:     time.Duration(b.Leeway),
+		Scopes:     b.Scopes,
+		ScopesAny:  b.ScopesAny,
 	}
-	return gv, nil
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = keys.Algorithms
+	}
+	v, err := bearer.NewValidator(cfg, rt.keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	gv = &gateValidator{issuer: cfg.Issuer, v: v, embedded: true, revoked: rt.revoke}
+	// A revoked jti is dropped from the cache. A revoked family is not
+	// flushed: logouts revoke families, and flushing every cached token on
+	// each one would make a busy site re-verify everything.
+	release = rt.revoke.Subscribe(func(id revocation.ID) {
+		if id.IsJTI() {
+			v.Revoke(string(id))
+		}
+	})
+	return gv, release, nil
 }
 
 // Cleanup releases shared key caches and revocation subscriptions.
@@ -412,6 +688,14 @@ func (g *Gate) Cleanup() error {
 		r()
 	}
 	g.releases = nil
+	if g.run == nil {
+		return nil
+	}
+	g.run.mu.Lock()
+	defer g.run.mu.Unlock()
+	if b := g.run.bound.Swap(nil); b != nil {
+		b.release()
+	}
 	return nil
 }
 
@@ -421,15 +705,23 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	for _, h := range g.owned {
 		r.Header.Del(h)
 	}
+	if err := g.app.await(r.Context()); err != nil {
+		return g.unavailable(w, err)
+	}
+	b, err := g.binding()
+	if err != nil {
+		return g.unavailable(w, err)
+	}
+	web := b.web
 
-	if g.web != nil {
+	if web != nil {
 		switch r.URL.Path {
-		case g.web.callbackPath:
-			return g.web.callback(w, r)
-		case g.web.logoutPath:
-			return g.web.logout(w, r)
+		case web.callbackPath:
+			return web.callback(w, r)
+		case web.logoutPath:
+			return web.logout(w, r)
 		case signedOutPath:
-			return g.web.signedOut(w, r)
+			return web.signedOut(w, r)
 		}
 	}
 	// Who am I: authenticated and authorized like any request, answered by
@@ -459,28 +751,37 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			if len(auth[0]) != len("Bearer ")+len(raw) || !strings.HasPrefix(auth[0], "Bearer ") || auth[0][len("Bearer "):] != raw {
 				r.Header["Authorization"] = []string{"Bearer " + raw}
 			}
-			return g.serveBearer(w, r, next, raw)
+			return g.serveBearer(w, r, next, b.validators, raw)
 		}
-		if strings.TrimSpace(auth[0]) != "" && g.web == nil {
+		if strings.TrimSpace(auth[0]) != "" && web == nil {
 			return g.challenge(w, &bearer.Error{Code: "invalid_request", Description: "the Authorization header must use the Bearer scheme", Reason: "non-bearer authorization"})
 		}
 	}
 
-	if g.web != nil {
-		return g.web.serveSession(w, r, next, !userinfo)
+	if web != nil {
+		return web.serveSession(w, r, next, !userinfo)
 	}
 	return g.challenge(w, nil)
 }
 
-func (g *Gate) serveBearer(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, raw string) error {
-	if len(g.validators) == 0 {
+// unavailable answers 503 when the gate cannot decide: the gatehouse app
+// has not started, or the gate's domain is not served. Nothing passes.
+func (g *Gate) unavailable(w http.ResponseWriter, err error) error {
+	g.metrics.request(outcomeUnavailable)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Retry-After", "5")
+	return caddyhttp.Error(http.StatusServiceUnavailable, err)
+}
+
+func (g *Gate) serveBearer(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, validators []*gateValidator, raw string) error {
+	if len(validators) == 0 {
 		return g.challenge(w, &bearer.Error{Code: "invalid_token", Description: "bearer tokens are not accepted here", Reason: "no bearer block configured"})
 	}
-	gv := g.validators[0]
-	if len(g.validators) > 1 {
+	gv := validators[0]
+	if len(validators) > 1 {
 		iss, _ := bearer.PeekIssuer(raw)
 		gv = nil
-		for _, c := range g.validators {
+		for _, c := range validators {
 			if c.issuer == iss {
 				gv = c
 				break
@@ -504,7 +805,7 @@ func (g *Gate) serveBearer(w http.ResponseWriter, r *http.Request, next caddyhtt
 		}
 		return g.challenge(w, be)
 	}
-	return g.authorize(w, r, next, tok.Claims, tok.Subject, subjectKind(tok.Claims, tok.Subject, gv.embedded), false, nil)
+	return g.authorize(w, r, next, tok.Claims, tok.Subject, subjectKind(tok.Claims, tok.Subject, gv.embedded), false, nil, nil)
 }
 
 // Subject kinds: a person, or a client acting on its own behalf.
@@ -530,8 +831,10 @@ func subjectKind(claims map[string]any, sub string, embedded bool) string {
 	return kindUser
 }
 
-// authorize runs the policies, sets headers and placeholders, and calls next.
-func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub, kind string, browser bool, sess *rp.Session) error {
+// authorize runs the policies, sets headers and placeholders, and calls
+// next. web and sess are those of a browser session (nil for a bearer
+// token).
+func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, claims map[string]any, sub, kind string, browser bool, web *gateWeb, sess *rp.Session) error {
 	if g.policies != nil {
 		d, err := g.policies.evaluate(r.Context(), claims)
 		if err != nil || !d.Allow {
@@ -545,7 +848,7 @@ func (g *Gate) authorize(w http.ResponseWriter, r *http.Request, next caddyhttp.
 				ce.Write(zap.String("event", "gate.policy"), zap.String("outcome", "denied"), zap.String("sub", sub), zap.Strings("policies", g.Policies), zap.String("reason", reason), zap.String("path", r.URL.Path))
 			}
 			g.metrics.request(outcomePolicyDenied)
-			return g.denied(w, r, browser, claims, sub, sess)
+			return g.denied(w, r, browser, claims, sub, web, sess)
 		}
 	}
 	g.metrics.request(outcomeAllowed)
@@ -652,18 +955,18 @@ func (g *Gate) challenge(w http.ResponseWriter, be *bearer.Error) error {
 // denied answers 403: an HTML page naming the signed-in account and the
 // policy ids (never claim values) for browsers, with a "Sign in as someone
 // else" button for a browser session; a JSON error for API clients.
-func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool, claims map[string]any, sub string, sess *rp.Session) error {
+func (g *Gate) denied(w http.ResponseWriter, r *http.Request, browser bool, claims map[string]any, sub string, web *gateWeb, sess *rp.Session) error {
 	w.Header().Set("Cache-Control", "no-store")
 	if browser {
 		view := deniedView{Account: accountName(claims, sub), Policies: g.Policies}
 		csp := ""
-		if g.web != nil && sess != nil {
-			token, err := g.web.logoutCSRF(sess)
+		if web != nil && sess != nil {
+			token, err := web.logoutCSRF(sess)
 			if err != nil {
 				return caddyhttp.Error(http.StatusInternalServerError, err)
 			}
-			view.Switch = &switchForm{Action: g.web.logoutPath, CSRF: token, Return: rp.SafeReturnPath(r.URL.RequestURI())}
-			csp = g.web.pageCSP(r.Context(), true)
+			view.Switch = &switchForm{Action: web.logoutPath, CSRF: token, Return: rp.SafeReturnPath(r.URL.RequestURI())}
+			csp = web.pageCSP(r.Context(), true)
 		}
 		return writePage(w, http.StatusForbidden, deniedPage, view, csp)
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/module/internal/bearer"
 	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/module/internal/issuer"
+	"github.com/gatehouse-auth/gatehouse/module/internal/keys"
+	"github.com/gatehouse-auth/gatehouse/module/internal/revocation"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/policy"
 )
@@ -250,6 +254,11 @@ func gbGate(b *testing.B, f *gbFixture, o gbOptions) *Gate {
 		}
 	}
 	g.validators = []*gateValidator{gv}
+	// As the app's start leaves it: started, the gate bound.
+	g.app = &App{started: new(atomic.Bool)}
+	g.app.started.Store(true)
+	g.run = new(gateRun)
+	g.run.bound.Store(&gateBinding{validators: g.validators})
 	return g
 }
 
@@ -444,4 +453,70 @@ func BenchmarkGate_Mixed(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// gbEmbedded is a domain runtime as the registry holds it: RS256 keys in a
+// SQLite store and the issuer, and an access token that issuer would mint.
+func gbEmbedded(b *testing.B) (*domainRuntime, string) {
+	b.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(filepath.Join(b.TempDir(), "gatehouse.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	mgr, err := keys.New(st, "", keys.Config{Algorithm: keys.RS256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := mgr.Load(ctx); err != nil {
+		b.Fatal(err)
+	}
+	static, err := directory.NewStatic(directory.StaticDomain{Domain: &identity.Domain{DomainSettings: identity.DomainSettings{Issuer: gbIssuer}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := issuer.New(ctx, issuer.Config{Directory: static, Domain: "", Store: st, Keys: mgr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := mgr.Sign(map[string]any{
+		"iss": gbIssuer, "aud": gbAudience, "sub": "user-1", "client_id": "bench-client",
+		"scope": "orders:read orders:write", "jti": "family-1.token-1",
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}, "at+jwt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &domainRuntime{name: "", keys: mgr, issuer: iss, revoke: revocation.NewHub()}, tok
+}
+
+// BenchmarkGate_EmbeddedBearerCached: a client re-using a token of the
+// domain's embedded issuer (a cache hit, and the revocation check); the
+// gate finds its domain in the app's registry on every request.
+func BenchmarkGate_EmbeddedBearerCached(b *testing.B) {
+	rt, tok := gbEmbedded(b)
+	app := &App{started: new(atomic.Bool)}
+	app.started.Store(true)
+	app.registry = newRegistry(app)
+	app.registry.configured[""] = rt
+	app.registry.publish()
+	g := &Gate{
+		Bearer: []*GateBearer{{Audiences: []string{gbAudience}, Scopes: []string{"orders:read"}}},
+		Forward: []ForwardHeader{
+			{Header: "X-Auth-Subject", Claim: "sub"},
+			{Header: "X-Auth-Client", Claim: "client_id"},
+			{Header: "X-Auth-Scope", Claim: "scope"},
+		},
+		logger: zap.NewNop(),
+		audit:  zap.NewNop(),
+		app:    app, run: new(gateRun), needsDomain: true, validators: []*gateValidator{nil},
+	}
+	if err := g.provisionHeaders(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Cleanup() })
+	gbCheck(b, g, tok)
+	gbRun(b, g, []string{tok}, 200)
 }

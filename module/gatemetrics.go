@@ -15,6 +15,9 @@ const (
 	outcomeInvalidRequest    = "invalid_request"
 	outcomeInsufficientScope = "insufficient_scope"
 	outcomePolicyDenied      = "policy_denied"
+	// outcomeUnavailable: the gate could not decide (the gatehouse app had
+	// not started, or the gate's domain is not served) and answered 503.
+	outcomeUnavailable = "unavailable"
 )
 
 // Browser-session events (label values of gatehouse_gate_sessions_total).
@@ -28,7 +31,7 @@ const (
 )
 
 var (
-	gateOutcomes  = []string{outcomeAllowed, outcomeNoCredentials, outcomeLoginRedirect, outcomeInvalidToken, outcomeInvalidRequest, outcomeInsufficientScope, outcomePolicyDenied}
+	gateOutcomes  = []string{outcomeAllowed, outcomeNoCredentials, outcomeLoginRedirect, outcomeInvalidToken, outcomeInvalidRequest, outcomeInsufficientScope, outcomePolicyDenied, outcomeUnavailable}
 	sessionEvents = []string{sessionLogin, sessionLoginFailed, sessionRefreshed, sessionRefreshFailed, sessionRejected, sessionLogout}
 )
 

@@ -71,7 +71,7 @@ func (web *gateWeb) serveSession(w http.ResponseWriter, r *http.Request, next ca
 	}
 	// A browser session is always a user's: a client's own grant has no
 	// browser and no ID token.
-	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, mayLogin && rp.IsNavigation(r), &s)
+	return g.authorize(w, r, next, s.Claims, s.Subject, kindUser, mayLogin && rp.IsNavigation(r), web, &s)
 }
 
 // check judges an opened session: made for this gate's audience (its keys

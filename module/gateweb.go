@@ -75,13 +75,15 @@ func cookieKeys(ctx context.Context, secrets store.Secrets) (*seal.Keys, error) 
 	return seal.NewKeys([][]byte{stored})
 }
 
-func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
+// provisionLogin builds the browser side of the gate: on rt, the runtime of
+// the gate's domain, for the embedded issuer (nil for an external one).
+// It reads the cookie keys from the store, so it runs when the gatehouse
+// app has started (and again when the domain's runtime changes).
+func (g *Gate) provisionLogin(ctx context.Context, rt *domainRuntime) (*gateWeb, error) {
 	l := g.Login
 	web := &gateWeb{
 		g:             g,
 		cfg:           l,
-		callbackPath:  l.CallbackPath,
-		logoutPath:    l.LogoutPath,
 		lifetime:      time.Duration(l.SessionLifetime),
 		flows:         map[string]*rp.Flow{},
 		refreshBefore: 30 * time.Second,
@@ -93,12 +95,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	if l.RefreshBefore > 0 {
 		web.refreshBefore, web.fixedRefresh = time.Duration(l.RefreshBefore), true
 	}
-	if web.callbackPath == "" {
-		web.callbackPath = "/.gatehouse/callback"
-	}
-	if web.logoutPath == "" {
-		web.logoutPath = "/.gatehouse/logout"
-	}
+	web.callbackPath, web.logoutPath = l.paths()
 	if web.lifetime == 0 {
 		web.lifetime = 12 * time.Hour
 	}
@@ -110,7 +107,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	// other's cookies (browsers share cookies across the ports of a host).
 	web.audience = rp.Audience{Domain: g.Domain, Issuer: l.Issuer, Client: l.Client}
 	if l.Issuer == "" {
-		web.audience.Issuer = g.ds.issuer.Issuer()
+		web.audience.Issuer = rt.issuer.Issuer()
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -130,9 +127,9 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 	}
 
 	if l.Issuer == "" {
-		rp, err := g.ds.issuer.RelyingParty(l.Client)
+		rp, err := rt.issuer.RelyingParty(l.Client)
 		if err != nil {
-			return nil, fmt.Errorf("client %q is not registered in %s; add `client %s { redirect_uris https://<this site>%s }` to it", l.Client, domainLabel(g.Domain), l.Client, web.callbackPath)
+			return nil, errLoginClient(l.Client, g.Domain, web.callbackPath)
 		}
 		// The callback must be registered for the client on this site (the
 		// client as the domain has it now).
@@ -152,7 +149,7 @@ func (g *Gate) provisionLogin(ctx caddy.Context) (*gateWeb, error) {
 			p.fallback = scopes
 		}
 		web.provider = p
-		web.revoked = g.ds.revoke
+		web.revoked = rt.revoke
 		web.idOnRefresh = slices.Contains(scopes, "openid")
 	} else {
 		repl := caddy.NewReplacer()

@@ -67,17 +67,24 @@ func (m *PolicyMatcher) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// Provision resolves the policies in the gatehouse app.
+// Provision resolves the policies in the gatehouse app. For a configured
+// domain they must be defined now; a domain stored through the management
+// API is read when requests come (a policy it lacks matches nobody).
 func (m *PolicyMatcher) Provision(ctx caddy.Context) error {
-	if _, err := loadDomain(ctx, "gatehouse_policy", m.Domain); err != nil {
-		return err
-	}
 	if len(m.Policies) == 0 {
 		return fmt.Errorf("gatehouse_policy: no policy ids given")
 	}
 	app, err := loadApp(ctx, "gatehouse_policy")
 	if err != nil {
 		return err
+	}
+	configured, err := app.handlerDomain("gatehouse_policy", m.Domain)
+	if err != nil {
+		return err
+	}
+	if !configured {
+		m.policies = deferredPolicyRef(app.directory, m.Domain, m.Policies, ctx.Logger())
+		return nil
 	}
 	snap, err := app.directory.Snapshot(ctx, m.Domain)
 	if err != nil {

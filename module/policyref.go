@@ -46,6 +46,13 @@ func newPolicyRef(dir directory.Directory, domain string, ids []string, logger *
 	return p, nil
 }
 
+// deferredPolicyRef refers to policies of a domain that is not configured
+// (one stored through the management API): nothing is checked now; a
+// policy the domain does not define when a request comes fails it closed.
+func deferredPolicyRef(dir directory.Directory, domain string, ids []string, logger *zap.Logger) *policyRef {
+	return &policyRef{dir: dir, domain: domain, ids: ids, logger: logger}
+}
+
 // evaluate decides claims against the policies of the current snapshot.
 // An error means the decision could not be made (the directory could not
 // answer, or a policy is no longer defined): the caller denies.

@@ -46,6 +46,14 @@ type StoreOpener interface {
 	OpenStore(ctx context.Context) (store.Store, error)
 }
 
+// StoreChecker is implemented by stores that can be checked without
+// writing anything (reaching a database server): a configuration whose
+// store cannot be reached is refused when it is provisioned, `caddy
+// validate` included, though the store is opened only when the app starts.
+type StoreChecker interface {
+	CheckStore(ctx context.Context) error
+}
+
 // storeUsager is what a store may implement to show its Caddyfile syntax
 // in errors.
 type storeUsager interface {
@@ -236,6 +244,10 @@ func (s *PostgresStore) OpenStore(ctx context.Context) (store.Store, error) {
 	return st, nil
 }
 
+// CheckStore implements StoreChecker: the database answers (nothing is
+// created or changed).
+func (s *PostgresStore) CheckStore(ctx context.Context) error { return s.reach(ctx) }
+
 // reach connects to the database once, within postgresReachTimeout or the
 // DSN's connect_timeout when that is smaller. Only reaching the database is
 // bounded: the schema migrations that postgres.Open runs next take as long as
@@ -268,6 +280,7 @@ func (s *PostgresStore) reach(ctx context.Context) error {
 var (
 	_ StoreOpener       = (*SQLiteStore)(nil)
 	_ StoreOpener       = (*PostgresStore)(nil)
+	_ StoreChecker      = (*PostgresStore)(nil)
 	_ caddy.Provisioner = (*SQLiteStore)(nil)
 	_ caddy.Provisioner = (*PostgresStore)(nil)
 

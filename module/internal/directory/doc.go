@@ -16,7 +16,9 @@
 //   - Static: the configuration's domains, fixed when it is built.
 //   - Stored: the store's domains, with snapshots rebuilt from rows when the
 //     store's directory version moves (a Watcher polls it; Refresh applies
-//     a write made in this process at once); users read from the store.
+//     a write made in this process at once; Changed wakes whoever follows
+//     the domains, such as the Caddy app's registry of served domains);
+//     users read from the store.
 //   - Layered: configuration over store. What the configuration defines
 //     wins per id and is read-only ("managed": "config" in a management API);
 //     domains are the union; users are looked up in the configuration first.

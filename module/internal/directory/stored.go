@@ -47,6 +47,10 @@ type Stored struct {
 	// rows that changed (a client is a pure function of its id, data and
 	// secret hash, and immutable once built). Guarded by mu.
 	decoded map[clientKey]decodedClient
+	// changed is closed (and replaced) whenever new snapshots are swapped
+	// in; see Changed.
+	cmu     sync.Mutex
+	changed chan struct{}
 }
 
 type clientKey struct{ domain, id string }
@@ -100,8 +104,32 @@ func (s *Stored) Refresh(ctx context.Context) error {
 		after, err := s.st.DirectoryVersion(ctx)
 		if err != nil || after == v || attempt > 0 {
 			s.state.Store(next)
+			s.notify()
 			return nil
 		}
+	}
+}
+
+// Changed returns a channel that is closed the next time Refresh (or
+// Watch) swaps in new snapshots: a domain was added, changed or removed, or
+// anything else in the store's directory moved. Take the channel before
+// reading what may change, so that no swap in between goes unnoticed.
+func (s *Stored) Changed() <-chan struct{} {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// notify wakes everyone waiting on Changed.
+func (s *Stored) notify() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
 	}
 }
 

@@ -299,6 +299,48 @@ func TestStored_AnotherInstancesWriteArrivesThroughWatch(t *testing.T) {
 	})
 }
 
+// TestStored_ChangedIsClosedWhenSnapshotsAreSwapped: Changed wakes a
+// waiter when another instance's write arrives through the watcher, and
+// not when a Refresh finds nothing new.
+func TestStored_ChangedIsClosedWhenSnapshotsAreSwapped(t *testing.T) {
+	backends(t, func(t *testing.T, open func() store.Store) {
+		writer, reader := open(), open()
+		r := rows{t, writer}
+		d := NewStored(reader, func(err error) { t.Errorf("watch: %v", err) })
+		first := d.Changed()
+		if err := d.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-first:
+		default:
+			t.Fatal("the first read did not close Changed")
+		}
+		quiet := d.Changed()
+		if err := d.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-quiet:
+			t.Fatal("a Refresh without a change closed Changed")
+		default:
+		}
+		wctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); d.Watch(wctx, 20*time.Millisecond) }()
+		defer func() { cancel(); <-done }()
+		r.domain("acme", "https://acme.example.com", identity.DomainSettings{})
+		select {
+		case <-quiet:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a domain another instance wrote did not close Changed within 5s")
+		}
+		if names, err := d.Domains(ctx); err != nil || len(names) != 1 || names[0] != "acme" {
+			t.Fatalf("after Changed: %v %v", names, err)
+		}
+	})
+}
+
 // TestLayered_ConfigOverTheStore: the configuration over a real store —
 // the configured client wins over a stored one of the same id and is
 // config-managed; a stored client is served beside it; a stored user the

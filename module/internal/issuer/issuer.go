@@ -158,8 +158,8 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if cfg.CodeLifetime < 0 || cfg.CodeLifetime > 60*time.Second {
 		return nil, fmt.Errorf("code lifetime %s is out of range; use at most 60s", cfg.CodeLifetime)
 	}
-	if sl := snap.Settings.SessionLifetime; sl != 0 && sl < minSessionLifetime {
-		return nil, fmt.Errorf("session lifetime %s is too short; use at least 1m", sl)
+	if err := checkSessionLifetime(snap.Settings.SessionLifetime); err != nil {
+		return nil, err
 	}
 	if cfg.RefreshReuseGrace == 0 {
 		cfg.RefreshReuseGrace = 2 * time.Second
@@ -246,6 +246,27 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 
 // minSessionLifetime bounds the SSO session's lifetime from below.
 const minSessionLifetime = time.Minute
+
+func checkSessionLifetime(sl time.Duration) error {
+	if sl != 0 && sl < minSessionLifetime {
+		return fmt.Errorf("session lifetime %s is too short; use at least 1m", sl)
+	}
+	return nil
+}
+
+// CheckSettings reports what New would refuse in a domain's settings and
+// sign-in methods, without a store, keys or a directory: a configuration
+// is checked with it before anything is opened (`caddy validate` creates
+// nothing). nil methods: the password method alone.
+func CheckSettings(settings identity.DomainSettings, methods []authn.Method) error {
+	if err := identity.ValidateIssuerURL(settings.Issuer); err != nil {
+		return err
+	}
+	if err := checkSessionLifetime(settings.SessionLifetime); err != nil {
+		return err
+	}
+	return new(Issuer).setMethods(methods)
+}
 
 // sessionLifetime is the domain's SSO session lifetime (default 12h).
 func sessionLifetime(snap *directory.Snapshot) time.Duration {
