@@ -156,10 +156,8 @@ func adminError(status int, msg string) error {
 // management API's rule).
 func (a *App) adminDomainName(name string) string {
 	if name == mgmtapi.DefaultDomain {
-		if _, named := a.domains[name]; !named {
-			if _, unnamed := a.domains[""]; unnamed {
-				return ""
-			}
+		if a.registry.lookup(name) == nil && a.registry.lookup("") != nil {
+			return ""
 		}
 	}
 	return name
@@ -183,9 +181,9 @@ type adminRotation struct {
 // adminRotate adds a signing key to a domain ahead of its schedule.
 func adminRotate(ctx context.Context, a *App, segs []string) (any, *adminFailure) {
 	name := a.adminDomainName(segs[1])
-	ds, err := a.domain(name)
-	if err != nil {
-		return nil, &adminFailure{status: http.StatusNotFound, message: err.Error()}
+	ds := a.registry.lookup(name)
+	if ds == nil {
+		return nil, &adminFailure{status: http.StatusNotFound, message: fmt.Sprintf("%s is not served here: neither configured nor created through the management API", domainLabel(name))}
 	}
 	before := ds.keys.Status()
 	if err := ds.keys.Rotate(ctx); err != nil {

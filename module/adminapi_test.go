@@ -19,15 +19,27 @@ func TestAdminSegments(t *testing.T) {
 // TestAdminDomainName: "default" is the unnamed domain, unless a domain is
 // called that.
 func TestAdminDomainName(t *testing.T) {
-	unnamed := &App{domains: map[string]*domainState{"": {}, "corp": {}}}
+	app := func(names ...string) *App {
+		a := &App{}
+		a.registry = newRegistry(a)
+		for _, n := range names {
+			a.registry.configured[n] = &domainRuntime{name: n}
+		}
+		a.registry.publish()
+		return a
+	}
+	unnamed := app("", "corp")
 	if got := unnamed.adminDomainName("default"); got != "" {
 		t.Fatalf("default with an unnamed domain: %q", got)
 	}
 	if got := unnamed.adminDomainName("corp"); got != "corp" {
 		t.Fatalf("corp: %q", got)
 	}
-	named := &App{domains: map[string]*domainState{"": {}, "default": {}}}
+	named := app("", "default")
 	if got := named.adminDomainName("default"); got != "default" {
 		t.Fatalf("default with a domain of that name: %q", got)
+	}
+	if got := app("corp").adminDomainName("default"); got != "default" {
+		t.Fatalf("default without an unnamed domain: %q", got)
 	}
 }

@@ -88,7 +88,7 @@ func gbSessionGate(b *testing.B, dir directory.Directory) (*Gate, []*http.Cookie
 			b.Fatal(err)
 		}
 	}
-	g.web = web
+	g.run.bound.Store(&gateBinding{validators: g.validators, web: web})
 	if g.metrics, err = newGateMetrics(nil); err != nil {
 		b.Fatal(err)
 	}
