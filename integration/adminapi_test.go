@@ -114,7 +114,7 @@ func TestAdminAPI_RotateKeysAndRevokeSessions(t *testing.T) {
 		status       int
 		want         string
 	}{
-		{"POST", "/gatehouse/domains/nope/keys/rotate", 404, `domain "nope" is not configured`},
+		{"POST", "/gatehouse/domains/nope/keys/rotate", 404, `domain "nope" is not served here`},
 		{"POST", "/gatehouse/domains/nope/users/alice/revoke", 404, `domain "nope" does not exist`},
 		{"POST", "/gatehouse/domains/corp/users/mallory/revoke", 404, `user "mallory" does not exist in domain "corp"`},
 		{"GET", "/gatehouse/domains/corp/keys/rotate", 405, "use POST"},

@@ -125,6 +125,7 @@ func runEndToEnd(t *testing.T, st fleetStore) {
 		"scope": "offline_access", "audiences": []string{e2eAudience}, "redirectUris": []string{redirect}, "policies": []string{"access"}}, 201), &client); err != nil || client.ClientSecret == "" {
 		t.Fatalf("client: %v %+v", err, client)
 	}
+	clientMade := time.Now()
 
 	// Sign-in: authorization code + PKCE, discovery at the issuer's URL.
 	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
@@ -153,14 +154,19 @@ func runEndToEnd(t *testing.T, st fleetStore) {
 		resp, body := do(t, nil, "GET", in.gate+"/orders", map[string]string{"Authorization": "Bearer " + tok.AccessToken, "Accept": "application/json"})
 		return resp.StatusCode, body
 	}
-	for _, in := range insts {
-		if s, body := gateAt(in); s != 200 || body != "hello "+user.Sub {
-			t.Fatalf("instance %s's gate with the access token: %d %q", in.name, s, body)
-		}
+	// A took every write: its gate admits the token at once. B reads the
+	// domain, its policy and its client from the store within 2 s of the
+	// last write.
+	d := delays{}
+	if s, body := gateAt(a); s != 200 || body != "hello "+user.Sub {
+		t.Fatalf("instance A's gate with the access token: %d %q", s, body)
+	}
+	d.add("the new domain at B's gate", until(t, "the new domain's token admitted at B's gate", clientMade, func() bool { s, _ := gateAt(b); return s == 200 }))
+	if s, body := gateAt(b); s != 200 || body != "hello "+user.Sub {
+		t.Fatalf("instance B's gate with the access token: %d %q", s, body)
 	}
 
 	// The policy, through A: A's gate at once, B's within 2 s; and back.
-	d := delays{}
 	for _, step := range []struct {
 		body   map[string]any
 		status int

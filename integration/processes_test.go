@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -156,6 +157,21 @@ func startCaddyProcessAdmin(t *testing.T, name, caddyfile, adminAddr string, env
 		}
 	})
 	return p
+}
+
+// exited waits up to d for the process to end by itself and returns its
+// exit status; false (and the process killed) when it still ran.
+func (p *caddyProcess) exited(d time.Duration) (code int, ok bool) {
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+		return p.cmd.ProcessState.ExitCode(), true
+	case <-time.After(d):
+		_ = p.cmd.Process.Kill()
+		<-done
+		return 0, false
+	}
 }
 
 // withoutTokenAudit drops the audit entries of issued tokens, which would

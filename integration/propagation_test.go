@@ -3,6 +3,7 @@ package integration
 import (
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,8 +34,15 @@ func TestPropagation_PostgreSQL(t *testing.T) { runPropagation(t, postgresFleetS
 func runPropagation(t *testing.T, st fleetStore) {
 	f := newFleet(t, st, "", fleetRole{api: true}, fleetRole{gate: true, policy: fleetPolicy})
 	a := f.start(0)
-	// What B's gate needs before it starts: the policy it names, and the
-	// users who sign in through it.
+	// B's gate names a policy of the configured domain that its
+	// configuration does not define: while the store does not define it
+	// either, B does not start, and says why.
+	p := startCaddyProcess(t, "instance B without the policy", string(mustRead(t, f.insts[1].caddyfile)), st.env...)
+	if code, ok := p.exited(30 * time.Second); !ok || code == 0 || !strings.Contains(p.log.String(), `gatehouse: policy [`+fleetPolicy+`] is not defined; domain \"corp\" has no policies`) {
+		t.Fatalf("B started without its gate's policy anywhere: exited %v, status %d\n%s", ok, code, tail(p.log.String(), 3000))
+	}
+	// What B's gate needs before it starts: the policy it names (stored
+	// through A's API), and the users who sign in through it.
 	f.api(a, "PUT", "/v1/domain/corp/policy/"+fleetPolicy, allowAll, 201)
 	carol := f.createUser(a, "carol", "carol-password-42")
 	dave := f.createUser(a, "dave", "dave-password-42")

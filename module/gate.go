@@ -247,11 +247,7 @@ func (g *Gate) provision(ctx caddy.Context) error {
 		}
 	}
 	if len(g.Policies) > 0 {
-		if !configured {
-			g.policies = deferredPolicyRef(g.app.directory, g.Domain, g.Policies, g.logger)
-		} else if g.policies, err = newPolicyRef(g.app.directory, g.Domain, g.Policies, g.logger); err != nil {
-			return fmt.Errorf("gatehouse: %w", err)
-		}
+		g.policies = g.app.policyRef("gatehouse", g.Domain, g.Policies, configured, g.logger)
 	}
 	embedded := 0
 	for i, b := range g.Bearer {

@@ -68,8 +68,9 @@ func (m *PolicyMatcher) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // Provision resolves the policies in the gatehouse app. For a configured
-// domain they must be defined now; a domain stored through the management
-// API is read when requests come (a policy it lacks matches nobody).
+// domain they must be defined by its configuration now or by the store when
+// the app starts; a domain stored through the management API is read when
+// requests come (a policy it lacks matches nobody).
 func (m *PolicyMatcher) Provision(ctx caddy.Context) error {
 	if len(m.Policies) == 0 {
 		return fmt.Errorf("gatehouse_policy: no policy ids given")
@@ -82,20 +83,7 @@ func (m *PolicyMatcher) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if !configured {
-		m.policies = deferredPolicyRef(app.directory, m.Domain, m.Policies, ctx.Logger())
-		return nil
-	}
-	snap, err := app.directory.Snapshot(ctx, m.Domain)
-	if err != nil {
-		return fmt.Errorf("gatehouse_policy: %w", err)
-	}
-	if snap.Policies == nil {
-		return fmt.Errorf("gatehouse_policy: %s defines no policies; add them with `policy_file` or a `policy` block", domainLabel(m.Domain))
-	}
-	if m.policies, err = newPolicyRef(app.directory, m.Domain, m.Policies, ctx.Logger()); err != nil {
-		return fmt.Errorf("gatehouse_policy: %w", err)
-	}
+	m.policies = app.policyRef("gatehouse_policy", m.Domain, m.Policies, configured, ctx.Logger())
 	return nil
 }
 

@@ -32,18 +32,47 @@ type policyRef struct {
 // mistake stops the configuration from loading.
 func newPolicyRef(dir directory.Directory, domain string, ids []string, logger *zap.Logger) (*policyRef, error) {
 	p := &policyRef{dir: dir, domain: domain, ids: ids, logger: logger}
-	snap, err := dir.Snapshot(context.Background(), domain)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", domainLabel(domain), err)
-	}
-	if snap.Policies == nil {
-		return nil, fmt.Errorf("policy %v is not defined; %s has no policies (add them with `policy_file` or a `policy` block)", ids, domainLabel(domain))
-	}
-	if err := snap.CheckPolicies(ids); err != nil {
+	if err := p.check(context.Background()); err != nil {
 		return nil, err
 	}
-	p.checked.Store(snap)
 	return p, nil
+}
+
+// check fails unless the domain's current snapshot defines every id.
+func (p *policyRef) check(ctx context.Context) error {
+	snap, err := p.dir.Snapshot(ctx, p.domain)
+	if err != nil {
+		return fmt.Errorf("%s: %w", domainLabel(p.domain), err)
+	}
+	if snap.Policies == nil {
+		return fmt.Errorf("policy %v is not defined; %s has no policies (add them with `policy_file` or a `policy` block, or through the management API)", p.ids, domainLabel(p.domain))
+	}
+	if err := snap.CheckPolicies(p.ids); err != nil {
+		return err
+	}
+	p.checked.Store(snap)
+	return nil
+}
+
+// policyRef refers a handler (who) to policies of a domain. For a
+// configured domain, ids its configuration defines are checked now (a typo
+// stops provisioning, `caddy validate` included); a policy stored through
+// the management API can only be seen once the store is open, so when one
+// is not in the configuration the check runs when the app starts, and a
+// policy defined nowhere fails the start. A domain only the store holds is
+// checked per request (deferredPolicyRef).
+func (a *App) policyRef(who, domain string, ids []string, configured bool, logger *zap.Logger) *policyRef {
+	p := deferredPolicyRef(a.directory, domain, ids, logger)
+	if !configured || p.check(context.Background()) == nil {
+		return p
+	}
+	a.whenStarted(func() error {
+		if err := p.check(context.Background()); err != nil {
+			return fmt.Errorf("%s: %w", who, err)
+		}
+		return nil
+	})
+	return p
 }
 
 // deferredPolicyRef refers to policies of a domain that is not configured
