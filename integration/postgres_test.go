@@ -4,23 +4,17 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
-// postgresDSN is the test database (the one the store suite uses). Without
-// it the test is skipped, saying how to enable it, except in CI where it
-// fails.
+// postgresDSN is the test database (the one the store suite uses), which
+// must be a postgres:// URL; see internal/pgtest.
 func postgresDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("GATEHOUSE_TEST_POSTGRES_DSN must be set in CI")
-		}
-		t.Skip(`GATEHOUSE_TEST_POSTGRES_DSN is not set: run (as root) eval "$(bash .ci/postgres.sh)" first`)
-	}
+	dsn := pgtest.DSN(t)
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		t.Fatal("GATEHOUSE_TEST_POSTGRES_DSN must be a postgres:// URL for this test")

@@ -1,10 +1,6 @@
 package integration
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,60 +10,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 // Tests that need several Caddy processes (instances of one deployment on
 // one database) run the binary cmd/caddy builds, each in its own process.
 
-// postgresDSNEnv names the variable holding the DSN of a PostgreSQL
-// database the tests may create schemas in (as for the store suite).
-const postgresDSNEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
-
 // postgresSchema returns the DSN of a fresh schema of the test database,
 // dropped when t ends (after every process using it was stopped, since
-// cleanups run last-registered first). Outside CI a missing DSN skips t; in
-// CI (CI=true) it fails it, so the test cannot silently not run there.
+// cleanups run last-registered first); see internal/pgtest.
 func postgresSchema(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv(postgresDSNEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(postgresDSNEnv + " must be set in CI")
-		}
-		t.Skip(postgresDSNEnv + ` is not set: run (as root) eval "$(bash .ci/postgres.sh)" first, or point it at a database where the tests may create schemas`)
-	}
-	ctx := context.Background()
-	admin, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connecting to %s: %v", postgresDSNEnv, err)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := pgx.Identifier{"gatehouse_it_" + hex.EncodeToString(b)}.Sanitize()
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("creating schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	name := strings.Trim(schema, `"`)
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("%s is not a valid URL", postgresDSNEnv)
-		}
-		q := u.Query()
-		q.Set("search_path", name)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " search_path=" + name
+	dsn, _ := pgtest.Schema(t, "gatehouse_it_")
+	return dsn
 }
 
 var (

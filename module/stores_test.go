@@ -2,12 +2,9 @@ package module
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/jackc/pgx/v5"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 // TestProvisionFailsFastWhenPostgresIsUnreachable checks that a PostgreSQL
@@ -75,35 +72,18 @@ func TestProvisionFailsFastWhenPostgresIsUnreachable(t *testing.T) {
 // lets a real database through, with a pool_* parameter in the DSN (which
 // only the pool understands) and a schema of its own.
 func TestPostgresStoreOpensAReachableDatabase(t *testing.T) {
-	const dsnEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(dsnEnv + " must be set in CI")
-		}
-		t.Skip(dsnEnv + ` is not set: run (as root) eval "$(bash .ci/postgres.sh)" first, or point it at a database where the tests may create schemas`)
-	}
+	dsn, schema := pgtest.Schema(t, "gatehouse_reach_")
 	u, err := url.Parse(dsn)
 	if err != nil || !strings.HasPrefix(dsn, "postgres") {
-		t.Fatalf("%s must be a postgres:// URL for this test", dsnEnv)
+		t.Fatalf("%s must be a postgres:// URL for this test", pgtest.DSNEnv)
 	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := pgx.Identifier{"gatehouse_reach_" + hex.EncodeToString(b)}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec(ctx, "DROP SCHEMA "+schema.Sanitize()+" CASCADE")
 	q := u.Query()
-	q.Set("search_path", schema[0])
+	if q.Get("search_path") != schema {
+		t.Fatalf("the schema's DSN does not name it")
+	}
 	q.Set("pool_max_conns", "2")
 	u.RawQuery = q.Encode()
+	ctx := context.Background()
 
 	s := &PostgresStore{DSN: u.String()}
 	if err := s.Provision(caddy.Context{}); err != nil {

@@ -2,11 +2,8 @@ package module
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/jackc/pgx/v5"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 // validateCaddyfile is a configuration that uses every part of Gatehouse
@@ -139,40 +136,14 @@ func TestValidateIsADryRun(t *testing.T) {
 // one is still refused: TestProvisionFailsFastWhenPostgresIsUnreachable)
 // but creates no table in it.
 func TestValidateCreatesNoTableInPostgres(t *testing.T) {
-	const dsnEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(dsnEnv + " must be set in CI")
-		}
-		t.Skip(dsnEnv + ` is not set: run (as root) eval "$(bash .ci/postgres.sh)" first, or point it at a database where the tests may create schemas`)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || !strings.HasPrefix(dsn, "postgres") {
-		t.Fatalf("%s must be a postgres:// URL for this test", dsnEnv)
-	}
+	dsn, name := pgtest.Schema(t, "gatehouse_validate_")
+	admin := pgtest.Admin(t)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 8)
-	rand.Read(b)
-	name := "gatehouse_validate_" + hex.EncodeToString(b)
-	schema := pgx.Identifier{name}.Sanitize()
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
 
 	root := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", filepath.Join(root, "data"))
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(root, "config"))
-	t.Setenv("GATEHOUSE_TEST_VALIDATE_DSN", u.String())
+	t.Setenv("GATEHOUSE_TEST_VALIDATE_DSN", dsn)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(fmt.Sprintf(validateCaddyfile, "store postgres {env.GATEHOUSE_TEST_VALIDATE_DSN}")), nil)
 	if err != nil {
 		t.Fatalf("adapt: %v", err)

@@ -2,21 +2,14 @@ package directory
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 	"github.com/gatehouse-auth/gatehouse/module/internal/claims"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
@@ -40,7 +33,7 @@ func backends(t *testing.T, fn func(t *testing.T, open func() store.Store)) {
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := postgresSchema(t)
+		dsn, _ := pgtest.Schema(t, "gatehouse_dir_")
 		fn(t, func() store.Store {
 			st, err := postgres.Open(context.Background(), dsn)
 			if err != nil {
@@ -50,50 +43,6 @@ func backends(t *testing.T, fn func(t *testing.T, open func() store.Store)) {
 			return st
 		})
 	})
-}
-
-const postgresDSNEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
-
-// postgresSchema returns the test database's DSN with a fresh schema,
-// dropped when t ends.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(postgresDSNEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(postgresDSNEnv + " must be set in CI")
-		}
-		t.Skip(postgresDSNEnv + ` is not set: run (as root) eval "$(bash .ci/postgres.sh)" first, or point it at a database where the tests may create schemas`)
-	}
-	ctx := context.Background()
-	admin, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connecting to %s: %v", postgresDSNEnv, err)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	name := "gatehouse_dir_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
-		admin.Close()
-		t.Fatalf("creating schema %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", name, err)
-		}
-	})
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("%s is not a URL", postgresDSNEnv)
-		}
-		q := u.Query()
-		q.Set("search_path", name)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " search_path=" + name
 }
 
 // rows writes directory rows the way a management API would.

@@ -2,83 +2,23 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store/storetest"
 )
 
-// dsnEnv names the variable holding the DSN of a PostgreSQL database the
-// tests may create schemas in. .ci/postgres.sh starts a throwaway cluster
-// and prints it: eval "$(bash .ci/postgres.sh)".
-const dsnEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
-
-// testDSN returns the test database's DSN. Outside CI a missing DSN skips
-// the PostgreSQL tests; in CI (CI=true) it fails them, so the suite cannot
-// silently not run there.
-func testDSN(t testing.TB) string {
+// freshSchema returns the DSN of a schema of the test database of t's
+// own, dropped when t ends (internal/pgtest).
+func freshSchema(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(dsnEnv + " must be set in CI")
-		}
-		t.Skip(dsnEnv + ` is not set: to run the PostgreSQL suite, run (as root) eval "$(bash .ci/postgres.sh)" first, or point it at a database where the tests may create schemas`)
-	}
+	dsn, _ := pgtest.Schema(t, "gatehouse_test_")
 	return dsn
-}
-
-var (
-	adminOnce sync.Once
-	admin     *pgxpool.Pool
-	adminErr  error
-)
-
-// freshSchema creates a schema with a random name, dropped when t ends, and
-// returns dsn with search_path set to it, so runs never see each other.
-func freshSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	adminOnce.Do(func() { admin, adminErr = pgxpool.New(context.Background(), dsn) })
-	if adminErr != nil {
-		t.Fatalf("connecting to %s: %v", dsnEnv, adminErr)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "gatehouse_test_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatalf("creating schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(t, dsn, schema)
-}
-
-func withSearchPath(t testing.TB, dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("%s is not a valid URL", dsnEnv)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " search_path=" + schema
 }
 
 // open opens a Store, closed (before its schema is dropped) when t ends.
@@ -111,14 +51,14 @@ func reusing(s *Store, handle store.Store) func(t *testing.T) store.Store {
 }
 
 func TestConformance(t *testing.T) {
-	s := open(t, freshSchema(t, testDSN(t)))
+	s := open(t, freshSchema(t))
 	storetest.Run(t, reusing(s, s))
 }
 
 // Two pools on one schema stand for two Gatehouse instances sharing the
 // database: calls alternate between them.
 func TestConformanceTwoInstances(t *testing.T) {
-	d := freshSchema(t, testDSN(t))
+	d := freshSchema(t)
 	a, b := open(t, d), open(t, d)
 	storetest.Run(t, reusing(a, storetest.RoundRobin(a, b)))
 }
@@ -131,10 +71,10 @@ func TestOpenMalformedDSN(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	dsn := testDSN(t)
+	pgtest.DSN(t)
 	ctx := context.Background()
 	t.Run("concurrent first opens migrate once", func(t *testing.T) {
-		d := freshSchema(t, dsn)
+		d := freshSchema(t)
 		errs := make(chan error, 4)
 		for range 4 {
 			go func() {
@@ -160,7 +100,7 @@ func TestOpen(t *testing.T) {
 		}
 	})
 	t.Run("database from a newer Gatehouse is refused", func(t *testing.T) {
-		d := freshSchema(t, dsn)
+		d := freshSchema(t)
 		s := open(t, d)
 		if _, err := s.pool.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (999, now())"); err != nil {
 			t.Fatal(err)
@@ -173,19 +113,19 @@ func TestOpen(t *testing.T) {
 }
 
 func BenchmarkCreateConsumeAuthCode(b *testing.B) {
-	storetest.BenchmarkCreateConsumeAuthCode(b, open(b, freshSchema(b, testDSN(b))))
+	storetest.BenchmarkCreateConsumeAuthCode(b, open(b, freshSchema(b)))
 }
 
 func BenchmarkRotateRefreshToken(b *testing.B) {
-	storetest.BenchmarkRotateRefreshToken(b, open(b, freshSchema(b, testDSN(b))))
+	storetest.BenchmarkRotateRefreshToken(b, open(b, freshSchema(b)))
 }
 
 func BenchmarkUserRead(b *testing.B) {
-	storetest.BenchmarkUserRead(b, open(b, freshSchema(b, testDSN(b))))
+	storetest.BenchmarkUserRead(b, open(b, freshSchema(b)))
 }
 
 func TestClock(t *testing.T) {
-	s := open(t, freshSchema(t, testDSN(t)))
+	s := open(t, freshSchema(t))
 	storetest.TestClock(t, s, func(now func() time.Time) { s.Now = now })
 }
 
@@ -194,7 +134,7 @@ func TestClock(t *testing.T) {
 // survives, and the session grants of version 4 work.
 func TestMigrateFromVersion3(t *testing.T) {
 	ctx := context.Background()
-	d := freshSchema(t, testDSN(t))
+	d := freshSchema(t)
 	pool, err := pgxpool.New(ctx, d)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +161,7 @@ func TestMigrateFromVersion3(t *testing.T) {
 // API-key tables of version 5 work.
 func TestMigrateFromVersion4(t *testing.T) {
 	ctx := context.Background()
-	d := freshSchema(t, testDSN(t))
+	d := freshSchema(t)
 	pool, err := pgxpool.New(ctx, d)
 	if err != nil {
 		t.Fatal(err)
