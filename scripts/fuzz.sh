@@ -30,8 +30,9 @@ while read -r pkg name; do
 	fi
 	log=$(mktemp)
 	if go test "$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" >"$log" 2>&1; then
-		last=$(grep -o 'execs: [0-9]*.*new interesting: [0-9]*' "$log" | tail -1 || true)
-		printf '%-40s %-28s ok   %s\n' "$pkg" "$name" "${last:-(no progress line)}"
+		execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
+		found=$(grep -o 'new interesting: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
+		printf '%-40s %-28s ok   %s executions, %s new inputs in %s\n' "$pkg" "$name" "${execs:-?}" "${found:-?}" "$fuzztime"
 	else
 		printf '%-40s %-28s FAIL\n' "$pkg" "$name"
 		tail -40 "$log"
