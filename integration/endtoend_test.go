@@ -102,6 +102,17 @@ func runEndToEnd(t *testing.T, st fleetStore) {
 		t.Fatalf("apikey create: %d\n%s\n%s", code, stdout, stderr)
 	}
 	key := strings.SplitN(stdout, "\n", 2)[0]
+	// The command line's key action is in the configuration's audit log,
+	// as the API's are: the key's ID, never the key.
+	keyID := strings.Split(key, "_")[1]
+	auditFile := filepath.Join(dir, "audit-A.log")
+	var created bool
+	for _, e := range logEntries(t, auditFile) {
+		created = created || (e["logger"] == "gatehouse.audit" && e["action"] == "apikey.create" && e["outcome"] == "success" && e["via"] == "cli" && e["object"] == keyID)
+	}
+	if raw := string(mustRead(t, auditFile)); !created || strings.Contains(raw, key) || strings.Contains(raw, strings.SplitN(key, "_", 3)[2]) {
+		t.Fatalf("the audit log of apikey create (entry found: %v; the key must not be in it):\n%s", created, raw)
+	}
 	f := &fleet{t: t, key: key}
 	for _, in := range insts {
 		src := string(mustRead(t, in.caddyfile))

@@ -11,6 +11,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/gatehouse-auth/gatehouse/module/internal/mgmtapi"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
@@ -36,9 +38,11 @@ func addAPIKeyCommands(cmd *cobra.Command) {
 		Short: "Creates, lists and revokes the management API's keys",
 		Long: `Creates, lists and revokes the keys of the management API (gatehouse_api),
 in the store the configuration names: the configuration is adapted (a
-Caddyfile by default), its gatehouse app's store is opened, and nothing else
-is started. Run it where the server's store is reachable (the same SQLite
-file, or the same PostgreSQL database).`,
+Caddyfile by default), its gatehouse app's store and its logs are opened,
+and nothing else is started. create and revoke are audited (gatehouse.audit)
+in those logs, as the management API's actions are. Run it where the
+server's store is reachable (the same SQLite file, or the same PostgreSQL
+database).`,
 		RunE: helpOrUnknown,
 	}
 	cmd.AddCommand(group)
@@ -95,16 +99,26 @@ read. --expires sets the lifetime (default 4320h, 180 days; 0: never).`,
 	group.AddCommand(revokeCmd)
 }
 
+// cliStore is what the apikey commands work with: the configuration's
+// gatehouse app (not provisioned), its store, opened, and its audit logger.
+type cliStore struct {
+	app   *App
+	st    store.Store
+	audit *zap.Logger
+	close func()
+}
+
 // openStore adapts the configuration, loads its gatehouse app's store
-// module and opens the store; nothing else is provisioned or started (no
-// signing key is made). close releases it.
-func (f configFlags) openStore(ctx context.Context) (app *App, st store.Store, closeFn func(), err error) {
+// module and opens the store, and opens the configuration's logs for the
+// audit logger; nothing else is provisioned or started (no signing key is
+// made, no server listens). close releases the store.
+func (f configFlags) openStore(ctx context.Context) (*cliStore, error) {
 	if f.config == "" {
-		return nil, nil, nil, errors.New("--config is required: the configuration whose store holds the keys")
+		return nil, errors.New("--config is required: the configuration whose store holds the keys")
 	}
-	app, err = f.loadGatehouseApp()
+	app, logging, err := f.loadConfig()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if app.StoreRaw == nil {
 		app.StoreRaw = json.RawMessage(`{"backend":"sqlite"}`)
@@ -112,23 +126,58 @@ func (f configFlags) openStore(ctx context.Context) (app *App, st store.Store, c
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	audit, err := cliAuditLogger(app, logging)
+	if err != nil {
+		return nil, err
+	}
 	cctx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
 	mod, err := cctx.LoadModule(app, "StoreRaw")
 	if err != nil {
 		cancel()
-		return nil, nil, nil, fmt.Errorf("loading the store: %w", err)
+		return nil, fmt.Errorf("loading the store: %w", err)
 	}
 	opener, ok := mod.(StoreOpener)
 	if !ok {
 		cancel()
-		return nil, nil, nil, fmt.Errorf("module %T is not a Gatehouse store", mod)
+		return nil, fmt.Errorf("module %T is not a Gatehouse store", mod)
 	}
-	st, err = opener.OpenStore(cctx)
+	st, err := opener.OpenStore(cctx)
 	if err != nil {
 		cancel()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return app, st, func() { st.Close(); cancel() }, nil
+	return &cliStore{app: app, st: st, audit: audit, close: func() { _ = audit.Sync(); st.Close(); cancel() }}, nil
+}
+
+// cliAuditLogger is the audit logger (gatehouse.audit) of the configuration's
+// logs, opened as the server opens them, so that the key actions of the
+// command line are recorded where the server records the management API's:
+// in the logs that include gatehouse.audit, and in the default log unless it
+// excludes it. Only the logs are set up; no app is provisioned.
+func cliAuditLogger(app *App, logging *caddy.Logging) (*zap.Logger, error) {
+	ctx, err := caddy.ProvisionContext(&caddy.Config{Logging: logging})
+	if err != nil {
+		return nil, fmt.Errorf("opening the configuration's logs: %w", err)
+	}
+	return ctx.Logger(app).Named("audit"), nil
+}
+
+// auditCLI records a key action of the command line in the audit log, in
+// the shape of the management API's entries: object is the key acted on;
+// there is no key_id (no key acts: the command line reaches the store
+// itself), and via is "cli".
+func auditCLI(audit *zap.Logger, action string, err error, fields ...zap.Field) {
+	outcome, level := "success", zapcore.InfoLevel
+	if err != nil {
+		outcome, level = "failure", zapcore.WarnLevel
+		fields = append(fields, zap.String("reason", err.Error()))
+	}
+	ce := audit.Check(level, "gatehouse management "+action+" "+outcome)
+	if ce == nil {
+		return
+	}
+	ce.Write(append([]zap.Field{zap.String("event", "management"), zap.String("action", action),
+		zap.String("outcome", outcome), zap.String("via", "cli")}, fields...)...)
 }
 
 func (o apikeyOptions) clock() time.Time {
@@ -145,13 +194,13 @@ func createAPIKey(ctx context.Context, o apikeyOptions, stdout, stderr io.Writer
 	if err := mgmtapi.CheckKeyName(o.name); err != nil {
 		return 1, fmt.Errorf("--name: %w", err)
 	}
-	app, st, closeStore, err := o.openStore(ctx)
+	cs, err := o.openStore(ctx)
 	if err != nil {
 		return 1, err
 	}
-	defer closeStore()
+	defer cs.close()
 	if o.domain != "" {
-		if err := apikeyDomainExists(ctx, app, st, o.domain); err != nil {
+		if err := apikeyDomainExists(ctx, cs.app, cs.st, o.domain); err != nil {
 			return 1, err
 		}
 	}
@@ -160,10 +209,13 @@ func createAPIKey(ctx context.Context, o apikeyOptions, stdout, stderr io.Writer
 	if o.expires > 0 {
 		spec.ExpiresAt = now.Add(o.expires)
 	}
-	key, rec, err := mgmtapi.CreateKey(ctx, st, spec, now)
+	key, rec, err := mgmtapi.CreateKey(ctx, cs.st, spec, now)
 	if err != nil {
+		auditCLI(cs.audit, "apikey.create", err, zap.String("domain", o.domain), zap.String("object", o.name))
 		return 1, fmt.Errorf("creating the key: %w", err)
 	}
+	auditCLI(cs.audit, "apikey.create", nil, zap.String("domain", rec.Domain),
+		zap.String("object", rec.ID), zap.String("name", rec.Name), zap.Bool("read_only", rec.ReadOnly))
 	fmt.Fprintln(stdout, key)
 	fmt.Fprintf(stderr, "API key %s created: %s. It is shown only now; keep it secret.\n", rec.ID, describeKey(rec))
 	return 0, nil
@@ -207,12 +259,12 @@ func describeKey(k store.APIKey) string {
 }
 
 func listAPIKeys(ctx context.Context, o apikeyOptions, stdout io.Writer) (int, error) {
-	_, st, closeStore, err := o.openStore(ctx)
+	cs, err := o.openStore(ctx)
 	if err != nil {
 		return 1, err
 	}
-	defer closeStore()
-	keys, err := st.APIKeys(ctx)
+	defer cs.close()
+	keys, err := cs.st.APIKeys(ctx)
 	if err != nil {
 		return 1, fmt.Errorf("listing the keys: %w", err)
 	}
@@ -254,17 +306,20 @@ func revokeAPIKey(ctx context.Context, o apikeyOptions, id string, stdout io.Wri
 		}
 		return 1, fmt.Errorf("%q is not a key ID (16 characters a-z, 2-7); `apikey list` shows the IDs", id)
 	}
-	_, st, closeStore, err := o.openStore(ctx)
+	cs, err := o.openStore(ctx)
 	if err != nil {
 		return 1, err
 	}
-	defer closeStore()
-	k, err := st.RevokeAPIKey(ctx, id, o.clock())
+	defer cs.close()
+	k, err := cs.st.RevokeAPIKey(ctx, id, o.clock())
 	if errors.Is(err, store.ErrNotFound) {
-		return 1, fmt.Errorf("no API key %s in the store", id)
+		err = fmt.Errorf("no API key %s in the store", id)
+	} else if err != nil {
+		err = fmt.Errorf("revoking the key: %w", err)
 	}
+	auditCLI(cs.audit, "apikey.revoke", err, zap.String("object", id))
 	if err != nil {
-		return 1, fmt.Errorf("revoking the key: %w", err)
+		return 1, err
 	}
 	fmt.Fprintf(stdout, "API key %s revoked (%s).\n", k.ID, describeKey(k))
 	return 0, nil

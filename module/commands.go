@@ -195,25 +195,33 @@ func (f *configFlags) add(cmd *cobra.Command) {
 // loadGatehouseApp adapts the configuration and returns its gatehouse app,
 // not provisioned: nothing is opened or created.
 func (f configFlags) loadGatehouseApp() (*App, error) {
+	app, _, err := f.loadConfig()
+	return app, err
+}
+
+// loadConfig adapts the configuration and returns its gatehouse app and
+// its logging section (nil when it has none), neither provisioned.
+func (f configFlags) loadConfig() (*App, *caddy.Logging, error) {
 	raw, _, _, err := caddycmd.LoadConfig(f.config, f.adapter)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var cfg struct {
-		Apps map[string]json.RawMessage `json:"apps"`
+		Apps    map[string]json.RawMessage `json:"apps"`
+		Logging *caddy.Logging             `json:"logging"`
 	}
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, fmt.Errorf("%s: %v", f.config, err)
+		return nil, nil, fmt.Errorf("%s: %v", f.config, err)
 	}
 	appRaw, ok := cfg.Apps["gatehouse"]
 	if !ok {
-		return nil, fmt.Errorf("%s has no gatehouse app; add a `gatehouse { domain { ... } }` global option", f.config)
+		return nil, nil, fmt.Errorf("%s has no gatehouse app; add a `gatehouse { domain { ... } }` global option", f.config)
 	}
 	app := new(App)
 	if err := json.Unmarshal(appRaw, app); err != nil {
-		return nil, fmt.Errorf("%s: the gatehouse app: %v", f.config, err)
+		return nil, nil, fmt.Errorf("%s: the gatehouse app: %v", f.config, err)
 	}
-	return app, nil
+	return app, cfg.Logging, nil
 }
 
 // checkConfigPolicies implements `policy check --config`: it compiles every
