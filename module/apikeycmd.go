@@ -39,7 +39,7 @@ func addAPIKeyCommands(cmd *cobra.Command) {
 		Long: `Creates, lists and revokes the keys of the management API (gatehouse_api),
 in the store the configuration names: the configuration is adapted (a
 Caddyfile by default), its gatehouse app's store and its logs are opened,
-and nothing else is started. create and revoke are audited (gatehouse.audit)
+and nothing else is started. Each action is audited (gatehouse.audit)
 in those logs, as the management API's actions are. Run it where the
 server's store is reachable (the same SQLite file, or the same PostgreSQL
 database).`,
@@ -153,7 +153,8 @@ func (f configFlags) openStore(ctx context.Context) (*cliStore, error) {
 // logs, opened as the server opens them, so that the key actions of the
 // command line are recorded where the server records the management API's:
 // in the logs that include gatehouse.audit, and in the default log unless it
-// excludes it. Only the logs are set up; no app is provisioned.
+// excludes it. Only the logs are set up; no app is provisioned. They stay
+// open until the process exits (the command's own lifetime).
 func cliAuditLogger(app *App, logging *caddy.Logging) (*zap.Logger, error) {
 	ctx, err := caddy.ProvisionContext(&caddy.Config{Logging: logging})
 	if err != nil {
@@ -266,7 +267,11 @@ func listAPIKeys(ctx context.Context, o apikeyOptions, stdout io.Writer) (int, e
 	defer cs.close()
 	keys, err := cs.st.APIKeys(ctx)
 	if err != nil {
-		return 1, fmt.Errorf("listing the keys: %w", err)
+		err = fmt.Errorf("listing the keys: %w", err)
+	}
+	auditCLI(cs.audit, "apikey.list", err)
+	if err != nil {
+		return 1, err
 	}
 	now := o.clock()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

@@ -2,6 +2,8 @@ package module
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,12 +15,19 @@ import (
 
 // TestAPIKeyCommands: create prints the key alone on stdout's first line
 // and stores only its hash; list shows the key's record, never the key;
-// revoke revokes it. Nothing but the store is opened: no signing key is
-// made.
+// revoke revokes it. Nothing but the store and the logs is opened: no
+// signing key is made. Each action is in the configuration's audit log,
+// the key never.
 func TestAPIKeyCommands(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "gatehouse.db")
+	auditLog := filepath.Join(dir, "audit.log")
 	cf := writeTemp(t, "Caddyfile", `{
+	log audit {
+		output file `+auditLog+`
+		include gatehouse.audit
+		format json
+	}
 	gatehouse {
 		store sqlite `+db+`
 		domain acme {
@@ -87,4 +96,31 @@ func TestAPIKeyCommands(t *testing.T) {
 		t.Fatal("a refused command stored a key")
 	}
 	var _ store.Credentials = st
+
+	raw, err := os.ReadFile(auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var e struct{ Logger, Action, Outcome, Via, Object string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if e.Logger != "gatehouse.audit" || e.Via != "cli" {
+			t.Fatalf("audit line %q", line)
+		}
+		if e.Object == id {
+			e.Object = "<id>"
+		}
+		got = append(got, e.Action+" "+e.Outcome+" "+e.Object)
+	}
+	if len(got) < 3 {
+		t.Fatalf("audit log: %q", got)
+	}
+	want := []string{"apikey.create success <id>", "apikey.list success ", "apikey.create success " + strings.Split(got[2], " ")[2],
+		"apikey.revoke success <id>", "apikey.revoke failure aaaaaaaaaaaaaaaa"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || strings.Contains(string(raw), key) {
+		t.Fatalf("audit log:\n%s\nwant:\n%s\n(the key must not be in it)", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
