@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
@@ -139,27 +137,11 @@ func runEndToEnd(t *testing.T, st fleetStore) {
 	clientMade := time.Now()
 
 	// Sign-in: authorization code + PKCE, discovery at the issuer's URL.
-	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
-	provider, err := oidc.NewProvider(ctx, issuer)
-	if err != nil {
-		t.Fatalf("discovery of %s: %v", issuer, err)
+	flow := signInCodeFlow(t, issuer, "webapp", client.ClientSecret, redirect, "bob", "bob-password-42", "n-1")
+	if flow.idToken.Subject != user.Sub {
+		t.Fatalf("ID token of %s, want %s", flow.idToken.Subject, user.Sub)
 	}
-	conf := oauth2.Config{ClientID: "webapp", ClientSecret: client.ClientSecret, Endpoint: provider.Endpoint(), RedirectURL: redirect,
-		Scopes: []string{oidc.ScopeOpenID, "email", "offline_access"}}
-	verifier := oauth2.GenerateVerifier()
-	br := browser(t)
-	back := signIn(t, br, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n-1")), "bob", "bob-password-42")
-	tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("code exchange (callback %s): %v", back, err)
-	}
-	idt, err := provider.Verifier(&oidc.Config{ClientID: "webapp"}).Verify(ctx, tok.Extra("id_token").(string))
-	if err != nil || idt.Subject != user.Sub || idt.Nonce != "n-1" {
-		t.Fatalf("ID token: %v, %+v", err, idt)
-	}
-	if tok.RefreshToken == "" {
-		t.Fatal("no refresh token")
-	}
+	tok, br, conf := flow.tok, flow.browser, flow.conf
 
 	gateAt := func(in *e2eInstance) (int, string) {
 		resp, body := do(t, nil, "GET", in.gate+"/orders", map[string]string{"Authorization": "Bearer " + tok.AccessToken, "Accept": "application/json"})

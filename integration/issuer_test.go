@@ -136,6 +136,46 @@ func randomString(t testing.TB) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// codeFlow is a finished authorization code + PKCE sign-in at an issuer
+// found by discovery: its browser (holding the SSO session), the client's
+// configuration and verifier, and the tokens, the ID token verified.
+type codeFlow struct {
+	ctx      context.Context
+	provider *oidc.Provider
+	conf     oauth2.Config
+	verifier string
+	browser  *http.Client
+	tok      *oauth2.Token
+	idToken  *oidc.IDToken
+}
+
+// signInCodeFlow signs login in at issuer with a confidential client asking
+// for openid, email and offline_access, and checks what comes back: a code
+// exchanged with its verifier, an ID token that verifies with the nonce, and
+// a refresh token.
+func signInCodeFlow(t testing.TB, issuer, clientID, secret, redirect, login, password, nonce string) *codeFlow {
+	t.Helper()
+	f := &codeFlow{ctx: oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second}), verifier: oauth2.GenerateVerifier(), browser: browser(t)}
+	var err error
+	if f.provider, err = oidc.NewProvider(f.ctx, issuer); err != nil {
+		t.Fatalf("discovery of %s: %v", issuer, err)
+	}
+	f.conf = oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: f.provider.Endpoint(), RedirectURL: redirect,
+		Scopes: []string{oidc.ScopeOpenID, "email", "offline_access"}}
+	back := signIn(t, f.browser, f.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(f.verifier), oidc.Nonce(nonce)), login, password)
+	if f.tok, err = f.conf.Exchange(f.ctx, back.Query().Get("code"), oauth2.VerifierOption(f.verifier)); err != nil {
+		t.Fatalf("code exchange (callback %s): %v", back, err)
+	}
+	raw, _ := f.tok.Extra("id_token").(string)
+	if f.idToken, err = f.provider.Verifier(&oidc.Config{ClientID: clientID}).Verify(f.ctx, raw); err != nil || f.idToken.Nonce != nonce {
+		t.Fatalf("ID token: %v, %+v", err, f.idToken)
+	}
+	if f.tok.RefreshToken == "" {
+		t.Fatal("no refresh token")
+	}
+	return f
+}
+
 // signIn follows authURL through the login form as a browser would and
 // returns the redirect back to the client (with code or error).
 func signIn(t testing.TB, c *http.Client, authURL, login, password string) *url.URL {
@@ -528,33 +568,9 @@ func TestIssuer_LoginThrottleCountsPerClientBehindTrustedProxies(t *testing.T) {
 		c.Transport = forwardedFor{addr, http.DefaultTransport}
 		return c
 	}
-	// attempt posts the login form once and returns the status.
 	attempt := func(c *http.Client, password string) int {
 		t.Helper()
-		resp, err := c.Get(conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		loc, err := resp.Location()
-		if err != nil {
-			t.Fatalf("authorize: %d", resp.StatusCode)
-		}
-		if resp, err = c.Get(loc.String()); err != nil {
-			t.Fatal(err)
-		}
-		page, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		form := url.Values{"login": {"alice"}, "password": {password}, "method": {"pwd"}}
-		for _, m := range hiddenField.FindAllStringSubmatch(string(page), -1) {
-			form.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
-		}
-		post, err := c.PostForm(resp.Request.URL.String(), form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		post.Body.Close()
-		return post.StatusCode
+		return loginAttempt(t, c, conf, "alice", password)
 	}
 	guesser := from("203.0.113.7")
 	for i := range 5 {

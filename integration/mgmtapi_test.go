@@ -15,36 +15,25 @@ import (
 	"testing"
 	"time"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/clitest"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/spf13/cobra"
 	"golang.org/x/oauth2"
 )
 
 // gatehouseCLI runs `caddy gatehouse args...` in this process, as Caddy's
-// command line does, and returns its exit status and output.
+// command line does, and returns its exit status (1 for any error, whose
+// message ends stderr) and output.
 func gatehouseCLI(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	c, ok := caddycmd.Commands()["gatehouse"]
-	if !ok {
-		t.Fatal("the gatehouse command is not registered")
+	stdout, stderr, err := clitest.Run(args...)
+	if err != nil {
+		return 1, stdout, stderr + err.Error()
 	}
-	gh := &cobra.Command{Use: c.Name + " " + c.Usage, Short: c.Short, Long: c.Long}
-	c.CobraFunc(gh)
-	root := &cobra.Command{Use: "caddy", SilenceUsage: true}
-	root.AddCommand(gh)
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(append([]string{"gatehouse"}, args...))
-	if err := root.Execute(); err != nil {
-		return 1, out.String(), errOut.String() + err.Error()
-	}
-	return 0, out.String(), errOut.String()
+	return 0, stdout, stderr
 }
 
 // mgmtEnv is a Caddy serving the management API on a loopback port, over
@@ -617,27 +606,11 @@ func mgmtIssuer(env *mgmtEnv, key string) {
 	env.call("PUT", "/v1/domain/corp/client/web", key, map[string]any{"clientType": "Confidential", "grantType": "AuthorizationCode",
 		"scope": "offline_access", "redirectUris": []string{redirect}}).must(t, 201).decode(t, &web)
 
-	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
-	provider, err := oidc.NewProvider(ctx, issuer)
-	if err != nil {
-		t.Fatalf("discovery: %v", err)
+	flow := signInCodeFlow(t, issuer, "web", web.ClientSecret, redirect, "dave@example.com", "dave-password-42", "n")
+	if flow.idToken.Subject != u.Sub {
+		t.Fatalf("ID token of %s, want %s", flow.idToken.Subject, u.Sub)
 	}
-	conf := oauth2.Config{ClientID: "web", ClientSecret: web.ClientSecret, Endpoint: provider.Endpoint(), RedirectURL: redirect,
-		Scopes: []string{oidc.ScopeOpenID, "email", "offline_access"}}
-	verifier := oauth2.GenerateVerifier()
-	b := browser(t)
-	back := signIn(t, b, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n")), "dave@example.com", "dave-password-42")
-	tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("code exchange (callback %s): %v", back, err)
-	}
-	idt, err := provider.Verifier(&oidc.Config{ClientID: "web"}).Verify(ctx, tok.Extra("id_token").(string))
-	if err != nil || idt.Subject != u.Sub {
-		t.Fatalf("ID token: %v, sub %v, want %s", err, idt, u.Sub)
-	}
-	if tok.RefreshToken == "" {
-		t.Fatal("no refresh token")
-	}
+	ctx, provider, conf, verifier, b, tok := flow.ctx, flow.provider, flow.conf, flow.verifier, flow.browser, flow.tok
 
 	// Deleting the user ends their refresh token and their session.
 	var del struct{ RevokedFamilies, EndedSessions int }

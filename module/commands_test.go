@@ -1,7 +1,6 @@
 package module
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,9 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/spf13/cobra"
-
+	"github.com/gatehouse-auth/gatehouse/internal/clitest"
 	"github.com/gatehouse-auth/gatehouse/module/internal/version"
 )
 
@@ -20,21 +17,8 @@ import (
 // and returns the exit status Caddy's main would exit with, and the output.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	c, ok := caddycmd.Commands()["gatehouse"]
-	if !ok {
-		t.Fatal("the gatehouse command is not registered")
-	}
-	// What caddycmd does with a registered command.
-	gh := &cobra.Command{Use: c.Name + " " + c.Usage, Short: c.Short, Long: c.Long}
-	c.CobraFunc(gh)
-	root := &cobra.Command{Use: "caddy", SilenceUsage: true}
-	root.AddCommand(gh)
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(append([]string{"gatehouse"}, args...))
-	err := root.Execute()
-	return exitCode(err), out.String(), errOut.String()
+	stdout, stderr, err := clitest.Run(args...)
+	return exitCode(err), stdout, stderr
 }
 
 // exitCode is the status caddycmd.Main exits with after err: 0 without an

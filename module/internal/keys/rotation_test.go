@@ -326,15 +326,16 @@ func headerKID(t *testing.T, raw string) string {
 	return jws.Signatures[0].Header.KeyID
 }
 
-// TestUnknownKIDRereadsTheStoreWithACooldown: a gate that meets a kid it
-// does not know reads the store again (another instance may have made a
-// key that signs at once), but at most once per cooldown, so a flood of
-// made-up kids cannot hammer the database.
-func TestUnknownKIDRereadsTheStoreWithACooldown(t *testing.T) {
+// newKIDOfAnotherInstance: two instances a and b of domain "d" on one
+// counting store loaded their keys; both were down past the key's end, and
+// a came back first and made a key that signs at once (kid). b has not
+// polled yet. It returns the clock, the store, b and kid.
+func newKIDOfAnotherInstance(t *testing.T, alg string) (*clock, *countingStore, *Manager, string) {
+	t.Helper()
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	st := &countingStore{Store: newStore(t, c)}
 	ctx := context.Background()
-	cfg := Config{Algorithm: ES256, RotateEvery: time.Minute, Now: c.Now}
+	cfg := Config{Algorithm: alg, RotateEvery: time.Minute, Now: c.Now}
 	a, _ := New(st, "d", cfg)
 	b, _ := New(st, "d", cfg)
 	if err := a.Load(ctx); err != nil {
@@ -343,13 +344,20 @@ func TestUnknownKIDRereadsTheStoreWithACooldown(t *testing.T) {
 	if err := b.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Both were down past the key's end; a comes back first and makes a key
-	// that signs at once. b has not polled yet.
 	c.Add(2 * time.Minute)
 	if err := a.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	kid := a.ActiveKID()
+	return c, st, b, a.ActiveKID()
+}
+
+// TestUnknownKIDRereadsTheStoreWithACooldown: a gate that meets a kid it
+// does not know reads the store again (another instance may have made a
+// key that signs at once), but at most once per cooldown, so a flood of
+// made-up kids cannot hammer the database.
+func TestUnknownKIDRereadsTheStoreWithACooldown(t *testing.T) {
+	c, st, b, kid := newKIDOfAnotherInstance(t, ES256)
+	ctx := context.Background()
 	before := st.reads.Load()
 	if got, err := b.Keys(ctx, kid); err != nil || len(got) != 1 {
 		t.Fatalf("b.Keys(%s) = %d keys, %v: an unknown kid of the domain must be looked up in the store", kid, len(got), err)
@@ -379,23 +387,8 @@ func TestUnknownKIDRereadsTheStoreWithACooldown(t *testing.T) {
 // TestUnknownKIDReadsAreCoalesced: callers that meet the same unknown kid
 // while a read runs wait for that read instead of starting their own.
 func TestUnknownKIDReadsAreCoalesced(t *testing.T) {
-	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	st := &countingStore{Store: newStore(t, c)}
+	_, st, b, kid := newKIDOfAnotherInstance(t, EdDSA)
 	ctx := context.Background()
-	cfg := Config{Algorithm: EdDSA, RotateEvery: time.Minute, Now: c.Now}
-	a, _ := New(st, "d", cfg)
-	b, _ := New(st, "d", cfg)
-	if err := a.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c.Add(2 * time.Minute)
-	if err := a.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	kid := a.ActiveKID()
 	before := st.reads.Load()
 	synctest.Test(t, func(t *testing.T) {
 		st.gate = make(chan struct{})
