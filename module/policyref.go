@@ -28,16 +28,6 @@ type policyRef struct {
 	reported atomic.Uint64
 }
 
-// newPolicyRef checks that the domain defines every id now, so that a
-// mistake stops the configuration from loading.
-func newPolicyRef(dir directory.Directory, domain string, ids []string, logger *zap.Logger) (*policyRef, error) {
-	p := &policyRef{dir: dir, domain: domain, ids: ids, logger: logger}
-	if err := p.check(context.Background()); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
 // check fails unless the domain's current snapshot defines every id.
 func (p *policyRef) check(ctx context.Context) error {
 	snap, err := p.dir.Snapshot(ctx, p.domain)

@@ -93,3 +93,13 @@ func TestPolicyRef_FollowsTheSnapshotAndFailsClosedWhenAPolicyIsGone(t *testing.
 		t.Fatalf("provisioning against a domain without policies: %v", err)
 	}
 }
+
+// newPolicyRef is a policyRef checked now (as App.policyRef checks one
+// whose policies the configuration defines).
+func newPolicyRef(dir directory.Directory, domain string, ids []string, logger *zap.Logger) (*policyRef, error) {
+	p := &policyRef{dir: dir, domain: domain, ids: ids, logger: logger}
+	if err := p.check(context.Background()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

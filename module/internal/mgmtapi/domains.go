@@ -1,7 +1,6 @@
 package mgmtapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -58,44 +58,15 @@ type domainPatch struct {
 	KeyRotation      opt[int64]  `json:"keyRotation"`
 }
 
-// settings are the members of a stored domain's Settings this API writes
-// (Go durations, as the directory reads them); other members are kept as
-// they are.
-type settings map[string]json.RawMessage
-
-func readSettings(raw json.RawMessage) settings {
-	s := settings{}
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &s)
+// storedSettings are a stored domain's settings, read with the directory's
+// codec (the one format the store keeps them in); a row that does not
+// decode (never written by this API) shows the defaults.
+func storedSettings(d store.Domain) identity.DomainSettings {
+	s, err := directory.DecodeDomainSettings(d.Name, d.Issuer, d.Settings)
+	if err != nil {
+		return identity.DomainSettings{Name: d.Name, Issuer: d.Issuer}
 	}
 	return s
-}
-
-func (s settings) str(name string) string {
-	var v string
-	_ = json.Unmarshal(s[name], &v)
-	return v
-}
-
-func (s settings) dur(name string) time.Duration {
-	d, _ := time.ParseDuration(s.str(name))
-	return d
-}
-
-func (s settings) set(name, value string) {
-	if value == "" {
-		delete(s, name)
-		return
-	}
-	s[name], _ = json.Marshal(value)
-}
-
-func (s settings) raw() json.RawMessage {
-	if len(s) == 0 {
-		return nil
-	}
-	b, _ := json.Marshal(map[string]json.RawMessage(s))
-	return b
 }
 
 func seconds(d, def time.Duration) int64 {
@@ -121,11 +92,11 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func domainOfRow(d store.Domain) Domain {
-	s := readSettings(d.Settings)
+	s := storedSettings(d)
 	return Domain{Name: d.Name, Issuer: d.Issuer, Managed: "api",
-		SigningAlgorithm: orString(s.str("signingAlgorithm"), defaultSigningAlgorithm),
-		SessionLifetime:  seconds(s.dur("sessionLifetime"), defaultSessionLifetime),
-		KeyRotation:      seconds(s.dur("keyRotation"), defaultKeyRotation),
+		SigningAlgorithm: orString(s.SigningAlgorithm, defaultSigningAlgorithm),
+		SessionLifetime:  seconds(s.SessionLifetime, defaultSessionLifetime),
+		KeyRotation:      seconds(s.KeyRotation, defaultKeyRotation),
 		CreatedAt:        timePtr(d.CreatedAt), UpdatedAt: timePtr(d.UpdatedAt)}
 }
 
@@ -267,11 +238,12 @@ func (c *call) checkIssuer(errs []FieldError, issuer, domain string) ([]FieldErr
 	return errs, nil
 }
 
-func durationString(secs *int64) string {
+// secondsOf is a duration given in seconds (nil: not given, 0).
+func secondsOf(secs *int64) time.Duration {
 	if secs == nil {
-		return ""
+		return 0
 	}
-	return (time.Duration(*secs) * time.Second).String()
+	return time.Duration(*secs) * time.Second
 }
 
 func (c *call) createDomain() *Problem {
@@ -302,11 +274,12 @@ func (c *call) createDomain() *Problem {
 	if len(errs) > 0 {
 		return invalid(errs...)
 	}
-	s := settings{}
-	s.set("signingAlgorithm", in.SigningAlgorithm)
-	s.set("sessionLifetime", durationString(in.SessionLifetime))
-	s.set("keyRotation", durationString(in.KeyRotation))
-	row, err := c.a.st.PutDomain(c.ctx, store.Domain{Name: in.Name, Issuer: in.Issuer, Settings: s.raw()}, store.Absent)
+	raw, err := directory.EncodeDomainSettings(identity.DomainSettings{SigningAlgorithm: in.SigningAlgorithm,
+		SessionLifetime: secondsOf(in.SessionLifetime), KeyRotation: secondsOf(in.KeyRotation)})
+	if err != nil {
+		return invalid(FieldError{"settings", err.Error()})
+	}
+	row, err := c.a.st.PutDomain(c.ctx, store.Domain{Name: in.Name, Issuer: in.Issuer, Settings: raw}, store.Absent)
 	if err != nil {
 		return storeProblem(err, "domain", "name")
 	}
@@ -360,17 +333,21 @@ func (c *call) patchDomain() *Problem {
 		if in.Issuer.set {
 			row.Issuer = in.Issuer.v
 		}
-		s := readSettings(row.Settings)
+		s := storedSettings(row)
 		if alg != nil {
-			s.set("signingAlgorithm", *alg)
+			s.SigningAlgorithm = *alg
 		}
 		if session != nil {
-			s.set("sessionLifetime", durationString(session))
+			s.SessionLifetime = secondsOf(session)
 		}
 		if rotation != nil {
-			s.set("keyRotation", durationString(rotation))
+			s.KeyRotation = secondsOf(rotation)
 		}
-		row.Settings = s.raw()
+		raw, err := directory.EncodeDomainSettings(s)
+		if err != nil {
+			return err
+		}
+		row.Settings = raw
 		out, err := c.a.st.PutDomain(c.ctx, row, row.Version)
 		if errors.Is(err, store.ErrStale) {
 			if fresh, rerr := c.a.st.Domain(c.ctx, row.Name); rerr == nil {

@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-auth/gatehouse/module/internal/directory"
 	"github.com/gatehouse-auth/gatehouse/module/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/module/internal/store"
 )
@@ -115,11 +116,12 @@ type passwordBody struct {
 func userOfRow(u store.User) User {
 	out := User{Sub: u.Subject, PreferredUsername: u.PreferredUsername, Name: u.Name, GivenName: u.GivenName,
 		FamilyName: u.FamilyName, Email: u.Email, EmailVerified: u.EmailVerified, Active: u.Active,
-		HasPassword: u.PasswordHash != "", Claims: []Claim{}, Identities: []ExternalIdentity{}, Managed: "api",
+		HasPassword: u.PasswordHash != "", Identities: []ExternalIdentity{}, Managed: "api",
 		CreatedAt: timePtr(u.CreatedAt), UpdatedAt: timePtr(u.UpdatedAt)}
-	if len(u.Claims) > 0 {
-		_ = json.Unmarshal(u.Claims, &out.Claims)
-	}
+	// The directory's codec: the one format the store keeps claims in. A
+	// row that does not decode (never written by this API) shows none.
+	cs, _ := directory.DecodeUserClaims(u.Claims)
+	out.Claims = claimsOf(cs)
 	for _, x := range u.Identities {
 		out.Identities = append(out.Identities, ExternalIdentity{Provider: x.Provider, Subject: x.Subject})
 	}
@@ -129,9 +131,15 @@ func userOfRow(u store.User) User {
 func userOfConfig(u *identity.User) User {
 	out := User{Sub: u.Subject, PreferredUsername: u.PreferredUsername, Name: u.Name, GivenName: u.GivenName,
 		FamilyName: u.FamilyName, Email: u.Email, EmailVerified: u.EmailVerified, Active: u.Active,
-		HasPassword: u.PasswordHash != "", Claims: []Claim{}, Identities: []ExternalIdentity{}, Managed: "config"}
-	for _, c := range u.Claims {
-		out.Claims = append(out.Claims, Claim{Name: c.Name, Value: c.Value, In: c.In})
+		HasPassword: u.PasswordHash != "", Claims: claimsOf(u.Claims), Identities: []ExternalIdentity{}, Managed: "config"}
+	return out
+}
+
+// claimsOf is custom claims as the API shows them (never null).
+func claimsOf(cs []identity.CustomClaim) []Claim {
+	out := make([]Claim, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, Claim{Name: c.Name, Value: c.Value, In: c.In})
 	}
 	return out
 }
@@ -190,10 +198,11 @@ func checkClaims(errs []FieldError, cs []Claim) ([]FieldError, json.RawMessage) 
 			errs = append(errs, FieldError{f + ".value", "a claim needs a value (a string, number, boolean, array or object)"})
 		}
 	}
-	if len(cs) == 0 {
-		return errs, nil
+	out := make([]identity.CustomClaim, len(cs))
+	for i, c := range cs {
+		out[i] = identity.CustomClaim{Name: c.Name, Value: c.Value, In: c.In}
 	}
-	raw, err := json.Marshal(cs)
+	raw, err := directory.EncodeUserClaims(out)
 	if err != nil {
 		return append(errs, FieldError{"claims", err.Error()}), nil
 	}
